@@ -1,0 +1,344 @@
+//! One snapshot per target, refreshed at most once at a time (single-flight), kept warm by a
+//! background task, and read lock-free by every endpoint.
+//!
+//! A refresh runs on its own spawned task, never inside a request: the requests that want it
+//! only wait on a shared handle, so a client that hangs up cannot cancel the refresh for the
+//! others, and a thousand probes arriving during one slow refresh cost Milvus one set of RPCs.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use futures::future::{BoxFuture, FutureExt, Shared};
+
+use crate::checks::{CheckError, Checker};
+use crate::config::ReadinessConfig;
+use crate::readiness::{evaluate, Scope, Verdict};
+use crate::snapshot::{CheckName, CheckResult, Counters, Snapshot};
+
+/// A snapshot and the verdict it leads to: what every endpoint renders.
+#[derive(Debug)]
+pub struct View {
+    pub snapshot: Snapshot,
+    pub verdict: Verdict,
+}
+
+/// What a reader got: the view, and whether it came from the cache or from a refresh it waited on.
+#[derive(Clone, Debug)]
+pub struct Read {
+    pub view: Arc<View>,
+    pub cached: bool,
+}
+
+type InFlight = Shared<BoxFuture<'static, Option<Arc<View>>>>;
+
+pub struct TargetCache {
+    checker: Checker,
+    readiness: ReadinessConfig,
+    scope: Scope,
+    ttl: Duration,
+    current: ArcSwapOption<View>,
+    inflight: Mutex<Option<(Instant, InFlight)>>,
+    counters: Mutex<Counters>,
+}
+
+impl TargetCache {
+    pub fn new(checker: Checker, readiness: ReadinessConfig, scope: Scope, ttl: Duration) -> Self {
+        let mut errors = BTreeMap::new();
+        let checks: &[CheckName] = match scope {
+            Scope::Main => &[CheckName::Milvus, CheckName::Collections, CheckName::System],
+            Scope::ProbeTarget => &[CheckName::Milvus, CheckName::Collections],
+        };
+        for c in checks {
+            errors.insert(*c, 0);
+        }
+        TargetCache {
+            checker,
+            readiness,
+            scope,
+            ttl,
+            current: ArcSwapOption::empty(),
+            inflight: Mutex::new(None),
+            counters: Mutex::new(Counters {
+                refreshes: 0,
+                errors,
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.checker.target.name
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The longest a reader waits for a refresh: the refresh's own deadline plus a margin for
+    /// scheduling. Past it the reader gets the previous snapshot, marked cached.
+    pub fn wait_limit(&self) -> Duration {
+        self.checker.refresh_deadline() + Duration::from_millis(500)
+    }
+
+    /// The current view without waiting for anything.
+    pub fn peek(&self) -> Option<Arc<View>> {
+        self.current.load_full()
+    }
+
+    /// A view no older than the ttl if one can be had in time, else the newest there is.
+    pub async fn read(self: &Arc<Self>) -> Read {
+        self.read_within(self.wait_limit()).await
+    }
+
+    /// Like [`read`](Self::read) with a caller's own limit on waiting (a scrape deadline).
+    pub async fn read_within(self: &Arc<Self>, limit: Duration) -> Read {
+        if let Some(view) = self.peek() {
+            if view.snapshot.age(Instant::now()) < self.ttl {
+                return Read { view, cached: true };
+            }
+        }
+        let refresh = self.refresh();
+        match tokio::time::timeout(limit, refresh).await {
+            Ok(Some(view)) => Read {
+                view,
+                cached: false,
+            },
+            _ => Read {
+                view: self.peek().unwrap_or_else(|| self.placeholder()),
+                cached: true,
+            },
+        }
+    }
+
+    /// Starts a refresh, or joins the one already running.
+    pub fn refresh(self: &Arc<Self>) -> InFlight {
+        let mut slot = match self.inflight.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        if let Some((_, running)) = slot.as_ref() {
+            return running.clone();
+        }
+        let this = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            let view = this.run_refresh().await;
+            this.current.store(Some(Arc::clone(&view)));
+            match this.inflight.lock() {
+                Ok(mut s) => *s = None,
+                Err(p) => *p.into_inner() = None,
+            }
+            view
+        });
+        let shared = async move { task.await.ok() }.boxed().shared();
+        *slot = Some((Instant::now(), shared.clone()));
+        shared
+    }
+
+    async fn run_refresh(&self) -> Arc<View> {
+        let mut snapshot = self.checker.collect(Counters::default()).await;
+        {
+            let mut c = match self.counters.lock() {
+                Ok(c) => c,
+                Err(p) => p.into_inner(),
+            };
+            c.refreshes += 1;
+            for (name, success, _, _) in snapshot.checks() {
+                let e = c.errors.entry(name).or_insert(0);
+                if !success {
+                    *e += 1;
+                }
+            }
+            snapshot.counters = c.clone();
+        }
+        let verdict = evaluate(&snapshot, &self.readiness, self.scope);
+        self.log_change(&verdict);
+        Arc::new(View { snapshot, verdict })
+    }
+
+    /// Logs a change of verdict only: a log line per refresh would bury the one that matters.
+    fn log_change(&self, verdict: &Verdict) {
+        let previous = self.peek();
+        let changed = match &previous {
+            None => true,
+            Some(p) => p.verdict.ready != verdict.ready || p.verdict.reasons() != verdict.reasons(),
+        };
+        if !changed {
+            return;
+        }
+        let reasons = verdict.reasons().join("; ");
+        if verdict.ready {
+            tracing::info!(target_name = self.name(), "ready");
+        } else {
+            tracing::warn!(target_name = self.name(), reasons = %reasons, "not ready");
+        }
+    }
+
+    /// Why this cache is stuck, if it is: a refresh running far past its own deadline means a
+    /// task is wedged, and only a restart will mend that.
+    pub fn wedged(&self) -> Option<String> {
+        let slot = match self.inflight.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let (since, _) = slot.as_ref()?;
+        let limit = self.wait_limit() * 3 + Duration::from_secs(10);
+        let running = since.elapsed();
+        (running > limit).then(|| {
+            format!(
+                "refresh of target {} running for {:.0}s (limit {:.0}s)",
+                self.name(),
+                running.as_secs_f64(),
+                limit.as_secs_f64()
+            )
+        })
+    }
+
+    /// What readers see before the first refresh has finished.
+    fn placeholder(&self) -> Arc<View> {
+        fn pending<T>() -> CheckResult<T> {
+            CheckResult {
+                duration: Duration::ZERO,
+                outcome: Err(CheckError::Other(
+                    "no refresh has completed yet".to_string(),
+                )),
+            }
+        }
+        let snapshot = Snapshot {
+            target: self.name().to_string(),
+            address: self.checker.target.address.clone(),
+            checked_at: SystemTime::now(),
+            taken_at: Instant::now(),
+            duration: Duration::ZERO,
+            milvus: pending(),
+            collections: pending(),
+            system: (self.scope == Scope::Main).then(pending),
+            counters: match self.counters.lock() {
+                Ok(c) => c.clone(),
+                Err(p) => p.into_inner().clone(),
+            },
+        };
+        let verdict = evaluate(&snapshot, &self.readiness, self.scope);
+        Arc::new(View { snapshot, verdict })
+    }
+}
+
+/// Every target's cache, and the tasks that keep them warm.
+pub struct Caches {
+    pub main: Arc<TargetCache>,
+    pub targets: BTreeMap<String, Arc<TargetCache>>,
+    refresher: Option<tokio::task::JoinHandle<()>>,
+    sampler: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Caches {
+    pub fn new(
+        main: Arc<TargetCache>,
+        targets: BTreeMap<String, Arc<TargetCache>>,
+        sampler: Option<tokio::task::JoinHandle<()>>,
+    ) -> Self {
+        Caches {
+            main,
+            targets,
+            refresher: None,
+            sampler,
+        }
+    }
+
+    /// Refreshes the main target now and then every `interval` (0 = only on demand).
+    pub fn start_refresher(&mut self, interval: Duration) {
+        let main = Arc::clone(&self.main);
+        // The first refresh starts at once, so the first probe finds data or a refresh under way.
+        drop(main.refresh());
+        if interval.is_zero() {
+            return;
+        }
+        self.refresher = Some(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                let fresh = main
+                    .peek()
+                    .is_some_and(|v| v.snapshot.age(Instant::now()) < interval / 2);
+                if !fresh {
+                    main.refresh().await;
+                }
+            }
+        }));
+    }
+
+    /// `None` when the exporter itself is well; otherwise why `/healthz` should fail.
+    pub fn wedged(&self) -> Option<String> {
+        if self.refresher.as_ref().is_some_and(|h| h.is_finished()) {
+            return Some("the background refresher has stopped".into());
+        }
+        if self.sampler.as_ref().is_some_and(|h| h.is_finished()) {
+            return Some("the CPU sampler has stopped".into());
+        }
+        std::iter::once(&self.main)
+            .chain(self.targets.values())
+            .find_map(|c| c.wedged())
+    }
+
+    /// The cache `/probe?target=NAME` should read; the main target answers to its name too.
+    pub fn target(&self, name: &str) -> Option<&Arc<TargetCache>> {
+        if self.main.name() == name {
+            Some(&self.main)
+        } else {
+            self.targets.get(name)
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(h) = self.refresher.take() {
+            h.abort();
+        }
+        if let Some(h) = self.sampler.take() {
+            h.abort();
+        }
+    }
+}
+
+impl Drop for Caches {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Why the caches could not be built from a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("config: {0}")]
+    Client(#[from] crate::checks::milvus::ClientError),
+    #[error("{0}")]
+    Sampler(#[from] crate::checks::system::SamplerError),
+}
+
+impl Caches {
+    /// Builds every target's cache and starts the CPU sampler (needs a tokio runtime).
+    pub fn from_config(config: &crate::config::Config) -> Result<Caches, BuildError> {
+        let sampler = Arc::new(crate::checks::SystemSampler::new(
+            config.system.disk_paths.clone(),
+        )?);
+        let sampler_task = sampler.start_cpu_sampler(config.system.cpu_sample_interval);
+        let main = Arc::new(TargetCache::new(
+            Checker::new(config.milvus.clone(), Some(sampler))?,
+            config.readiness.clone(),
+            Scope::Main,
+            config.cache.ttl,
+        ));
+        let mut targets = BTreeMap::new();
+        for t in &config.targets {
+            let cache = TargetCache::new(
+                Checker::new(t.clone(), None)?,
+                config.readiness.clone(),
+                Scope::ProbeTarget,
+                config.cache.ttl,
+            );
+            targets.insert(t.name.clone(), Arc::new(cache));
+        }
+        Ok(Caches::new(main, targets, Some(sampler_task)))
+    }
+}

@@ -1,0 +1,369 @@
+//! Commands: `serve` (the default), `check` (one refresh, a table, an exit code) and `probe`
+//! (an HTTP GET for container health checks in images without curl).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::cache::{Caches, View};
+use crate::config::{Config, LogFormat, Overrides};
+use crate::report;
+use crate::server::{self, AppState};
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_NOT_READY: u8 = 1;
+pub const EXIT_CONFIG: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "milvus_exporter",
+    version,
+    about = "Prometheus exporter and health endpoints for Milvus"
+)]
+pub struct Cli {
+    /// TOML configuration file (see config/milvus_exporter.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 0.0.0.0:9727.
+    #[arg(long = "web.listen-address", global = true, value_name = "ADDR")]
+    pub listen_address: Option<String>,
+    /// Milvus address, e.g. http://localhost:19530.
+    #[arg(long = "milvus.address", global = true, value_name = "URL")]
+    pub milvus_address: Option<String>,
+    /// error, warn, info, debug or trace.
+    #[arg(long = "log.level", global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// logfmt or json.
+    #[arg(long = "log.format", global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the HTTP endpoints (the default).
+    Serve,
+    /// Run one refresh, print the result, exit 0 ready / 1 not ready / 2 config error.
+    Check {
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// GET a URL and exit 0 on a 2xx answer, 1 otherwise (for container health checks).
+    Probe {
+        url: String,
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+pub async fn run(cli: Cli) -> u8 {
+    if let Some(Command::Probe { url, timeout }) = &cli.command {
+        return probe(url, *timeout).await;
+    }
+    let overrides = Overrides {
+        listen_address: cli.listen_address.clone(),
+        milvus_address: cli.milvus_address.clone(),
+        log_level: cli.log_level.clone(),
+        log_format: cli.log_format.clone(),
+    };
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("milvus_exporter: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    match cli.command {
+        Some(Command::Check { output }) => check(&config, output).await,
+        _ => {
+            init_logging(&config);
+            serve(config).await
+        }
+    }
+}
+
+/// Logs go to stderr. HTTP/2 and TLS libraries stay at info even at trace level: their trace
+/// output includes request headers, and the `authorization` header carries the credentials.
+fn init_logging(config: &Config) {
+    let level = config.log_level.as_str();
+    let filter = tracing_subscriber::EnvFilter::new(format!(
+        "{level},h2=info,hyper=info,hyper_util=info,tonic=info,tower=info,rustls=info,reqwest=info"
+    ));
+    let result = match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init(),
+        LogFormat::Logfmt => {
+            use tracing_subscriber::prelude::*;
+            tracing_subscriber::registry()
+                .with(filter)
+                .with(
+                    tracing_logfmt::builder()
+                        .layer()
+                        .with_writer(std::io::stderr),
+                )
+                .try_init()
+                .map_err(Into::into)
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("milvus_exporter: logging already initialised: {e}");
+    }
+}
+
+async fn serve(config: Config) -> u8 {
+    let mut caches = match Caches::from_config(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("milvus_exporter: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(config.listen_address).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "milvus_exporter: cannot listen on {}: {e}",
+                config.listen_address
+            );
+            return 1;
+        }
+    };
+    caches.start_refresher(config.cache.refresh_interval);
+    tracing::info!(
+        listen = %config.listen_address,
+        milvus = %config.milvus.address,
+        targets = config.targets.len(),
+        version = env!("CARGO_PKG_VERSION"),
+        "milvus_exporter started"
+    );
+    let state = AppState::new(caches);
+    let result = server::serve(listener, state, shutdown_signal()).await;
+    match result {
+        Ok(()) => {
+            tracing::info!("stopped");
+            0
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            1
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn check(config: &Config, output: Output) -> u8 {
+    // A one-shot run cannot wait for the serving sampler's interval; sample quickly instead.
+    let mut config = config.clone();
+    config.system.cpu_sample_interval = Duration::from_millis(250);
+    let mut caches = match Caches::from_config(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("milvus_exporter: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    // Give the CPU sampler its two samples so the table has a CPU figure.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let main = Arc::clone(&caches.main);
+    let view = match main.refresh().await {
+        Some(v) => v,
+        None => {
+            eprintln!("milvus_exporter: the refresh task failed");
+            return EXIT_NOT_READY;
+        }
+    };
+    caches.stop();
+    match output {
+        Output::Json => {
+            let read = crate::cache::Read {
+                view: Arc::clone(&view),
+                cached: false,
+            };
+            match serde_json::to_string_pretty(&report::health_body(&read, 0.0, true)) {
+                Ok(s) => println!("{s}"),
+                Err(e) => eprintln!("milvus_exporter: cannot encode JSON: {e}"),
+            }
+        }
+        Output::Table => print!("{}", table(&view)),
+    }
+    if view.verdict.ready {
+        EXIT_OK
+    } else {
+        EXIT_NOT_READY
+    }
+}
+
+/// The `check` table: the verdict first, then what it rests on.
+pub fn table(view: &View) -> String {
+    use std::fmt::Write as _;
+    let s = &view.snapshot;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Milvus {}  {}",
+        s.address,
+        if view.verdict.ready {
+            "READY"
+        } else {
+            "NOT READY"
+        }
+    );
+    for r in &view.verdict.rules {
+        let (mark, detail) = match &r.status {
+            crate::readiness::RuleStatus::Pass => ("ok", String::new()),
+            crate::readiness::RuleStatus::Excluded => ("excluded", String::new()),
+            crate::readiness::RuleStatus::Fail(reason) => ("FAIL", reason.clone()),
+        };
+        let line = format!("  rule {:<12} {:<9} {}", r.rule.as_str(), mark, detail);
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    let _ = writeln!(out);
+    for (name, success, duration, error) in s.checks() {
+        let line = format!(
+            "  check {:<11} {:<4} {:>8.1} ms  {}",
+            name.as_str(),
+            if success { "ok" } else { "FAIL" },
+            duration.as_secs_f64() * 1000.0,
+            error.unwrap_or_default()
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    if let Some(m) = s.milvus.ok() {
+        let _ = writeln!(
+            out,
+            "\n  version {}  healthy {}{}",
+            m.version.as_deref().unwrap_or("unknown"),
+            m.healthy,
+            if m.quota_states.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "  quota {}",
+                    m.quota_states
+                        .iter()
+                        .map(|q| q.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            }
+        );
+    }
+    if let Some(c) = s.collections.ok() {
+        let _ = writeln!(
+            out,
+            "\n  {:<12} {:<32} {:<9} {:>9} {:>12}",
+            "DATABASE", "COLLECTION", "STATE", "PROGRESS", "ROWS"
+        );
+        for col in &c.collections {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<32} {:<9} {:>8}% {:>12}{}",
+                col.db_name,
+                col.name,
+                col.load_state.as_str(),
+                col.loading_progress
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                col.rows
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                col.error
+                    .as_ref()
+                    .map(|e| format!("  ({e})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if let Some(h) = s.system.as_ref().and_then(|r| r.ok()) {
+        let _ = writeln!(
+            out,
+            "\n  host memory {:.1}% ({:.2} GiB available{}), cpu {}",
+            h.memory_percent,
+            h.memory_available_bytes as f64 / (1u64 << 30) as f64,
+            if h.memory_cgroup_limited {
+                ", cgroup limit"
+            } else {
+                ""
+            },
+            h.cpu_percent
+                .map(|c| format!("{c:.1}%"))
+                .unwrap_or_else(|| "n/a".into())
+        );
+        for d in &h.disks {
+            match &d.error {
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "  disk {} ({}) {:.1}% used, {:.2} GiB free",
+                        d.path,
+                        d.mount_point,
+                        d.percent,
+                        d.free_bytes as f64 / (1u64 << 30) as f64
+                    );
+                }
+                Some(e) => {
+                    let _ = writeln!(out, "  disk {}: {e}", d.path);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A tiny HTTP GET for container health checks: exit 0 on 2xx, 1 otherwise.
+async fn probe(url: &str, timeout: Duration) -> u8 {
+    let client = match reqwest::Client::builder().timeout(timeout).build() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("milvus_exporter probe: {e}");
+            return 1;
+        }
+    };
+    match client.get(url).send().await {
+        Ok(resp) if resp.status().is_success() => {
+            println!("{} {}", resp.status().as_u16(), url);
+            0
+        }
+        Ok(resp) => {
+            println!("{} {}", resp.status().as_u16(), url);
+            1
+        }
+        Err(e) => {
+            eprintln!("milvus_exporter probe: {url}: {e}");
+            1
+        }
+    }
+}

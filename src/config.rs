@@ -1,0 +1,1036 @@
+//! Layered configuration: defaults < TOML file < `MILVUS_EXPORTER_*` environment < flags.
+//!
+//! Everything is parsed and checked once, here, so the rest of the program works with typed
+//! values (`Duration`, `Url`, `Rule`) and never has to handle a bad string at request time.
+//! Every problem becomes one [`ConfigError`] that names the key, because an operator reading a
+//! crash-looping pod's log has exactly one line to go on.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Prefix of environment overrides; `__` separates levels (`MILVUS_EXPORTER_CACHE__TTL=2s`).
+pub const ENV_PREFIX: &str = "MILVUS_EXPORTER";
+
+/// A configuration problem, always tied to the key that caused it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config: {key}: {problem}")]
+    Invalid { key: String, problem: String },
+    #[error("config: {0}")]
+    Parse(String),
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A credential that must never be printed: `Debug` and `Display` both redact it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// Durations are written as humans write them (`3s`, `500ms`, `1m`), parsed once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(text.trim())
+            .map(HumanDuration)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "invalid duration {text:?} ({e}); write e.g. \"3s\" or \"500ms\""
+                ))
+            })
+    }
+}
+
+/// The readiness rules, by the names used in `/readyz?verbose` and `milvus_readiness_check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    Milvus,
+    Collections,
+    Memory,
+    Disk,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 4] = [Rule::Milvus, Rule::Collections, Rule::Memory, Rule::Disk];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Milvus => "milvus",
+            Rule::Collections => "collections",
+            Rule::Memory => "memory",
+            Rule::Disk => "disk",
+        }
+    }
+}
+
+impl FromStr for Rule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Rule::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown rule {s:?} (known: milvus, collections, memory, disk)"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl FromStr for LogLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "error" => LogLevel::Error,
+            "warn" => LogLevel::Warn,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            "trace" => LogLevel::Trace,
+            _ => {
+                return Err(format!(
+                    "unknown log level {s:?} (use error, warn, info, debug or trace)"
+                ))
+            }
+        })
+    }
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "logfmt" => Ok(LogFormat::Logfmt),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("unknown log format {s:?} (use logfmt or json)")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw shape of the file/environment. Strings stay strings here; `Config::from_raw` types them.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    web: RawWeb,
+    log: RawLog,
+    milvus: RawMilvus,
+    targets: Vec<RawMilvus>,
+    cache: RawCache,
+    readiness: RawReadiness,
+    system: RawSystem,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawWeb {
+    listen_address: String,
+}
+
+impl Default for RawWeb {
+    fn default() -> Self {
+        RawWeb {
+            listen_address: "0.0.0.0:9727".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    level: String,
+    format: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            level: "info".into(),
+            format: "logfmt".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMilvus {
+    name: Option<String>,
+    address: String,
+    username: Option<String>,
+    password: Option<Secret>,
+    password_file: Option<PathBuf>,
+    token: Option<Secret>,
+    token_file: Option<PathBuf>,
+    databases: Vec<String>,
+    timeout: HumanDuration,
+    max_concurrency: i64,
+    tls: RawTls,
+}
+
+impl Default for RawMilvus {
+    fn default() -> Self {
+        RawMilvus {
+            name: None,
+            address: "http://localhost:19530".into(),
+            username: None,
+            password: None,
+            password_file: None,
+            token: None,
+            token_file: None,
+            databases: Vec::new(),
+            timeout: HumanDuration(Duration::from_secs(3)),
+            max_concurrency: 16,
+            tls: RawTls::default(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTls {
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    server_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCache {
+    ttl: HumanDuration,
+    refresh_interval: HumanDuration,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        RawCache {
+            ttl: HumanDuration(Duration::from_secs(10)),
+            refresh_interval: HumanDuration(Duration::from_secs(30)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawReadiness {
+    memory_percent_max: f64,
+    disk_percent_max: f64,
+    required_collections: Vec<String>,
+    disabled_rules: Vec<String>,
+}
+
+impl Default for RawReadiness {
+    fn default() -> Self {
+        RawReadiness {
+            memory_percent_max: 90.0,
+            disk_percent_max: 95.0,
+            required_collections: Vec::new(),
+            disabled_rules: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSystem {
+    disk_paths: Vec<PathBuf>,
+    cpu_sample_interval: HumanDuration,
+}
+
+impl Default for RawSystem {
+    fn default() -> Self {
+        RawSystem {
+            disk_paths: vec![PathBuf::from("/")],
+            cpu_sample_interval: HumanDuration(Duration::from_secs(5)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed configuration.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen_address: std::net::SocketAddr,
+    pub log_level: LogLevel,
+    pub log_format: LogFormat,
+    /// The Milvus watched by `/metrics`, `/readyz` and friends (target name `default` unless set).
+    pub milvus: MilvusTarget,
+    /// Extra Milvus instances reachable only through `/probe?target=NAME`.
+    pub targets: Vec<MilvusTarget>,
+    pub cache: CacheConfig,
+    pub readiness: ReadinessConfig,
+    pub system: SystemConfig,
+    /// The file the configuration came from, kept so a reload can read it again.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MilvusTarget {
+    pub name: String,
+    /// Normalised `http://host:port` or `https://host:port`.
+    pub address: String,
+    pub credentials: Credentials,
+    pub databases: Vec<String>,
+    pub timeout: Duration,
+    pub max_concurrency: usize,
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credentials {
+    None,
+    UserPassword { username: String, password: Secret },
+    Token(Secret),
+}
+
+impl Credentials {
+    /// The secret values, so tests and log scrubbing can look for them.
+    pub fn secrets(&self) -> Vec<&str> {
+        match self {
+            Credentials::None => vec![],
+            Credentials::UserPassword { password, .. } => vec![password.expose()],
+            Credentials::Token(t) => vec![t.expose()],
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub ca_pem: Option<Vec<u8>>,
+    pub identity_pem: Option<(Vec<u8>, Vec<u8>)>,
+    pub server_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheConfig {
+    pub ttl: Duration,
+    /// Zero turns the background refresher off.
+    pub refresh_interval: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadinessConfig {
+    pub memory_percent_max: f64,
+    pub disk_percent_max: f64,
+    pub required_collections: Vec<CollectionRef>,
+    pub disabled_rules: Vec<Rule>,
+}
+
+impl ReadinessConfig {
+    pub fn enabled(&self, rule: Rule) -> bool {
+        !self.disabled_rules.contains(&rule)
+    }
+}
+
+/// `db.collection`, or a bare name meaning the `default` database.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CollectionRef {
+    pub db_name: String,
+    pub name: String,
+}
+
+impl CollectionRef {
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let (db, name) = match s.split_once('.') {
+            Some((db, name)) => (db, name),
+            None => ("default", s),
+        };
+        if db.is_empty() || name.is_empty() || name.contains('.') {
+            return None;
+        }
+        Some(CollectionRef {
+            db_name: db.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for CollectionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.db_name, self.name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SystemConfig {
+    pub disk_paths: Vec<PathBuf>,
+    pub cpu_sample_interval: Duration,
+}
+
+/// Command-line values that override everything else.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen_address: Option<String>,
+    pub milvus_address: Option<String>,
+    pub log_level: Option<String>,
+    pub log_format: Option<String>,
+}
+
+impl Config {
+    /// Loads defaults, then `file`, then the process environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env, overrides)
+    }
+
+    /// Same as [`Config::load`] with an explicit environment, so tests need not mutate the
+    /// process environment (which is shared by every test thread).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::invalid(
+                    "--config",
+                    format!("cannot read {}: no such file", path.display()),
+                ));
+            }
+            builder = builder.add_source(
+                config::File::from(path.to_path_buf()).format(config::FileFormat::Toml),
+            );
+        }
+        // Every key lives in a section, so a real override always has `__` after the prefix.
+        // Variables without it are not ours: Kubernetes injects MILVUS_EXPORTER_PORT=tcp://…
+        // and MILVUS_EXPORTER_SERVICE_HOST into every pod when a Service has this name.
+        let env_map: config::Map<String, String> = env
+            .iter()
+            .filter(|(k, _)| {
+                k.strip_prefix(ENV_PREFIX)
+                    .and_then(|rest| rest.strip_prefix('_'))
+                    .is_some_and(|rest| rest.contains("__"))
+            })
+            .cloned()
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("_")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("milvus.databases")
+                .with_list_parse_key("readiness.required_collections")
+                .with_list_parse_key("readiness.disabled_rules")
+                .with_list_parse_key("system.disk_paths")
+                .try_parsing(true)
+                .source(Some(env_map)),
+        );
+        let set = |b: config::ConfigBuilder<config::builder::DefaultState>,
+                   key: &str,
+                   v: &Option<String>| match v {
+            Some(v) => b.set_override(key, v.clone()),
+            None => Ok(b),
+        };
+        builder = set(builder, "web.listen_address", &overrides.listen_address)
+            .and_then(|b| set(b, "milvus.address", &overrides.milvus_address))
+            .and_then(|b| set(b, "log.level", &overrides.log_level))
+            .and_then(|b| set(b, "log.format", &overrides.log_format))
+            .map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
+        let raw: RawConfig = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
+        Config::from_raw(raw, file.map(Path::to_path_buf))
+    }
+
+    fn from_raw(raw: RawConfig, file: Option<PathBuf>) -> Result<Config, ConfigError> {
+        let listen_address = raw.web.listen_address.trim().parse().map_err(|_| {
+            ConfigError::invalid(
+                "web.listen_address",
+                format!(
+                    "{:?} is not an address like 0.0.0.0:9727",
+                    raw.web.listen_address
+                ),
+            )
+        })?;
+        let log_level = raw
+            .log
+            .level
+            .parse()
+            .map_err(|e| ConfigError::invalid("log.level", e))?;
+        let log_format = raw
+            .log
+            .format
+            .parse()
+            .map_err(|e| ConfigError::invalid("log.format", e))?;
+
+        let milvus = MilvusTarget::from_raw(raw.milvus, "milvus", "default")?;
+        let mut targets = Vec::with_capacity(raw.targets.len());
+        let mut names = HashSet::from([milvus.name.clone()]);
+        for (i, t) in raw.targets.into_iter().enumerate() {
+            let key = format!("targets[{i}]");
+            let name = t.name.clone().unwrap_or_default();
+            if name.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.name"),
+                    "every target needs a non-empty name",
+                ));
+            }
+            let target = MilvusTarget::from_raw(t, &key, &name)?;
+            if !names.insert(target.name.clone()) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.name"),
+                    format!("duplicate target name {:?}", target.name),
+                ));
+            }
+            targets.push(target);
+        }
+
+        let cache = CacheConfig {
+            ttl: raw.cache.ttl.0,
+            refresh_interval: raw.cache.refresh_interval.0,
+        };
+        if cache.ttl.is_zero() {
+            return Err(ConfigError::invalid(
+                "cache.ttl",
+                "must be greater than 0 (a zero ttl would refresh on every request)",
+            ));
+        }
+
+        let pct = |key: &str, v: f64| {
+            if v.is_finite() && (0.0..=100.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(ConfigError::invalid(
+                    key,
+                    format!("{v} is outside 0-100 (a percentage)"),
+                ))
+            }
+        };
+        let mut required = Vec::new();
+        for (i, c) in raw.readiness.required_collections.iter().enumerate() {
+            let r = CollectionRef::parse(c).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("readiness.required_collections[{i}]"),
+                    format!("{c:?} is not a collection name or db.collection"),
+                )
+            })?;
+            required.push(r);
+        }
+        let mut disabled = Vec::new();
+        for (i, r) in raw.readiness.disabled_rules.iter().enumerate() {
+            let rule: Rule = r
+                .trim()
+                .parse()
+                .map_err(|e| ConfigError::invalid(format!("readiness.disabled_rules[{i}]"), e))?;
+            disabled.push(rule);
+        }
+        let readiness = ReadinessConfig {
+            memory_percent_max: pct(
+                "readiness.memory_percent_max",
+                raw.readiness.memory_percent_max,
+            )?,
+            disk_percent_max: pct("readiness.disk_percent_max", raw.readiness.disk_percent_max)?,
+            required_collections: required,
+            disabled_rules: disabled,
+        };
+
+        if raw.system.disk_paths.is_empty() {
+            return Err(ConfigError::invalid(
+                "system.disk_paths",
+                "needs at least one path (default [\"/\"])",
+            ));
+        }
+        for (i, p) in raw.system.disk_paths.iter().enumerate() {
+            if !p.is_absolute() {
+                return Err(ConfigError::invalid(
+                    format!("system.disk_paths[{i}]"),
+                    format!("{} is not an absolute path", p.display()),
+                ));
+            }
+        }
+        if raw.system.cpu_sample_interval.0 < Duration::from_millis(200) {
+            return Err(ConfigError::invalid(
+                "system.cpu_sample_interval",
+                "must be at least 200ms (CPU usage needs two samples apart)",
+            ));
+        }
+        let system = SystemConfig {
+            disk_paths: raw.system.disk_paths,
+            cpu_sample_interval: raw.system.cpu_sample_interval.0,
+        };
+
+        Ok(Config {
+            listen_address,
+            log_level,
+            log_format,
+            milvus,
+            targets,
+            cache,
+            readiness,
+            system,
+            file,
+        })
+    }
+
+    /// Every target, the default one first.
+    pub fn all_targets(&self) -> impl Iterator<Item = &MilvusTarget> {
+        std::iter::once(&self.milvus).chain(self.targets.iter())
+    }
+
+    /// Every secret value in the configuration, for redaction checks.
+    pub fn secrets(&self) -> Vec<&str> {
+        self.all_targets()
+            .flat_map(|t| t.credentials.secrets())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
+impl MilvusTarget {
+    fn from_raw(raw: RawMilvus, key: &str, default_name: &str) -> Result<Self, ConfigError> {
+        let name = raw
+            .name
+            .clone()
+            .unwrap_or_else(|| default_name.to_string())
+            .trim()
+            .to_string();
+        if name.is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}.name"),
+                "must not be empty",
+            ));
+        }
+        let address = normalize_address(&raw.address)
+            .map_err(|p| ConfigError::invalid(format!("{key}.address"), p))?;
+        if raw.timeout.0.is_zero() {
+            return Err(ConfigError::invalid(
+                format!("{key}.timeout"),
+                "must be greater than 0",
+            ));
+        }
+        if !(1..=1024).contains(&raw.max_concurrency) {
+            return Err(ConfigError::invalid(
+                format!("{key}.max_concurrency"),
+                format!("{} is outside 1-1024", raw.max_concurrency),
+            ));
+        }
+        let read_secret = |field: &str, path: &Path| -> Result<Secret, ConfigError> {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::invalid(
+                    format!("{key}.{field}"),
+                    format!("cannot read {}: {}", path.display(), io_reason(&e)),
+                )
+            })?;
+            Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
+        };
+        let password = match (&raw.password, &raw.password_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    format!("{key}.password_file"),
+                    "set either password or password_file, not both",
+                ))
+            }
+            (Some(p), None) => Some(p.clone()),
+            (None, Some(path)) => Some(read_secret("password_file", path)?),
+            (None, None) => None,
+        };
+        let token = match (&raw.token, &raw.token_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    format!("{key}.token_file"),
+                    "set either token or token_file, not both",
+                ))
+            }
+            (Some(t), None) => Some(t.clone()),
+            (None, Some(path)) => Some(read_secret("token_file", path)?),
+            (None, None) => None,
+        };
+        let username = raw.username.filter(|u| !u.is_empty());
+        let credentials = match (username, password, token) {
+            (_, _, Some(t)) if !t.is_empty() => Credentials::Token(t),
+            (Some(u), p, _) => Credentials::UserPassword {
+                username: u,
+                password: p.unwrap_or_default(),
+            },
+            (None, Some(p), _) if !p.is_empty() => {
+                return Err(ConfigError::invalid(
+                    format!("{key}.username"),
+                    "a password is set but no username",
+                ))
+            }
+            _ => Credentials::None,
+        };
+        let mut databases = Vec::new();
+        for (i, db) in raw.databases.iter().enumerate() {
+            let db = db.trim();
+            if db.is_empty() || db.parse::<tonic::metadata::AsciiMetadataValue>().is_err() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.databases[{i}]"),
+                    format!("{db:?} is not a database name"),
+                ));
+            }
+            if !databases.iter().any(|d| d == db) {
+                databases.push(db.to_string());
+            }
+        }
+        let tls = TlsConfig::from_raw(raw.tls, &address, key)?;
+        Ok(MilvusTarget {
+            name,
+            address,
+            credentials,
+            databases,
+            timeout: raw.timeout.0,
+            max_concurrency: raw.max_concurrency as usize,
+            tls,
+        })
+    }
+}
+
+impl TlsConfig {
+    fn from_raw(raw: RawTls, address: &str, key: &str) -> Result<Option<Self>, ConfigError> {
+        let read = |field: &str, path: &Path| {
+            std::fs::read(path).map_err(|e| {
+                ConfigError::invalid(
+                    format!("{key}.tls.{field}"),
+                    format!("cannot read {}: {}", path.display(), io_reason(&e)),
+                )
+            })
+        };
+        let wants_tls = address.starts_with("https://")
+            || raw.ca_file.is_some()
+            || raw.cert_file.is_some()
+            || raw.key_file.is_some()
+            || raw.server_name.is_some();
+        if !wants_tls {
+            return Ok(None);
+        }
+        if !address.starts_with("https://") {
+            return Err(ConfigError::invalid(
+                format!("{key}.address"),
+                "tls settings need an https:// address",
+            ));
+        }
+        let ca_pem = raw
+            .ca_file
+            .as_deref()
+            .map(|p| read("ca_file", p))
+            .transpose()?;
+        let identity_pem = match (&raw.cert_file, &raw.key_file) {
+            (Some(c), Some(k)) => Some((read("cert_file", c)?, read("key_file", k)?)),
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    format!("{key}.tls.key_file"),
+                    "cert_file is set, key_file is missing",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    format!("{key}.tls.cert_file"),
+                    "key_file is set, cert_file is missing",
+                ))
+            }
+            (None, None) => None,
+        };
+        Ok(Some(TlsConfig {
+            ca_pem,
+            identity_pem,
+            server_name: raw.server_name,
+        }))
+    }
+}
+
+/// Accepts `host:port`, `http://host[:port]`, `https://host[:port]`; the port defaults to 19530.
+fn normalize_address(input: &str) -> Result<String, String> {
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err("must not be empty".into());
+    }
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_string()
+    } else {
+        format!("http://{trimmed}")
+    };
+    let url = url::Url::parse(&with_scheme)
+        .map_err(|e| format!("{input:?} is not an address like http://host:19530 ({e})"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!(
+            "scheme {:?} is not supported (use http:// or https://)",
+            url.scheme()
+        ));
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("{input:?} has no host"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials do not belong in the address; use username/password".into());
+    }
+    if url.path() != "/" && !url.path().is_empty() {
+        return Err(format!(
+            "{input:?} has a path; give only scheme://host:port"
+        ));
+    }
+    // `url` forgets a port equal to the scheme's default (https://x:443); keep it if written.
+    let port = match (url.port(), url.port_or_known_default()) {
+        (Some(p), _) => p,
+        (None, Some(d)) if with_scheme.contains(&format!("{host}:{d}")) => d,
+        _ => 19530,
+    };
+    Ok(format!("{}://{}:{}", url.scheme(), host, port))
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// The `config` crate's messages can span lines; the contract is one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load_toml(toml: &str, e: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml).expect("write");
+        Config::load_from(Some(&path), &env(e), &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let c = Config::load_from(None, &[], &Overrides::default()).expect("defaults load");
+        assert_eq!(c.listen_address.to_string(), "0.0.0.0:9727");
+        assert_eq!(c.milvus.address, "http://localhost:19530");
+        assert_eq!(c.milvus.timeout, Duration::from_secs(3));
+        assert_eq!(c.milvus.max_concurrency, 16);
+        assert_eq!(c.cache.ttl, Duration::from_secs(10));
+        assert_eq!(c.cache.refresh_interval, Duration::from_secs(30));
+        assert_eq!(c.readiness.memory_percent_max, 90.0);
+        assert_eq!(c.readiness.disk_percent_max, 95.0);
+        assert_eq!(c.system.disk_paths, vec![PathBuf::from("/")]);
+        assert_eq!(c.milvus.name, "default");
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        let c = load_toml(
+            "[milvus]\naddress = \"http://file:1\"\ntimeout = \"1s\"\n[cache]\nttl = \"5s\"\n",
+            &[
+                ("MILVUS_EXPORTER_CACHE__TTL", "2s"),
+                ("MILVUS_EXPORTER_MILVUS__ADDRESS", "http://env:2"),
+            ],
+        )
+        .expect("loads");
+        assert_eq!(c.cache.ttl, Duration::from_secs(2), "env beats file");
+        assert_eq!(c.milvus.address, "http://env:2");
+        assert_eq!(
+            c.milvus.timeout,
+            Duration::from_secs(1),
+            "file beats default"
+        );
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[milvus]\naddress = \"http://file:1\"\n").expect("write");
+        let c = Config::load_from(
+            Some(&path),
+            &env(&[("MILVUS_EXPORTER_MILVUS__ADDRESS", "http://env:2")]),
+            &Overrides {
+                milvus_address: Some("flag:3".into()),
+                ..Default::default()
+            },
+        )
+        .expect("loads");
+        assert_eq!(c.milvus.address, "http://flag:3", "flag beats env");
+    }
+
+    #[test]
+    fn env_lists_and_numbers_parse() {
+        let c = Config::load_from(
+            None,
+            &env(&[
+                (
+                    "MILVUS_EXPORTER_READINESS__REQUIRED_COLLECTIONS",
+                    "docs,db2.faq",
+                ),
+                ("MILVUS_EXPORTER_READINESS__MEMORY_PERCENT_MAX", "75"),
+                ("MILVUS_EXPORTER_READINESS__DISABLED_RULES", "disk"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(c.readiness.memory_percent_max, 75.0);
+        assert_eq!(
+            c.readiness.required_collections,
+            vec![
+                CollectionRef {
+                    db_name: "default".into(),
+                    name: "docs".into()
+                },
+                CollectionRef {
+                    db_name: "db2".into(),
+                    name: "faq".into()
+                }
+            ]
+        );
+        assert_eq!(c.readiness.disabled_rules, vec![Rule::Disk]);
+    }
+
+    #[test]
+    fn kubernetes_service_variables_are_not_config() {
+        let c = Config::load_from(
+            None,
+            &env(&[
+                ("MILVUS_EXPORTER_PORT", "tcp://10.0.0.1:9727"),
+                ("MILVUS_EXPORTER_SERVICE_HOST", "10.0.0.1"),
+                ("MILVUS_EXPORTER_PORT_9727_TCP_ADDR", "10.0.0.1"),
+            ]),
+            &Overrides::default(),
+        );
+        assert!(c.is_ok(), "{:?}", c.err());
+        let err = Config::load_from(
+            None,
+            &env(&[("MILVUS_EXPORTER_CACHE__TTLL", "1s")]),
+            &Overrides::default(),
+        )
+        .expect_err("a misspelt key in a section is still an error");
+        assert!(err.to_string().contains("ttll"), "{err}");
+    }
+
+    #[test]
+    fn address_forms_normalise() {
+        assert_eq!(
+            normalize_address("localhost").unwrap(),
+            "http://localhost:19530"
+        );
+        assert_eq!(
+            normalize_address("10.0.0.1:1").unwrap(),
+            "http://10.0.0.1:1"
+        );
+        assert_eq!(
+            normalize_address("https://m.example:443").unwrap(),
+            "https://m.example:443"
+        );
+        assert!(normalize_address("ftp://x:1").is_err());
+        assert!(normalize_address("http://u:p@x:1").is_err());
+        assert!(normalize_address("http://x:1/path").is_err());
+        assert!(normalize_address("").is_err());
+    }
+
+    #[test]
+    fn password_file_is_read_and_trimmed_and_never_debug_printed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret-pw\n").expect("write");
+        let c = load_toml(
+            &format!(
+                "[milvus]\nusername = \"root\"\npassword_file = \"{}\"\n",
+                pw.display()
+            ),
+            &[],
+        )
+        .expect("loads");
+        assert_eq!(c.secrets(), vec!["s3cret-pw"]);
+        assert!(!format!("{c:?}").contains("s3cret-pw"));
+    }
+
+    /// Each malformed input must name its key; the full table lives in tests/config_errors.rs.
+    #[test]
+    fn errors_name_the_key() {
+        let cases: &[(&str, &str)] = &[
+            ("[cache]\nttl = \"3x\"\n", "cache.ttl"),
+            (
+                "[readiness]\nmemory_percent_max = 120\n",
+                "readiness.memory_percent_max",
+            ),
+            ("[milvus]\naddress = \"ftp://x\"\n", "milvus.address"),
+            (
+                "[milvus]\npassword_file = \"/nonexistent/pw\"\n",
+                "milvus.password_file",
+            ),
+            ("[log]\nlevel = \"loud\"\n", "log.level"),
+            ("[[targets]]\nname = \"\"\n", "targets[0].name"),
+            (
+                "[[targets]]\nname = \"a\"\n[[targets]]\nname = \"a\"\n",
+                "targets[1].name",
+            ),
+            ("[cache]\nbogus = 1\n", "bogus"),
+        ];
+        for (toml, key) in cases {
+            let err = load_toml(toml, &[]).expect_err(toml).to_string();
+            assert!(err.contains(key), "{toml:?} gave {err:?}, wanted key {key}");
+            assert!(!err.contains('\n'), "one line: {err:?}");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! milvus_exporter: one cache of facts about a Milvus server and its host, told to Prometheus
+//! (`/metrics`), to Kubernetes (`/healthz`, `/readyz`) and to people (`/health`, `/`, `check`).
+//!
+//! The data flows one way: [`config`] → [`checks`] → [`snapshot`] → [`readiness`] → [`cache`]
+//! → ([`exposition`] | [`report`] | [`server`]).
+
+pub mod cache;
+pub mod checks;
+pub mod cli;
+pub mod config;
+pub mod exposition;
+pub mod readiness;
+pub mod report;
+pub mod server;
+pub mod snapshot;

@@ -1,0 +1,299 @@
+//! Snapshot → the JSON bodies of `/readyz` and `/health` (and `check --output json`).
+//! One builder per body, so a cached answer and a fresh one have the same shape by
+//! construction: only `cached` and `age_seconds` differ.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::cache::{Read, View};
+use crate::readiness::RuleStatus;
+use crate::snapshot::{LoadState, Snapshot};
+
+const GB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+#[derive(Serialize)]
+pub struct ReadyBody {
+    pub status: &'static str,
+    pub reason: Option<String>,
+    pub reasons: Vec<String>,
+    pub dependencies: Dependencies,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    pub cached: bool,
+    pub age_seconds: f64,
+    pub checked_at: f64,
+}
+
+#[derive(Serialize)]
+pub struct Dependencies {
+    pub milvus: MilvusDep,
+    pub collections: CollectionsDep,
+}
+
+#[derive(Serialize)]
+pub struct MilvusDep {
+    pub status: &'static str,
+    pub address: String,
+    pub collections_count: usize,
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quota_states: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct CollectionsDep {
+    pub total: usize,
+    pub collections: Vec<CollectionEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct CollectionEntry {
+    pub name: String,
+    pub db_name: String,
+    pub loaded: bool,
+    pub load_state: &'static str,
+    pub num_entities: Option<u64>,
+    pub loading_progress: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Resources {
+    pub memory_percent: Option<f64>,
+    pub memory_available_gb: Option<f64>,
+    pub cpu_percent: Option<f64>,
+    pub disk_percent: Option<f64>,
+    pub disk_free_gb: Option<f64>,
+    pub disks: Vec<DiskEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct DiskEntry {
+    pub path: String,
+    pub mount_point: String,
+    pub percent: Option<f64>,
+    pub free_gb: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct HealthBody {
+    pub liveness: bool,
+    pub readiness: bool,
+    pub status: &'static str,
+    pub reasons: Vec<String>,
+    pub rules: BTreeMap<&'static str, &'static str>,
+    pub dependencies: Dependencies,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    pub checks: BTreeMap<&'static str, CheckEntry>,
+    pub cached: bool,
+    pub age_seconds: f64,
+    pub checked_at: f64,
+    pub timestamp: f64,
+}
+
+#[derive(Serialize)]
+pub struct CheckEntry {
+    pub success: bool,
+    pub duration_seconds: f64,
+    pub error: Option<String>,
+}
+
+fn round(v: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (v * f).round() / f
+}
+
+pub fn dependencies(s: &Snapshot) -> Dependencies {
+    let (collections, collections_error) = match &s.collections.outcome {
+        Ok(c) => (
+            c.collections
+                .iter()
+                .map(|c| CollectionEntry {
+                    name: c.name.clone(),
+                    db_name: c.db_name.clone(),
+                    loaded: c.load_state == LoadState::Loaded,
+                    load_state: c.load_state.as_str(),
+                    num_entities: c.rows,
+                    loading_progress: c.loading_progress,
+                    error: c.error.clone(),
+                })
+                .collect::<Vec<_>>(),
+            {
+                let p = c.problems();
+                (!p.is_empty()).then(|| p.join("; "))
+            },
+        ),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    let milvus = match &s.milvus.outcome {
+        Ok(m) => MilvusDep {
+            status: if m.healthy { "healthy" } else { "unhealthy" },
+            address: s.address.clone(),
+            collections_count: collections.len(),
+            version: m.version.clone(),
+            quota_states: m.quota_states.iter().map(|q| q.as_str()).collect(),
+            error: (!m.healthy).then(|| {
+                if m.reasons.is_empty() {
+                    "CheckHealth: not healthy".to_string()
+                } else {
+                    m.reasons.join("; ")
+                }
+            }),
+        },
+        Err(e) => MilvusDep {
+            status: "unhealthy",
+            address: s.address.clone(),
+            collections_count: collections.len(),
+            version: None,
+            quota_states: Vec::new(),
+            error: Some(e.to_string()),
+        },
+    };
+    Dependencies {
+        milvus,
+        collections: CollectionsDep {
+            total: collections.len(),
+            collections,
+            error: collections_error,
+        },
+    }
+}
+
+pub fn resources(s: &Snapshot) -> Option<Resources> {
+    let sys = s.system.as_ref()?;
+    Some(match &sys.outcome {
+        Ok(h) => {
+            let fullest = h.fullest_disk();
+            Resources {
+                memory_percent: Some(round(h.memory_percent, 2)),
+                memory_available_gb: Some(round(h.memory_available_bytes as f64 / GB, 3)),
+                cpu_percent: h.cpu_percent.map(|c| round(c, 2)),
+                disk_percent: fullest.map(|d| round(d.percent, 2)),
+                disk_free_gb: fullest.map(|d| round(d.free_bytes as f64 / GB, 3)),
+                disks: h
+                    .disks
+                    .iter()
+                    .map(|d| DiskEntry {
+                        path: d.path.clone(),
+                        mount_point: d.mount_point.clone(),
+                        percent: d.error.is_none().then(|| round(d.percent, 2)),
+                        free_gb: d
+                            .error
+                            .is_none()
+                            .then(|| round(d.free_bytes as f64 / GB, 3)),
+                        error: d.error.clone(),
+                    })
+                    .collect(),
+                error: None,
+            }
+        }
+        Err(e) => Resources {
+            memory_percent: None,
+            memory_available_gb: None,
+            cpu_percent: None,
+            disk_percent: None,
+            disk_free_gb: None,
+            disks: Vec::new(),
+            error: Some(e.to_string()),
+        },
+    })
+}
+
+pub fn ready_body(read: &Read, age_seconds: f64) -> ReadyBody {
+    let View { snapshot, verdict } = read.view.as_ref();
+    ReadyBody {
+        status: if verdict.ready { "ready" } else { "not_ready" },
+        reason: verdict.reason(),
+        reasons: verdict.reasons(),
+        dependencies: dependencies(snapshot),
+        resources: resources(snapshot),
+        cached: read.cached,
+        age_seconds: round(age_seconds, 3),
+        checked_at: round(snapshot.unix_seconds(), 3),
+    }
+}
+
+pub fn health_body(read: &Read, age_seconds: f64, liveness: bool) -> HealthBody {
+    let View { snapshot, verdict } = read.view.as_ref();
+    HealthBody {
+        liveness,
+        readiness: verdict.ready,
+        status: if verdict.ready { "ready" } else { "not_ready" },
+        reasons: verdict.reasons(),
+        rules: verdict
+            .rules
+            .iter()
+            .map(|r| {
+                (
+                    r.rule.as_str(),
+                    match r.status {
+                        RuleStatus::Pass => "pass",
+                        RuleStatus::Fail(_) => "fail",
+                        RuleStatus::Excluded => "excluded",
+                    },
+                )
+            })
+            .collect(),
+        dependencies: dependencies(snapshot),
+        resources: resources(snapshot),
+        checks: snapshot
+            .checks()
+            .into_iter()
+            .map(|(name, success, duration, error)| {
+                (
+                    name.as_str(),
+                    CheckEntry {
+                        success,
+                        duration_seconds: round(duration.as_secs_f64(), 6),
+                        error,
+                    },
+                )
+            })
+            .collect(),
+        cached: read.cached,
+        age_seconds: round(age_seconds, 3),
+        checked_at: round(snapshot.unix_seconds(), 3),
+        timestamp: round(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
+            3,
+        ),
+    }
+}
+
+/// The kube-apiserver `?verbose` style: one `[+]`/`[-]` line per rule, the verdict last.
+pub fn verbose_text(view: &View, cached: bool, age_seconds: f64) -> String {
+    let mut out = String::new();
+    for r in &view.verdict.rules {
+        let name = r.rule.as_str();
+        match &r.status {
+            RuleStatus::Pass => out.push_str(&format!("[+]{name} ok\n")),
+            RuleStatus::Excluded => out.push_str(&format!("[+]{name} excluded: ok\n")),
+            RuleStatus::Fail(reason) => out.push_str(&format!("[-]{name} failed: {reason}\n")),
+        }
+    }
+    out.push_str(&format!(
+        "data age {:.1}s ({})\n",
+        age_seconds,
+        if cached { "cached" } else { "fresh" }
+    ));
+    out.push_str(if view.verdict.ready {
+        "readyz check passed\n"
+    } else {
+        "readyz check failed\n"
+    });
+    out
+}
