@@ -139,6 +139,22 @@ impl Family<'_, '_> {
         Ok(())
     }
 
+    /// An unlabelled gauge, written `name value` rather than `name{} value`.
+    fn gauge1(&mut self, name: &str, help: &str, value: Option<f64>) -> std::fmt::Result {
+        let Some(value) = value else { return Ok(()) };
+        let family = self
+            .encoder
+            .encode_descriptor(name, help, None, MetricType::Gauge)?;
+        ConstGauge::new(value).encode(family)
+    }
+
+    fn counter1(&mut self, name: &str, help: &str, value: u64) -> std::fmt::Result {
+        let family = self
+            .encoder
+            .encode_descriptor(name, help, None, MetricType::Counter)?;
+        ConstCounter::new(value).encode(family)
+    }
+
     fn counter<L: AsRef<[(&'static str, String)]>>(
         &mut self,
         name: &str,
@@ -158,10 +174,6 @@ impl Family<'_, '_> {
         }
         Ok(())
     }
-}
-
-fn none() -> [(&'static str, String); 0] {
-    []
 }
 
 fn bool01(b: bool) -> f64 {
@@ -184,20 +196,20 @@ impl Collector for Exposition {
             encoder: &mut encoder,
         };
 
-        f.gauge(
+        f.gauge1(
             "milvus_up",
             &format!("1 when the last refresh reached Milvus and it answered.{cached}"),
-            [(none(), bool01(s.milvus_up()))],
+            Some(bool01(s.milvus_up())),
         )?;
-        f.gauge(
+        f.gauge1(
             "milvus_healthy",
             &format!("1 when Milvus's CheckHealth says it is healthy.{cached}"),
-            [(none(), bool01(s.milvus_healthy()))],
+            Some(bool01(s.milvus_healthy())),
         )?;
-        f.gauge(
+        f.gauge1(
             "milvus_readiness",
             &format!("1 ready, 0 not: the /readyz verdict.{cached}"),
-            [(none(), bool01(verdict.ready))],
+            Some(bool01(verdict.ready)),
         )?;
         f.gauge(
             "milvus_readiness_check",
@@ -271,22 +283,22 @@ impl Collector for Exposition {
 
         if self.include_host {
             if let Some(h) = s.system.as_ref().and_then(|r| r.ok()) {
-                f.gauge(
+                f.gauge1(
                     "milvus_host_memory_percent",
                     &format!(
                         "Memory in use, percent of RAM or of the container's memory limit.{cached}"
                     ),
-                    [(none(), h.memory_percent)],
+                    Some(h.memory_percent),
                 )?;
-                f.gauge(
+                f.gauge1(
                     "milvus_host_memory_available_bytes",
                     &format!("Memory available, bytes.{cached}"),
-                    [(none(), h.memory_available_bytes as f64)],
+                    Some(h.memory_available_bytes as f64),
                 )?;
-                f.gauge(
+                f.gauge1(
                     "milvus_host_cpu_percent",
                     "CPU in use, percent of all cores, from the exporter's own sampler.",
-                    h.cpu_percent.map(|c| (none(), c)),
+                    h.cpu_percent,
                 )?;
                 f.gauge(
                     "milvus_host_disk_percent",
@@ -330,15 +342,15 @@ impl Collector for Exposition {
                 .iter()
                 .map(|(n, v)| ([("check", n.as_str().to_string())], *v)),
         )?;
-        f.counter(
+        f.counter1(
             "milvus_exporter_refreshes",
             "Refreshes run since the exporter started.",
-            [(none(), s.counters.refreshes)],
+            s.counters.refreshes,
         )?;
-        f.gauge(
+        f.gauge1(
             "milvus_exporter_cache_age_seconds",
             "Age of the data in this answer, seconds.",
-            [(none(), self.age_seconds)],
+            Some(self.age_seconds),
         )?;
         if self.include_host {
             f.gauge(
