@@ -948,6 +948,19 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_sample_config_loads_and_states_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/milvus_exporter.toml");
+        let sample = Config::load_from(Some(&path), &[], &Overrides::default())
+            .expect("config/milvus_exporter.toml loads");
+        let defaults = Config::load_from(None, &[], &Overrides::default()).expect("defaults");
+        assert_eq!(sample.milvus, defaults.milvus);
+        assert_eq!(sample.cache, defaults.cache);
+        assert_eq!(sample.readiness, defaults.readiness);
+        assert_eq!(sample.system, defaults.system);
+        assert_eq!(sample.listen_address, defaults.listen_address);
+    }
+
+    #[test]
     fn kubernetes_service_variables_are_not_config() {
         let c = Config::load_from(
             None,

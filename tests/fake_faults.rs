@@ -54,7 +54,11 @@ async fn concurrent_requests_during_a_slow_refresh_share_one_set_of_rpcs() {
     assert_eq!(s.calls("ShowCollections"), 1);
     assert_eq!(s.calls("GetLoadState"), 3);
     assert_eq!(s.calls("GetCollectionStatistics"), 3);
-    assert_eq!(s.calls("GetLoadingProgress"), 1, "only the loading collection");
+    assert_eq!(
+        s.calls("GetLoadingProgress"),
+        1,
+        "only the loading collection"
+    );
     assert_eq!(s.calls("Connect"), 0, "no handshake per refresh");
 
     // Within the ttl nothing more is asked.
@@ -109,7 +113,10 @@ async fn names_only_and_mismatched_show_collections_replies_are_accepted() {
     .await;
     let exporter = Exporter::start(&config(&fake.url(), "3s", "")).await;
     let m = exporter.get("/metrics").await.metrics();
-    assert_eq!(m.value("milvus_collections", &[("db_name", "default")]), 3.0);
+    assert_eq!(
+        m.value("milvus_collections", &[("db_name", "default")]),
+        3.0
+    );
     let l = |c: &'static str| [("db_name", "default"), ("collection_name", c)];
     assert_eq!(m.value("milvus_collection_rows", &l("docs")), 100.0);
     assert_eq!(m.value("milvus_collection_loaded", &l("archive")), 0.0);
@@ -162,7 +169,9 @@ async fn one_failing_collection_degrades_only_its_own_facts() {
         1.0
     );
     let h = exporter.get("/health").await.json();
-    let err = h["checks"]["collections"]["error"].as_str().unwrap_or_default();
+    let err = h["checks"]["collections"]["error"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         err.contains("default.archive") && err.contains("segment meta broken"),
         "{err}"

@@ -1,0 +1,1067 @@
+//! In-process fake Milvus gRPC server for integration tests.
+//!
+//! It implements a handful of `MilvusService` RPCs (everything else answers
+//! `Unimplemented` through the generated default stubs) and can inject faults
+//! that a real server does not produce on demand: delays, hangs, gRPC errors,
+//! non-success `common::Status` replies, missing statuses, inconsistent arrays,
+//! enormous names, invalid UTF-8 on the wire and collections that vanish.
+//!
+//! Layout:
+//! * [`FakeState`] holds the behaviour (shared, mutable while the server runs)
+//!   and the call counters. It can be cloned and reused by several servers
+//!   (for instance to "restart" a fake on a new port).
+//! * [`FakeMilvus`] owns one running server bound to `127.0.0.1:0`.
+//!
+//! `Fault::NonUtf8` cannot be expressed through the generated server because
+//! prost `String`s are always valid UTF-8. It is therefore implemented by a thin
+//! routing layer ([`Router`]) placed in front of the generated
+//! `MilvusServiceServer`: when the fault is set for `ShowCollections`,
+//! `ListDatabases` or `GetVersion`, that request is served through
+//! `tonic::server::Grpc` with a raw byte codec; the normal reply is encoded with
+//! prost and an extra occurrence of its string field (tag 2 in all three
+//! messages) holding the bytes `ff fe 62 61 64` is appended. Clients decoding
+//! with prost fail with "invalid string value: data is not UTF-8 encoded"
+//! (tonic surfaces it as `Code::Internal`).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use milvus::proto::common::{ErrorCode, KeyValuePair, LoadState, ServerInfo, Status as MStatus};
+use milvus::proto::milvus::milvus_service_server::{self, MilvusService, MilvusServiceServer};
+use milvus::proto::milvus::{
+    CheckHealthRequest, CheckHealthResponse, ConnectRequest, ConnectResponse,
+    DescribeCollectionRequest, DescribeCollectionResponse, GetCollectionStatisticsRequest,
+    GetCollectionStatisticsResponse, GetLoadStateRequest, GetLoadStateResponse,
+    GetLoadingProgressRequest, GetLoadingProgressResponse, GetVersionRequest, GetVersionResponse,
+    ListDatabasesRequest, ListDatabasesResponse, QueryRequest, QueryResults, SearchRequest,
+    SearchResults, ShowCollectionsRequest, ShowCollectionsResponse,
+};
+use milvus::proto::schema::{CollectionSchema, DataType, FieldSchema, SearchResultData};
+use prost::bytes::BufMut;
+use prost::Message;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http;
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+
+/// Every RPC name the fake counts.
+pub const RPC_NAMES: &[&str] = &[
+    "CheckHealth",
+    "GetVersion",
+    "ListDatabases",
+    "ShowCollections",
+    "GetLoadState",
+    "GetLoadingProgress",
+    "GetCollectionStatistics",
+    "DescribeCollection",
+    "Query",
+    "Search",
+    "Connect",
+];
+
+/// Reason used when `required_metadata` is missing or wrong.
+pub const AUTH_FAILURE_REASON: &str =
+    "auth check failure, please check username and password are correct";
+/// Dimension of the fake "vector" field returned by DescribeCollection.
+pub const FAKE_DIM: u32 = 8;
+/// Bytes appended (as a length-delimited field) by `Fault::NonUtf8`.
+pub const NON_UTF8_BYTES: &[u8] = &[0xff, 0xfe, b'b', b'a', b'd'];
+
+// ---------------------------------------------------------------------------
+// Behaviour and faults
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer correctly, but late.
+    Delay(Duration),
+    /// Never answer (until the server stops; then `Unavailable`).
+    Hang,
+    /// A tonic::Status error.
+    GrpcError(tonic::Code, String),
+    /// OK at gRPC level, non-success milvus common::Status in the reply:
+    /// (error_code, code, reason).
+    StatusError(i32, i32, String),
+    /// Reply with `status: None` and otherwise default fields.
+    MissingStatus,
+    /// ShowCollections: 2 names, 1 id, 3 in_memory_percentages;
+    /// ListDatabases: `db_ids` one longer than `db_names`.
+    MismatchedArrays,
+    /// ShowCollections/ListDatabases: include a 1 MiB name.
+    EnormousNames,
+    /// ShowCollections/ListDatabases/GetVersion: a string field holding
+    /// invalid UTF-8 on the wire (only honoured in `rpc_faults`).
+    NonUtf8,
+    /// Collection vanished between list and stats: collection RPCs answer
+    /// error_code CollectionNotExists(4) / code 100,
+    /// "collection not found[collection=NAME]".
+    Dropped,
+}
+
+#[derive(Clone, Debug)]
+pub struct FakeCollection {
+    pub db: String,
+    pub name: String,
+    /// `milvus::proto::common::LoadState` as i32.
+    pub load_state: i32,
+    pub loading_progress: i64,
+    pub rows: u64,
+}
+
+impl FakeCollection {
+    pub fn loaded(db: &str, name: &str, rows: u64) -> Self {
+        FakeCollection {
+            db: db.to_string(),
+            name: name.to_string(),
+            load_state: LoadState::Loaded as i32,
+            loading_progress: 100,
+            rows,
+        }
+    }
+
+    pub fn released(db: &str, name: &str) -> Self {
+        FakeCollection {
+            db: db.to_string(),
+            name: name.to_string(),
+            load_state: LoadState::NotLoad as i32,
+            loading_progress: 0,
+            rows: 0,
+        }
+    }
+
+    pub fn loading(db: &str, name: &str, progress: i64) -> Self {
+        FakeCollection {
+            db: db.to_string(),
+            name: name.to_string(),
+            load_state: LoadState::Loading as i32,
+            loading_progress: progress,
+            rows: 0,
+        }
+    }
+
+    fn db_name(&self) -> &str {
+        if self.db.is_empty() {
+            "default"
+        } else {
+            &self.db
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Behaviour {
+    pub version: String,
+    pub healthy: bool,
+    pub health_reasons: Vec<String>,
+    /// `milvus::proto::milvus::QuotaState` as i32.
+    pub quota_states: Vec<i32>,
+    pub databases: Vec<String>,
+    pub collections: Vec<FakeCollection>,
+    /// ShowCollections returns names without ids (as Milvus Lite does).
+    pub names_only: bool,
+    /// Added to every RPC.
+    pub delay: Duration,
+    /// Faults by RPC name (see [`RPC_NAMES`]).
+    pub rpc_faults: HashMap<String, Fault>,
+    /// Faults by collection name; apply to GetLoadState, GetLoadingProgress,
+    /// GetCollectionStatistics, DescribeCollection, Query and Search on it.
+    pub collection_faults: HashMap<String, Fault>,
+    /// When set, every RPC lacking this gRPC metadata key=value answers a
+    /// common::Status { error_code: UnexpectedError(1), code: 1800,
+    /// reason: AUTH_FAILURE_REASON }.
+    pub required_metadata: Option<(String, String)>,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            version: "v2.4.0-fake".to_string(),
+            healthy: true,
+            health_reasons: Vec::new(),
+            quota_states: Vec::new(),
+            databases: vec!["default".to_string()],
+            collections: Vec::new(),
+            names_only: true,
+            delay: Duration::ZERO,
+            rpc_faults: HashMap::new(),
+            collection_faults: HashMap::new(),
+            required_metadata: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shared state and counters
+// ---------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Counters {
+    calls: Mutex<HashMap<String, u64>>,
+    total: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+}
+
+/// Decrements `in_flight` when the RPC finishes or its future is dropped.
+struct FlightGuard(Arc<Counters>);
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct FakeState {
+    behaviour: Arc<Mutex<Behaviour>>,
+    counters: Arc<Counters>,
+}
+
+impl FakeState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builder-style configuration.
+    pub fn with(self, f: impl FnOnce(&mut Behaviour)) -> Self {
+        self.update(f);
+        self
+    }
+
+    /// Change the behaviour while the server runs.
+    pub fn update(&self, f: impl FnOnce(&mut Behaviour)) {
+        f(&mut self.lock());
+    }
+
+    pub fn calls(&self, rpc: &str) -> u64 {
+        lock_ignore_poison(&self.counters.calls)
+            .get(rpc)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn total_calls(&self) -> u64 {
+        self.counters.total.load(Ordering::SeqCst)
+    }
+
+    /// Zeroes the call counters; `max_in_flight` restarts from the current
+    /// `in_flight`.
+    pub fn reset_calls(&self) {
+        lock_ignore_poison(&self.counters.calls).clear();
+        self.counters.total.store(0, Ordering::SeqCst);
+        let now = self.counters.in_flight.load(Ordering::SeqCst);
+        self.counters.max_in_flight.store(now, Ordering::SeqCst);
+    }
+
+    /// RPCs currently being served.
+    pub fn in_flight(&self) -> u64 {
+        self.counters.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Peak concurrent RPCs since the last `reset_calls`.
+    pub fn max_in_flight(&self) -> u64 {
+        self.counters.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Behaviour> {
+        lock_ignore_poison(&self.behaviour)
+    }
+
+    fn enter(&self, rpc: &str) -> FlightGuard {
+        *lock_ignore_poison(&self.counters.calls)
+            .entry(rpc.to_string())
+            .or_insert(0) += 1;
+        self.counters.total.fetch_add(1, Ordering::SeqCst);
+        let now = self.counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        FlightGuard(self.counters.clone())
+    }
+}
+
+/// A test closure panicking inside `update` must not wedge the server.
+fn lock_ignore_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// Server handle
+// ---------------------------------------------------------------------------
+
+pub struct FakeMilvus {
+    addr: SocketAddr,
+    state: FakeState,
+    stop_tx: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl FakeMilvus {
+    /// Binds 127.0.0.1:0, serves in a background tokio task; returns once the
+    /// listener is bound.
+    pub async fn start(state: FakeState) -> FakeMilvus {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("fake milvus: bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("fake milvus: local_addr");
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let svc = Arc::new(FakeService {
+            state: state.clone(),
+            stop: stop_rx.clone(),
+        });
+        let router = Router {
+            inner: MilvusServiceServer::from_arc(svc.clone()),
+            svc,
+        };
+        let mut shutdown_rx = stop_rx;
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = shutdown_rx.wait_for(|stopped| *stopped).await;
+            };
+            // Errors (e.g. accept failures) end the task; never panic.
+            let _ = tonic::transport::Server::builder()
+                .add_service(router)
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await;
+        });
+
+        FakeMilvus {
+            addr,
+            state,
+            stop_tx,
+            task: Some(task),
+        }
+    }
+
+    /// "http://127.0.0.1:PORT"
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &FakeState {
+        &self.state
+    }
+
+    /// Stops serving and closes the listener. Hanging/delayed RPCs are woken
+    /// and answer `Unavailable`; open connections get a GOAWAY. Requests that
+    /// still reach a lingering connection afterwards answer `Unavailable`.
+    pub async fn stop(mut self) {
+        let _ = self.stop_tx.send(true);
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(3), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+                let _ = task.await;
+            }
+        }
+    }
+}
+
+impl Drop for FakeMilvus {
+    fn drop(&mut self) {
+        let _ = self.stop_tx.send(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------
+
+struct FakeService {
+    state: FakeState,
+    stop: watch::Receiver<bool>,
+}
+
+fn ok_status() -> MStatus {
+    MStatus::default()
+}
+
+fn err_status(error_code: i32, code: i32, reason: impl Into<String>) -> MStatus {
+    #[allow(deprecated)]
+    MStatus {
+        error_code,
+        code,
+        reason: reason.into(),
+        ..Default::default()
+    }
+}
+
+fn auth_status() -> MStatus {
+    err_status(ErrorCode::UnexpectedError as i32, 1800, AUTH_FAILURE_REASON)
+}
+
+fn not_found_status(name: &str) -> MStatus {
+    err_status(
+        ErrorCode::CollectionNotExists as i32,
+        100,
+        format!("collection not found[collection={name}]"),
+    )
+}
+
+fn not_loaded_status(name: &str) -> MStatus {
+    err_status(
+        ErrorCode::UnexpectedError as i32,
+        101,
+        format!("collection not loaded[collection={name}]"),
+    )
+}
+
+fn db_not_found_status(db: &str) -> MStatus {
+    err_status(
+        ErrorCode::UnexpectedError as i32,
+        800,
+        format!("database not found[database={db}]"),
+    )
+}
+
+/// Replies whose only common part is `status` (field 1).
+trait WithStatus: Default {
+    fn with_status(status: Option<MStatus>) -> Self;
+}
+
+macro_rules! with_status {
+    ($($t:ty),* $(,)?) => {$(
+        impl WithStatus for $t {
+            fn with_status(status: Option<MStatus>) -> Self {
+                Self { status, ..Default::default() }
+            }
+        }
+    )*};
+}
+
+with_status!(
+    CheckHealthResponse,
+    GetVersionResponse,
+    ListDatabasesResponse,
+    ShowCollectionsResponse,
+    GetLoadStateResponse,
+    GetLoadingProgressResponse,
+    GetCollectionStatisticsResponse,
+    DescribeCollectionResponse,
+    QueryResults,
+    SearchResults,
+    ConnectResponse,
+);
+
+/// Database a request refers to: the request field, else the `dbname`
+/// metadata header (as sent by the Milvus SDKs), else "default".
+fn request_db(field: &str, md: &MetadataMap) -> String {
+    if !field.is_empty() {
+        return field.to_string();
+    }
+    md.get("dbname")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_string()
+}
+
+fn find<'a>(b: &'a Behaviour, db: &str, name: &str) -> Option<(usize, &'a FakeCollection)> {
+    b.collections
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.db_name() == db && c.name == name)
+}
+
+fn collection_id(idx: usize) -> i64 {
+    1000 + idx as i64
+}
+
+fn enormous_name() -> String {
+    "n".repeat(1024 * 1024)
+}
+
+impl FakeService {
+    fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    async fn wait_stopped(&self) {
+        let mut rx = self.stop.clone();
+        // Err means the handle was dropped: treat as stopped too.
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    async fn sleep(&self, d: Duration) -> Result<(), Status> {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => Ok(()),
+            _ = self.wait_stopped() => Err(Status::unavailable("fake milvus stopped")),
+        }
+    }
+
+    /// Common prologue: count, delay, auth, faults. Returns the early reply,
+    /// or the RPC-specific fault (MismatchedArrays/EnormousNames/NonUtf8)
+    /// the builder should apply.
+    async fn run<Resp, F>(
+        &self,
+        rpc: &'static str,
+        md: &MetadataMap,
+        collection: Option<&str>,
+        build: F,
+    ) -> Result<Response<Resp>, Status>
+    where
+        Resp: WithStatus,
+        F: FnOnce(&Behaviour, Option<&Fault>) -> Resp,
+    {
+        let _guard = self.state.enter(rpc);
+        if self.stopped() {
+            return Err(Status::unavailable("fake milvus stopped"));
+        }
+        let (delay, required, faults) = {
+            let b = self.state.lock();
+            let mut faults = Vec::new();
+            if let Some(f) = b.rpc_faults.get(rpc) {
+                faults.push(f.clone());
+            }
+            if let Some(name) = collection {
+                if let Some(f) = b.collection_faults.get(name) {
+                    faults.push(f.clone());
+                }
+            }
+            (b.delay, b.required_metadata.clone(), faults)
+        };
+
+        if !delay.is_zero() {
+            self.sleep(delay).await?;
+        }
+
+        if let Some((key, value)) = required {
+            let got = md.get(key.as_str()).and_then(|v| v.to_str().ok());
+            if got != Some(value.as_str()) {
+                return Ok(Response::new(Resp::with_status(Some(auth_status()))));
+            }
+        }
+
+        let mut specific = None;
+        for fault in faults {
+            match fault {
+                Fault::Delay(d) => self.sleep(d).await?,
+                Fault::Hang => {
+                    self.wait_stopped().await;
+                    return Err(Status::unavailable("fake milvus stopped"));
+                }
+                Fault::GrpcError(code, msg) => return Err(Status::new(code, msg)),
+                Fault::StatusError(error_code, code, reason) => {
+                    return Ok(Response::new(Resp::with_status(Some(err_status(
+                        error_code, code, reason,
+                    )))))
+                }
+                Fault::MissingStatus => return Ok(Response::new(Resp::with_status(None))),
+                Fault::Dropped => {
+                    if let Some(name) = collection {
+                        return Ok(Response::new(Resp::with_status(Some(not_found_status(
+                            name,
+                        )))));
+                    }
+                    // Not meaningful for non-collection RPCs: ignored.
+                }
+                f @ (Fault::MismatchedArrays | Fault::EnormousNames | Fault::NonUtf8) => {
+                    specific = Some(f)
+                }
+            }
+        }
+
+        let b = self.state.lock();
+        Ok(Response::new(build(&b, specific.as_ref())))
+    }
+}
+
+#[tonic::async_trait]
+impl MilvusService for FakeService {
+    async fn check_health(
+        &self,
+        request: Request<CheckHealthRequest>,
+    ) -> Result<Response<CheckHealthResponse>, Status> {
+        self.run("CheckHealth", request.metadata(), None, |b, _| {
+            CheckHealthResponse {
+                status: Some(ok_status()),
+                is_healthy: b.healthy,
+                reasons: b.health_reasons.clone(),
+                quota_states: b.quota_states.clone(),
+            }
+        })
+        .await
+    }
+
+    async fn get_version(
+        &self,
+        request: Request<GetVersionRequest>,
+    ) -> Result<Response<GetVersionResponse>, Status> {
+        self.run("GetVersion", request.metadata(), None, |b, _| {
+            GetVersionResponse {
+                status: Some(ok_status()),
+                version: b.version.clone(),
+            }
+        })
+        .await
+    }
+
+    async fn list_databases(
+        &self,
+        request: Request<ListDatabasesRequest>,
+    ) -> Result<Response<ListDatabasesResponse>, Status> {
+        self.run("ListDatabases", request.metadata(), None, |b, fault| {
+            let mut names = b.databases.clone();
+            if matches!(fault, Some(Fault::EnormousNames)) {
+                names.push(enormous_name());
+            }
+            let mut ids: Vec<i64> = (1..=names.len() as i64).collect();
+            if matches!(fault, Some(Fault::MismatchedArrays)) {
+                ids.push(ids.len() as i64 + 1);
+            }
+            ListDatabasesResponse {
+                status: Some(ok_status()),
+                created_timestamp: vec![0; names.len()],
+                db_names: names,
+                db_ids: ids,
+            }
+        })
+        .await
+    }
+
+    async fn show_collections(
+        &self,
+        request: Request<ShowCollectionsRequest>,
+    ) -> Result<Response<ShowCollectionsResponse>, Status> {
+        let db = request_db(&request.get_ref().db_name, request.metadata());
+        self.run("ShowCollections", request.metadata(), None, |b, fault| {
+            if !b.databases.contains(&db) {
+                return ShowCollectionsResponse::with_status(Some(db_not_found_status(&db)));
+            }
+            let colls: Vec<(usize, &FakeCollection)> = b
+                .collections
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.db_name() == db)
+                .collect();
+            if matches!(fault, Some(Fault::MismatchedArrays)) {
+                let mut names: Vec<String> =
+                    colls.iter().take(2).map(|(_, c)| c.name.clone()).collect();
+                for extra in ["mismatched_a", "mismatched_b"] {
+                    if names.len() < 2 {
+                        names.push(extra.to_string());
+                    }
+                }
+                #[allow(deprecated)]
+                return ShowCollectionsResponse {
+                    status: Some(ok_status()),
+                    collection_names: names,
+                    collection_ids: vec![collection_id(0)],
+                    in_memory_percentages: vec![100, 50, 0],
+                    ..Default::default()
+                };
+            }
+            let mut names: Vec<String> = colls.iter().map(|(_, c)| c.name.clone()).collect();
+            if matches!(fault, Some(Fault::EnormousNames)) {
+                names.push(enormous_name());
+            }
+            if b.names_only {
+                return ShowCollectionsResponse {
+                    status: Some(ok_status()),
+                    collection_names: names,
+                    ..Default::default()
+                };
+            }
+            let n = names.len();
+            let mut ids: Vec<i64> = colls.iter().map(|(i, _)| collection_id(*i)).collect();
+            let mut pct: Vec<i64> = colls
+                .iter()
+                .map(|(_, c)| match c.load_state {
+                    x if x == LoadState::Loaded as i32 => 100,
+                    x if x == LoadState::Loading as i32 => c.loading_progress,
+                    _ => 0,
+                })
+                .collect();
+            let mut avail: Vec<bool> = colls
+                .iter()
+                .map(|(_, c)| c.load_state == LoadState::Loaded as i32)
+                .collect();
+            while ids.len() < n {
+                // the enormous name
+                ids.push(collection_id(b.collections.len() + ids.len()));
+                pct.push(0);
+                avail.push(false);
+            }
+            #[allow(deprecated)]
+            ShowCollectionsResponse {
+                status: Some(ok_status()),
+                collection_names: names,
+                collection_ids: ids,
+                created_timestamps: vec![0; n],
+                created_utc_timestamps: vec![0; n],
+                in_memory_percentages: pct,
+                query_service_available: avail,
+                shards_num: vec![1; n],
+            }
+        })
+        .await
+    }
+
+    async fn get_load_state(
+        &self,
+        request: Request<GetLoadStateRequest>,
+    ) -> Result<Response<GetLoadStateResponse>, Status> {
+        let db = request_db(&request.get_ref().db_name, request.metadata());
+        let name = request.get_ref().collection_name.clone();
+        self.run(
+            "GetLoadState",
+            request.metadata(),
+            Some(&name),
+            |b, _| match find(b, &db, &name) {
+                Some((_, c)) => GetLoadStateResponse {
+                    status: Some(ok_status()),
+                    state: c.load_state,
+                },
+                None => GetLoadStateResponse::with_status(Some(not_found_status(&name))),
+            },
+        )
+        .await
+    }
+
+    async fn get_loading_progress(
+        &self,
+        request: Request<GetLoadingProgressRequest>,
+    ) -> Result<Response<GetLoadingProgressResponse>, Status> {
+        let db = request_db(&request.get_ref().db_name, request.metadata());
+        let name = request.get_ref().collection_name.clone();
+        self.run(
+            "GetLoadingProgress",
+            request.metadata(),
+            Some(&name),
+            |b, _| match find(b, &db, &name) {
+                None => GetLoadingProgressResponse::with_status(Some(not_found_status(&name))),
+                Some((_, c)) if c.load_state == LoadState::NotLoad as i32 => {
+                    GetLoadingProgressResponse::with_status(Some(not_loaded_status(&name)))
+                }
+                Some((_, c)) => {
+                    let progress = if c.load_state == LoadState::Loaded as i32 {
+                        100
+                    } else {
+                        c.loading_progress
+                    };
+                    GetLoadingProgressResponse {
+                        status: Some(ok_status()),
+                        progress,
+                        refresh_progress: progress,
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    async fn get_collection_statistics(
+        &self,
+        request: Request<GetCollectionStatisticsRequest>,
+    ) -> Result<Response<GetCollectionStatisticsResponse>, Status> {
+        let db = request_db(&request.get_ref().db_name, request.metadata());
+        let name = request.get_ref().collection_name.clone();
+        self.run(
+            "GetCollectionStatistics",
+            request.metadata(),
+            Some(&name),
+            |b, _| match find(b, &db, &name) {
+                Some((_, c)) => GetCollectionStatisticsResponse {
+                    status: Some(ok_status()),
+                    stats: vec![KeyValuePair {
+                        key: "row_count".to_string(),
+                        value: c.rows.to_string(),
+                    }],
+                },
+                None => GetCollectionStatisticsResponse::with_status(Some(not_found_status(&name))),
+            },
+        )
+        .await
+    }
+
+    async fn describe_collection(
+        &self,
+        request: Request<DescribeCollectionRequest>,
+    ) -> Result<Response<DescribeCollectionResponse>, Status> {
+        let db = request_db(&request.get_ref().db_name, request.metadata());
+        let name = request.get_ref().collection_name.clone();
+        self.run(
+            "DescribeCollection",
+            request.metadata(),
+            Some(&name),
+            |b, _| {
+                let Some((idx, c)) = find(b, &db, &name) else {
+                    return DescribeCollectionResponse::with_status(Some(not_found_status(&name)));
+                };
+                let fields = vec![
+                    FieldSchema {
+                        field_id: 100,
+                        name: "id".to_string(),
+                        is_primary_key: true,
+                        data_type: DataType::Int64 as i32,
+                        ..Default::default()
+                    },
+                    FieldSchema {
+                        field_id: 101,
+                        name: "vector".to_string(),
+                        data_type: DataType::FloatVector as i32,
+                        type_params: vec![KeyValuePair {
+                            key: "dim".to_string(),
+                            value: FAKE_DIM.to_string(),
+                        }],
+                        ..Default::default()
+                    },
+                ];
+                DescribeCollectionResponse {
+                    status: Some(ok_status()),
+                    schema: Some(CollectionSchema {
+                        name: c.name.clone(),
+                        fields,
+                        db_name: c.db_name().to_string(),
+                        ..Default::default()
+                    }),
+                    collection_id: collection_id(idx),
+                    shards_num: 1,
+                    collection_name: c.name.clone(),
+                    db_name: c.db_name().to_string(),
+                    num_partitions: 1,
+                    ..Default::default()
+                }
+            },
+        )
+        .await
+    }
+
+    async fn query(
+        &self,
+        request: Request<QueryRequest>,
+    ) -> Result<Response<QueryResults>, Status> {
+        let db = request_db(&request.get_ref().db_name, request.metadata());
+        let name = request.get_ref().collection_name.clone();
+        let output_fields = request.get_ref().output_fields.clone();
+        self.run("Query", request.metadata(), Some(&name), |b, _| {
+            if find(b, &db, &name).is_none() {
+                return QueryResults::with_status(Some(not_found_status(&name)));
+            }
+            QueryResults {
+                status: Some(ok_status()),
+                collection_name: name.clone(),
+                output_fields,
+                primary_field_name: "id".to_string(),
+                ..Default::default()
+            }
+        })
+        .await
+    }
+
+    async fn search(
+        &self,
+        request: Request<SearchRequest>,
+    ) -> Result<Response<SearchResults>, Status> {
+        let db = request_db(&request.get_ref().db_name, request.metadata());
+        let name = request.get_ref().collection_name.clone();
+        let nq = request.get_ref().nq;
+        self.run("Search", request.metadata(), Some(&name), |b, _| {
+            if find(b, &db, &name).is_none() {
+                return SearchResults::with_status(Some(not_found_status(&name)));
+            }
+            SearchResults {
+                status: Some(ok_status()),
+                results: Some(SearchResultData {
+                    num_queries: nq,
+                    top_k: 0,
+                    topks: vec![0; nq.max(0) as usize],
+                    primary_field_name: "id".to_string(),
+                    ..Default::default()
+                }),
+                collection_name: name.clone(),
+                ..Default::default()
+            }
+        })
+        .await
+    }
+
+    async fn connect(
+        &self,
+        request: Request<ConnectRequest>,
+    ) -> Result<Response<ConnectResponse>, Status> {
+        self.run("Connect", request.metadata(), None, |b, _| {
+            ConnectResponse {
+                status: Some(ok_status()),
+                server_info: Some(ServerInfo {
+                    build_tags: b.version.clone(),
+                    deploy_mode: "STANDALONE".to_string(),
+                    ..Default::default()
+                }),
+                identifier: 1,
+            }
+        })
+        .await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Routing layer for Fault::NonUtf8
+// ---------------------------------------------------------------------------
+
+type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+#[derive(Clone)]
+struct Router {
+    inner: MilvusServiceServer<FakeService>,
+    svc: Arc<FakeService>,
+}
+
+impl tonic::server::NamedService for Router {
+    const NAME: &'static str = milvus_service_server::SERVICE_NAME;
+}
+
+impl tonic::codegen::Service<http::Request<tonic::body::Body>> for Router {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFut<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tonic::codegen::Service::<http::Request<tonic::body::Body>>::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let rpc = req
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let non_utf8 = matches!(
+            self.svc.state.lock().rpc_faults.get(&rpc),
+            Some(Fault::NonUtf8)
+        );
+        if non_utf8 {
+            let svc = self.svc.clone();
+            match rpc.as_str() {
+                "ShowCollections" => {
+                    return raw_unary(svc, req, |s, r| {
+                        Box::pin(async move { s.show_collections(r).await })
+                    })
+                }
+                "ListDatabases" => {
+                    return raw_unary(svc, req, |s, r| {
+                        Box::pin(async move { s.list_databases(r).await })
+                    })
+                }
+                "GetVersion" => {
+                    return raw_unary(svc, req, |s, r| {
+                        Box::pin(async move { s.get_version(r).await })
+                    })
+                }
+                _ => {}
+            }
+        }
+        tonic::codegen::Service::<http::Request<tonic::body::Body>>::call(&mut self.inner, req)
+    }
+}
+
+type Handler<Req, Resp> =
+    fn(Arc<FakeService>, Request<Req>) -> BoxFut<Result<Response<Resp>, Status>>;
+
+/// Serves one unary request whose reply gets an invalid-UTF-8 string field
+/// (tag 2) appended to its normal prost encoding.
+fn raw_unary<Req, Resp>(
+    svc: Arc<FakeService>,
+    req: http::Request<tonic::body::Body>,
+    handler: Handler<Req, Resp>,
+) -> BoxFut<Result<http::Response<tonic::body::Body>, std::convert::Infallible>>
+where
+    Req: Message + Default + Send + 'static,
+    Resp: Message + Send + 'static,
+{
+    Box::pin(async move {
+        let mut grpc = tonic::server::Grpc::new(RawCodec::<Req>(PhantomData));
+        let method = NonUtf8Unary { svc, handler };
+        Ok(grpc.unary(method, req).await)
+    })
+}
+
+struct NonUtf8Unary<Req, Resp> {
+    svc: Arc<FakeService>,
+    handler: Handler<Req, Resp>,
+}
+
+impl<Req, Resp> tonic::server::UnaryService<Req> for NonUtf8Unary<Req, Resp>
+where
+    Req: Send + 'static,
+    Resp: Message + Send + 'static,
+{
+    type Response = Vec<u8>;
+    type Future = BoxFut<Result<Response<Vec<u8>>, Status>>;
+
+    fn call(&mut self, request: Request<Req>) -> Self::Future {
+        let fut = (self.handler)(self.svc.clone(), request);
+        Box::pin(async move {
+            let resp = fut.await?;
+            Ok(resp.map(|m| {
+                let mut bytes = m.encode_to_vec();
+                prost::encoding::bytes::encode(2, &NON_UTF8_BYTES.to_vec(), &mut bytes);
+                bytes
+            }))
+        })
+    }
+}
+
+/// Decodes requests with prost, sends pre-encoded reply bytes verbatim.
+struct RawCodec<D>(PhantomData<fn() -> D>);
+
+impl<D: Message + Default + Send + 'static> Codec for RawCodec<D> {
+    type Encode = Vec<u8>;
+    type Decode = D;
+    type Encoder = RawEncoder;
+    type Decoder = ProstDecoder<D>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstDecoder(PhantomData)
+    }
+}
+
+struct RawEncoder;
+
+impl Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+struct ProstDecoder<D>(PhantomData<fn() -> D>);
+
+impl<D: Message + Default> Decoder for ProstDecoder<D> {
+    type Item = D;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<D>, Status> {
+        D::decode(src)
+            .map(Some)
+            .map_err(|e| Status::internal(e.to_string()))
+    }
+}

@@ -1,0 +1,4 @@
+#![allow(dead_code)]
+pub mod exporter;
+pub mod fake_milvus;
+pub mod lite;
