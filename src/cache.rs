@@ -88,18 +88,30 @@ impl TargetCache {
 
     /// A view no older than the ttl if one can be had in time, else the newest there is.
     pub async fn read(self: &Arc<Self>) -> Read {
-        self.read_within(self.wait_limit()).await
+        self.read_by(None).await
     }
 
-    /// Like [`read`](Self::read) with a caller's own limit on waiting (a scrape deadline).
-    pub async fn read_within(self: &Arc<Self>, limit: Duration) -> Read {
+    /// Like [`read`](Self::read), but the whole answer must be ready within `answer_within`
+    /// (Prometheus's scrape timeout less the offset). A refresh started for such a reader runs
+    /// under that shorter budget, so what finishes is reported and what does not is marked as
+    /// a timeout, instead of the scrape being lost.
+    pub async fn read_by(self: &Arc<Self>, answer_within: Option<Duration>) -> Read {
         if let Some(view) = self.peek() {
             if view.snapshot.age(Instant::now()) < self.ttl {
                 return Read { view, cached: true };
             }
         }
-        let refresh = self.refresh();
-        match tokio::time::timeout(limit, refresh).await {
+        let (wait, budget) = match answer_within {
+            None => (self.wait_limit(), self.checker.refresh_deadline()),
+            Some(d) => (
+                d.min(self.wait_limit()),
+                d.saturating_sub(Duration::from_millis(20))
+                    .max(Duration::from_millis(1))
+                    .min(self.checker.refresh_deadline()),
+            ),
+        };
+        let refresh = self.refresh_with(budget);
+        match tokio::time::timeout(wait, refresh).await {
             Ok(Some(view)) => Read {
                 view,
                 cached: false,
@@ -111,8 +123,14 @@ impl TargetCache {
         }
     }
 
-    /// Starts a refresh, or joins the one already running.
+    /// Starts a refresh with the full budget, or joins the one already running.
     pub fn refresh(self: &Arc<Self>) -> InFlight {
+        self.refresh_with(self.checker.refresh_deadline())
+    }
+
+    /// Starts a refresh under `budget`, or joins the one already running (whatever its budget:
+    /// two refreshes at once would double the load on Milvus).
+    fn refresh_with(self: &Arc<Self>, budget: Duration) -> InFlight {
         let mut slot = match self.inflight.lock() {
             Ok(s) => s,
             Err(p) => p.into_inner(),
@@ -122,7 +140,7 @@ impl TargetCache {
         }
         let this = Arc::clone(self);
         let task = tokio::spawn(async move {
-            let view = this.run_refresh().await;
+            let view = this.run_refresh(budget).await;
             this.current.store(Some(Arc::clone(&view)));
             match this.inflight.lock() {
                 Ok(mut s) => *s = None,
@@ -135,8 +153,8 @@ impl TargetCache {
         shared
     }
 
-    async fn run_refresh(&self) -> Arc<View> {
-        let mut snapshot = self.checker.collect(Counters::default()).await;
+    async fn run_refresh(&self, budget: Duration) -> Arc<View> {
+        let mut snapshot = self.checker.collect(budget, Counters::default()).await;
         {
             let mut c = match self.counters.lock() {
                 Ok(c) => c,
@@ -213,6 +231,9 @@ impl TargetCache {
             milvus: pending(),
             collections: pending(),
             system: (self.scope == Scope::Main).then(pending),
+            components: self.checker.components.as_ref().map(|_| pending()),
+            probes: Vec::new(),
+            dependencies: Vec::new(),
             counters: match self.counters.lock() {
                 Ok(c) => c.clone(),
                 Err(p) => p.into_inner().clone(),
@@ -227,6 +248,8 @@ impl TargetCache {
 pub struct Caches {
     pub main: Arc<TargetCache>,
     pub targets: BTreeMap<String, Arc<TargetCache>>,
+    /// Subtracted from a scrape's timeout header (`web.scrape_timeout_offset`).
+    pub scrape_timeout_offset: Duration,
     refresher: Option<tokio::task::JoinHandle<()>>,
     sampler: Option<tokio::task::JoinHandle<()>>,
 }
@@ -240,6 +263,7 @@ impl Caches {
         Caches {
             main,
             targets,
+            scrape_timeout_offset: Duration::from_millis(100),
             refresher: None,
             sampler,
         }
@@ -324,7 +348,8 @@ impl Caches {
         )?);
         let sampler_task = sampler.start_cpu_sampler(config.system.cpu_sample_interval);
         let main = Arc::new(TargetCache::new(
-            Checker::new(config.milvus.clone(), Some(sampler))?,
+            Checker::new(config.milvus.clone(), Some(sampler))?
+                .with_extras(config.readiness.probes.clone(), config.dependencies.clone())?,
             config.readiness.clone(),
             Scope::Main,
             config.cache.ttl,
@@ -339,6 +364,8 @@ impl Caches {
             );
             targets.insert(t.name.clone(), Arc::new(cache));
         }
-        Ok(Caches::new(main, targets, Some(sampler_task)))
+        let mut caches = Caches::new(main, targets, Some(sampler_task));
+        caches.scrape_timeout_offset = config.scrape_timeout_offset;
+        Ok(caches)
     }
 }

@@ -247,7 +247,7 @@ pub fn table(view: &View) -> String {
             crate::readiness::RuleStatus::Excluded => ("excluded", String::new()),
             crate::readiness::RuleStatus::Fail(reason) => ("FAIL", reason.clone()),
         };
-        let line = format!("  rule {:<12} {:<9} {}", r.rule.as_str(), mark, detail);
+        let line = format!("  rule {:<12} {:<9} {}", r.name, mark, detail);
         let _ = writeln!(out, "{}", line.trim_end());
     }
     let _ = writeln!(out);

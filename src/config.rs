@@ -79,22 +79,37 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
-/// The readiness rules, by the names used in `/readyz?verbose` and `milvus_readiness_check`.
+/// The built-in readiness rules, by the names used in `/readyz?verbose` and
+/// `milvus_readiness_check{check}`. Each `[[dependencies]]` entry adds a rule of its own name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Rule {
     Milvus,
+    Components,
+    Quota,
     Collections,
+    Probe,
     Memory,
     Disk,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 4] = [Rule::Milvus, Rule::Collections, Rule::Memory, Rule::Disk];
+    pub const ALL: [Rule; 7] = [
+        Rule::Milvus,
+        Rule::Components,
+        Rule::Quota,
+        Rule::Collections,
+        Rule::Probe,
+        Rule::Memory,
+        Rule::Disk,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::Milvus => "milvus",
+            Rule::Components => "components",
+            Rule::Quota => "quota",
             Rule::Collections => "collections",
+            Rule::Probe => "probe",
             Rule::Memory => "memory",
             Rule::Disk => "disk",
         }
@@ -107,7 +122,12 @@ impl FromStr for Rule {
         Rule::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown rule {s:?} (known: milvus, collections, memory, disk)"))
+            .ok_or_else(|| {
+                format!(
+                    "unknown rule {s:?} (known: {}, or a dependency name)",
+                    Rule::ALL.map(Rule::as_str).join(", ")
+                )
+            })
     }
 }
 
@@ -178,6 +198,7 @@ struct RawConfig {
     log: RawLog,
     milvus: RawMilvus,
     targets: Vec<RawMilvus>,
+    dependencies: Vec<RawDependency>,
     cache: RawCache,
     readiness: RawReadiness,
     system: RawSystem,
@@ -187,12 +208,14 @@ struct RawConfig {
 #[serde(deny_unknown_fields, default)]
 struct RawWeb {
     listen_address: String,
+    scrape_timeout_offset: HumanDuration,
 }
 
 impl Default for RawWeb {
     fn default() -> Self {
         RawWeb {
             listen_address: "0.0.0.0:9727".into(),
+            scrape_timeout_offset: HumanDuration(Duration::from_millis(100)),
         }
     }
 }
@@ -227,6 +250,7 @@ struct RawMilvus {
     timeout: HumanDuration,
     max_concurrency: i64,
     tls: RawTls,
+    metrics_address: Option<String>,
 }
 
 impl Default for RawMilvus {
@@ -243,6 +267,7 @@ impl Default for RawMilvus {
             timeout: HumanDuration(Duration::from_secs(3)),
             max_concurrency: 16,
             tls: RawTls::default(),
+            metrics_address: None,
         }
     }
 }
@@ -279,6 +304,8 @@ struct RawReadiness {
     disk_percent_max: f64,
     required_collections: Vec<String>,
     disabled_rules: Vec<String>,
+    quota_states_not_ready: Vec<String>,
+    probes: Vec<RawProbe>,
 }
 
 impl Default for RawReadiness {
@@ -288,8 +315,95 @@ impl Default for RawReadiness {
             disk_percent_max: 95.0,
             required_collections: Vec::new(),
             disabled_rules: Vec::new(),
+            quota_states_not_ready: vec!["DenyToRead".into()],
+            probes: Vec::new(),
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawProbe {
+    collection: Option<String>,
+    kind: String,
+    timeout: HumanDuration,
+    max_latency: Option<HumanDuration>,
+    required: bool,
+    vector_from: String,
+}
+
+impl Default for RawProbe {
+    fn default() -> Self {
+        RawProbe {
+            collection: None,
+            kind: "query".into(),
+            timeout: HumanDuration(Duration::from_secs(2)),
+            max_latency: None,
+            required: true,
+            vector_from: "unit".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDependency {
+    name: Option<String>,
+    kind: Option<String>,
+    url: Option<String>,
+    address: Option<String>,
+    timeout: HumanDuration,
+    required: bool,
+    method: String,
+    expect_status: Vec<u16>,
+    expect_body: Option<String>,
+    expect_body_regex: Option<String>,
+    headers: std::collections::BTreeMap<String, RawHeaderValue>,
+    tls: RawDependencyTls,
+}
+
+impl Default for RawDependency {
+    fn default() -> Self {
+        RawDependency {
+            name: None,
+            kind: None,
+            url: None,
+            address: None,
+            timeout: HumanDuration(Duration::from_secs(2)),
+            required: true,
+            method: "GET".into(),
+            expect_status: Vec::new(),
+            expect_body: None,
+            expect_body_regex: None,
+            headers: Default::default(),
+            tls: RawDependencyTls::default(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDependencyTls {
+    ca_file: Option<PathBuf>,
+    insecure_skip_verify: bool,
+}
+
+/// A header value written inline, or taken from an environment variable or a file (for
+/// bearer tokens that must not sit in a ConfigMap).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawHeaderValue {
+    Inline(Secret),
+    From(RawHeaderFrom),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeaderFrom {
+    env: Option<String>,
+    file: Option<PathBuf>,
+    #[serde(default)]
+    prefix: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -315,6 +429,10 @@ impl Default for RawSystem {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen_address: std::net::SocketAddr,
+    /// Subtracted from Prometheus's scrape timeout to leave time to write the answer.
+    pub scrape_timeout_offset: Duration,
+    /// RAG dependencies (embedding API, LLM gateway, …) checked beside Milvus.
+    pub dependencies: Vec<DependencyConfig>,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     /// The Milvus watched by `/metrics`, `/readyz` and friends (target name `default` unless set).
@@ -338,6 +456,8 @@ pub struct MilvusTarget {
     pub timeout: Duration,
     pub max_concurrency: usize,
     pub tls: Option<TlsConfig>,
+    /// Milvus's metrics/health port (`http://host:9091`), for per-component health.
+    pub metrics_address: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -377,13 +497,85 @@ pub struct ReadinessConfig {
     pub memory_percent_max: f64,
     pub disk_percent_max: f64,
     pub required_collections: Vec<CollectionRef>,
-    pub disabled_rules: Vec<Rule>,
+    /// Rule names (built-in or dependency) that never fail.
+    pub disabled_rules: Vec<String>,
+    /// Quota states that make Milvus not ready (default DenyToRead).
+    pub quota_states_not_ready: Vec<crate::snapshot::QuotaState>,
+    pub probes: Vec<ProbeConfig>,
 }
 
 impl ReadinessConfig {
-    pub fn enabled(&self, rule: Rule) -> bool {
-        !self.disabled_rules.contains(&rule)
+    pub fn enabled(&self, rule: &str) -> bool {
+        !self.disabled_rules.iter().any(|r| r == rule)
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// One primary key, `limit 1`, no output fields.
+    Query,
+    /// One vector, top 1, on the collection's vector field.
+    Search,
+}
+
+impl ProbeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Query => "query",
+            ProbeKind::Search => "search",
+        }
+    }
+}
+
+/// Which vector a search probe sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VectorFrom {
+    /// A fixed unit vector of the field's dimension.
+    Unit,
+    /// The first stored row's vector (falls back to the unit vector on an empty collection).
+    FirstRow,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProbeConfig {
+    pub collection: CollectionRef,
+    pub kind: ProbeKind,
+    pub timeout: Duration,
+    pub max_latency: Option<Duration>,
+    pub required: bool,
+    pub vector_from: VectorFrom,
+}
+
+#[derive(Clone, Debug)]
+pub struct DependencyConfig {
+    pub name: String,
+    pub timeout: Duration,
+    pub required: bool,
+    pub kind: DependencyKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum DependencyKind {
+    Http(Box<HttpDependency>),
+    Tcp { address: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpDependency {
+    pub url: url::Url,
+    pub method: String,
+    /// Empty means any 2xx.
+    pub expect_status: Vec<u16>,
+    pub expect_body: Option<BodyMatch>,
+    pub headers: Vec<(String, Secret)>,
+    pub ca_pem: Option<Vec<u8>>,
+    pub insecure_skip_verify: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum BodyMatch {
+    Substring(String),
+    Regex(regex::Regex),
 }
 
 /// `db.collection`, or a bare name meaning the `default` database.
@@ -496,10 +688,14 @@ impl Config {
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
-        Config::from_raw(raw, file.map(Path::to_path_buf))
+        Config::from_raw(raw, file.map(Path::to_path_buf), env)
     }
 
-    fn from_raw(raw: RawConfig, file: Option<PathBuf>) -> Result<Config, ConfigError> {
+    fn from_raw(
+        raw: RawConfig,
+        file: Option<PathBuf>,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
         let listen_address = raw.web.listen_address.trim().parse().map_err(|_| {
             ConfigError::invalid(
                 "web.listen_address",
@@ -509,6 +705,13 @@ impl Config {
                 ),
             )
         })?;
+        let scrape_timeout_offset = raw.web.scrape_timeout_offset.0;
+        if scrape_timeout_offset >= Duration::from_secs(10) {
+            return Err(ConfigError::invalid(
+                "web.scrape_timeout_offset",
+                "must be under 10s (it is subtracted from Prometheus's scrape timeout)",
+            ));
+        }
         let log_level = raw
             .log
             .level
@@ -573,13 +776,54 @@ impl Config {
             })?;
             required.push(r);
         }
+        let env_lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let mut dependencies: Vec<DependencyConfig> = Vec::new();
+        for (i, d) in raw.dependencies.into_iter().enumerate() {
+            let dep = DependencyConfig::from_raw(d, i, &env_lookup)?;
+            if dep.name.parse::<Rule>().is_ok() || names.contains(&dep.name) {
+                return Err(ConfigError::invalid(
+                    format!("dependencies[{i}].name"),
+                    format!("{:?} is already the name of a rule or target", dep.name),
+                ));
+            }
+            if dependencies.iter().any(|o| o.name == dep.name) {
+                return Err(ConfigError::invalid(
+                    format!("dependencies[{i}].name"),
+                    format!("duplicate dependency name {:?}", dep.name),
+                ));
+            }
+            dependencies.push(dep);
+        }
+
         let mut disabled = Vec::new();
         for (i, r) in raw.readiness.disabled_rules.iter().enumerate() {
-            let rule: Rule = r
-                .trim()
-                .parse()
-                .map_err(|e| ConfigError::invalid(format!("readiness.disabled_rules[{i}]"), e))?;
-            disabled.push(rule);
+            let r = r.trim();
+            if r.parse::<Rule>().is_err() && !dependencies.iter().any(|d| d.name == r) {
+                return Err(ConfigError::invalid(
+                    format!("readiness.disabled_rules[{i}]"),
+                    format!(
+                        "unknown rule {r:?} (known: {}, or a dependency name)",
+                        Rule::ALL.map(Rule::as_str).join(", ")
+                    ),
+                ));
+            }
+            disabled.push(r.to_string());
+        }
+        let mut quota_states = Vec::new();
+        for (i, q) in raw.readiness.quota_states_not_ready.iter().enumerate() {
+            let state = crate::snapshot::QuotaState::parse(q.trim()).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("readiness.quota_states_not_ready[{i}]"),
+                    format!(
+                        "unknown quota state {q:?} (ReadLimited, WriteLimited, DenyToRead, DenyToWrite, DenyToDDL)"
+                    ),
+                )
+            })?;
+            quota_states.push(state);
+        }
+        let mut probes = Vec::new();
+        for (i, p) in raw.readiness.probes.into_iter().enumerate() {
+            probes.push(ProbeConfig::from_raw(p, i)?);
         }
         let readiness = ReadinessConfig {
             memory_percent_max: pct(
@@ -589,6 +833,8 @@ impl Config {
             disk_percent_max: pct("readiness.disk_percent_max", raw.readiness.disk_percent_max)?,
             required_collections: required,
             disabled_rules: disabled,
+            quota_states_not_ready: quota_states,
+            probes,
         };
 
         if raw.system.disk_paths.is_empty() {
@@ -618,6 +864,8 @@ impl Config {
 
         Ok(Config {
             listen_address,
+            scrape_timeout_offset,
+            dependencies,
             log_level,
             log_format,
             milvus,
@@ -636,8 +884,13 @@ impl Config {
 
     /// Every secret value in the configuration, for redaction checks.
     pub fn secrets(&self) -> Vec<&str> {
+        let headers = self.dependencies.iter().flat_map(|d| match &d.kind {
+            DependencyKind::Http(h) => h.headers.iter().map(|(_, v)| v.expose()).collect(),
+            DependencyKind::Tcp { .. } => Vec::new(),
+        });
         self.all_targets()
             .flat_map(|t| t.credentials.secrets())
+            .chain(headers)
             .filter(|s| !s.is_empty())
             .collect()
     }
@@ -731,7 +984,15 @@ impl MilvusTarget {
             }
         }
         let tls = TlsConfig::from_raw(raw.tls, &address, key)?;
+        let metrics_address = match raw.metrics_address.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(a) => Some(
+                normalize_http_base(a)
+                    .map_err(|p| ConfigError::invalid(format!("{key}.metrics_address"), p))?,
+            ),
+        };
         Ok(MilvusTarget {
+            metrics_address,
             name,
             address,
             credentials,
@@ -794,6 +1055,256 @@ impl TlsConfig {
             server_name: raw.server_name,
         }))
     }
+}
+
+impl ProbeConfig {
+    fn from_raw(raw: RawProbe, i: usize) -> Result<Self, ConfigError> {
+        let key = |k: &str| format!("readiness.probes[{i}].{k}");
+        let name = raw
+            .collection
+            .ok_or_else(|| ConfigError::invalid(key("collection"), "is required"))?;
+        let collection = CollectionRef::parse(&name).ok_or_else(|| {
+            ConfigError::invalid(
+                key("collection"),
+                format!("{name:?} is not a collection name or db.collection"),
+            )
+        })?;
+        let kind = match raw.kind.trim() {
+            "query" => ProbeKind::Query,
+            "search" => ProbeKind::Search,
+            other => {
+                return Err(ConfigError::invalid(
+                    key("kind"),
+                    format!("{other:?} is not query or search"),
+                ))
+            }
+        };
+        if raw.timeout.0.is_zero() {
+            return Err(ConfigError::invalid(
+                key("timeout"),
+                "must be greater than 0",
+            ));
+        }
+        let vector_from = match raw.vector_from.trim() {
+            "unit" => VectorFrom::Unit,
+            "first_row" => VectorFrom::FirstRow,
+            other => {
+                return Err(ConfigError::invalid(
+                    key("vector_from"),
+                    format!("{other:?} is not unit or first_row"),
+                ))
+            }
+        };
+        Ok(ProbeConfig {
+            collection,
+            kind,
+            timeout: raw.timeout.0,
+            max_latency: raw.max_latency.map(|d| d.0),
+            required: raw.required,
+            vector_from,
+        })
+    }
+}
+
+impl DependencyConfig {
+    fn from_raw(
+        raw: RawDependency,
+        i: usize,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let key = |k: &str| format!("dependencies[{i}].{k}");
+        let name = raw
+            .name
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(ConfigError::invalid(
+                key("name"),
+                "needs a name of letters, digits, '_' or '-'",
+            ));
+        }
+        if raw.timeout.0.is_zero() {
+            return Err(ConfigError::invalid(
+                key("timeout"),
+                "must be greater than 0",
+            ));
+        }
+        let kind = match (raw.kind.as_deref().map(str::trim), &raw.url, &raw.address) {
+            (Some("http"), Some(url), None) | (None, Some(url), None) => {
+                let url = url::Url::parse(url.trim())
+                    .map_err(|e| ConfigError::invalid(key("url"), format!("not a URL ({e})")))?;
+                if url.scheme() != "http" && url.scheme() != "https" {
+                    return Err(ConfigError::invalid(
+                        key("url"),
+                        "must be http:// or https://",
+                    ));
+                }
+                if !url.username().is_empty() || url.password().is_some() {
+                    return Err(ConfigError::invalid(
+                        key("url"),
+                        "credentials do not belong in the URL; use headers",
+                    ));
+                }
+                let method = raw.method.trim().to_ascii_uppercase();
+                if !["GET", "HEAD", "POST", "OPTIONS"].contains(&method.as_str()) {
+                    return Err(ConfigError::invalid(
+                        key("method"),
+                        format!("{method:?} is not GET, HEAD, POST or OPTIONS"),
+                    ));
+                }
+                if let Some(bad) = raw.expect_status.iter().find(|s| !(100..=599).contains(*s)) {
+                    return Err(ConfigError::invalid(
+                        key("expect_status"),
+                        format!("{bad} is not an HTTP status"),
+                    ));
+                }
+                let expect_body = match (raw.expect_body, raw.expect_body_regex) {
+                    (Some(_), Some(_)) => {
+                        return Err(ConfigError::invalid(
+                            key("expect_body_regex"),
+                            "set either expect_body or expect_body_regex",
+                        ))
+                    }
+                    (Some(s), None) => Some(BodyMatch::Substring(s)),
+                    (None, Some(r)) => {
+                        Some(BodyMatch::Regex(regex::Regex::new(&r).map_err(|e| {
+                            ConfigError::invalid(key("expect_body_regex"), one_line(&e.to_string()))
+                        })?))
+                    }
+                    (None, None) => None,
+                };
+                let mut headers = Vec::new();
+                for (h, v) in raw.headers {
+                    let hk = key(&format!("headers.{h}"));
+                    if h.parse::<reqwest::header::HeaderName>().is_err() {
+                        return Err(ConfigError::invalid(hk, "is not a valid header name"));
+                    }
+                    let value = match v {
+                        RawHeaderValue::Inline(s) => s,
+                        RawHeaderValue::From(from) => {
+                            let base = match (&from.env, &from.file) {
+                                (Some(var), None) => env(var).ok_or_else(|| {
+                                    ConfigError::invalid(
+                                        hk.clone(),
+                                        format!("environment variable {var} is not set"),
+                                    )
+                                })?,
+                                (None, Some(path)) => std::fs::read_to_string(path)
+                                    .map_err(|e| {
+                                        ConfigError::invalid(
+                                            hk.clone(),
+                                            format!(
+                                                "cannot read {}: {}",
+                                                path.display(),
+                                                io_reason(&e)
+                                            ),
+                                        )
+                                    })?
+                                    .trim_end_matches(['\n', '\r'])
+                                    .to_string(),
+                                _ => {
+                                    return Err(ConfigError::invalid(
+                                        hk,
+                                        "give exactly one of env or file",
+                                    ))
+                                }
+                            };
+                            Secret::new(format!("{}{base}", from.prefix))
+                        }
+                    };
+                    if value
+                        .expose()
+                        .parse::<reqwest::header::HeaderValue>()
+                        .is_err()
+                    {
+                        return Err(ConfigError::invalid(hk, "is not a valid header value"));
+                    }
+                    headers.push((h, value));
+                }
+                let ca_pem = match &raw.tls.ca_file {
+                    None => None,
+                    Some(p) => Some(std::fs::read(p).map_err(|e| {
+                        ConfigError::invalid(
+                            key("tls.ca_file"),
+                            format!("cannot read {}: {}", p.display(), io_reason(&e)),
+                        )
+                    })?),
+                };
+                DependencyKind::Http(Box::new(HttpDependency {
+                    url,
+                    method,
+                    expect_status: raw.expect_status,
+                    expect_body,
+                    headers,
+                    ca_pem,
+                    insecure_skip_verify: raw.tls.insecure_skip_verify,
+                }))
+            }
+            (Some("tcp"), None, Some(address)) | (None, None, Some(address)) => {
+                let address = address.trim().to_string();
+                match address.rsplit_once(':') {
+                    Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
+                    _ => {
+                        return Err(ConfigError::invalid(
+                            key("address"),
+                            format!("{address:?} is not host:port"),
+                        ))
+                    }
+                }
+                DependencyKind::Tcp { address }
+            }
+            (Some(k), _, _) if k != "http" && k != "tcp" => {
+                return Err(ConfigError::invalid(
+                    key("kind"),
+                    format!("{k:?} is not http or tcp"),
+                ))
+            }
+            _ => {
+                return Err(ConfigError::invalid(
+                    key("kind"),
+                    "an http dependency needs url, a tcp one needs address (and not both)",
+                ))
+            }
+        };
+        Ok(DependencyConfig {
+            name,
+            timeout: raw.timeout.0,
+            required: raw.required,
+            kind,
+        })
+    }
+}
+
+/// `http://host:port` for a plain HTTP base address (Milvus's metrics port).
+fn normalize_http_base(input: &str) -> Result<String, String> {
+    let with_scheme = if input.contains("://") {
+        input.to_string()
+    } else {
+        format!("http://{input}")
+    };
+    let url = url::Url::parse(&with_scheme)
+        .map_err(|e| format!("{input:?} is not an address like http://host:9091 ({e})"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err("use http:// or https://".into());
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("{input:?} has no host"))?;
+    let port = url.port_or_known_default().unwrap_or(9091);
+    let port = if url.port().is_none() && !with_scheme.contains(&format!("{host}:{port}")) {
+        9091
+    } else {
+        port
+    };
+    // A path is kept: the metrics port may sit behind a proxy under a prefix.
+    let path = url.path().trim_end_matches('/');
+    Ok(format!("{}://{}:{}{}", url.scheme(), host, port, path))
 }
 
 /// Accepts `host:port`, `http://host[:port]`, `https://host[:port]`; the port defaults to 19530.
@@ -944,7 +1455,7 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(c.readiness.disabled_rules, vec![Rule::Disk]);
+        assert_eq!(c.readiness.disabled_rules, vec!["disk".to_string()]);
     }
 
     #[test]

@@ -215,8 +215,8 @@ impl Collector for Exposition {
             "milvus_readiness_check",
             &format!("1 when the readiness rule passes, 0 when it fails; disabled rules have no series.{cached}"),
             verdict.rules.iter().filter_map(|r| match r.status {
-                RuleStatus::Pass => Some(([("check", r.rule.as_str().to_string())], 1.0)),
-                RuleStatus::Fail(_) => Some(([("check", r.rule.as_str().to_string())], 0.0)),
+                RuleStatus::Pass => Some(([("check", r.name.clone())], 1.0)),
+                RuleStatus::Fail(_) => Some(([("check", r.name.clone())], 0.0)),
                 RuleStatus::Excluded => None,
             }),
         )?;
@@ -280,6 +280,64 @@ impl Collector for Exposition {
                     .filter_map(|c| c.rows.map(|r| (labels(&c.db_name, &c.name), r as f64))),
             )?;
         }
+
+        if let Some(list) = s.components.as_ref().and_then(|c| c.ok()) {
+            f.gauge(
+                "milvus_component_state",
+                &format!("1 for each Milvus component's current state, from its metrics port's /healthz.{cached}"),
+                list.iter().map(|c| {
+                    (
+                        [
+                            ("role", c.role.clone()),
+                            ("node_id", c.node_id.clone()),
+                            ("state", c.state.clone()),
+                        ],
+                        1.0,
+                    )
+                }),
+            )?;
+        }
+        let probe_labels = |p: &crate::snapshot::ProbeResult| {
+            [
+                ("db_name", p.db_name.clone()),
+                ("collection_name", p.collection.clone()),
+                ("kind", p.kind.as_str().to_string()),
+            ]
+        };
+        f.gauge(
+            "milvus_probe_success",
+            &format!("1 when the read probe (query or search) answered within its limits.{cached}"),
+            s.probes
+                .iter()
+                .map(|p| (probe_labels(p), bool01(p.success()))),
+        )?;
+        f.gauge(
+            "milvus_probe_duration_seconds",
+            &format!("How long the read probe took.{cached}"),
+            s.probes
+                .iter()
+                .map(|p| (probe_labels(p), p.duration.as_secs_f64())),
+        )?;
+        f.gauge(
+            "milvus_dependency_up",
+            &format!("1 when the RAG dependency answered as expected.{cached}"),
+            s.dependencies.iter().map(|d| {
+                (
+                    [("dependency", d.name.clone())],
+                    bool01(d.result.outcome.is_ok()),
+                )
+            }),
+        )?;
+        f.gauge(
+            "milvus_dependency_duration_seconds",
+            &format!("How long the dependency check took.{cached}"),
+            s.dependencies.iter().map(|d| {
+                (
+                    [("dependency", d.name.clone())],
+                    d.result.duration.as_secs_f64(),
+                )
+            }),
+        )?;
 
         if self.include_host {
             if let Some(h) = s.system.as_ref().and_then(|r| r.ok()) {

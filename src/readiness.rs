@@ -15,7 +15,8 @@ pub enum RuleStatus {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuleOutcome {
-    pub rule: Rule,
+    /// A built-in rule's name (`milvus`, `probe`, …) or a dependency's name.
+    pub name: String,
     pub status: RuleStatus,
 }
 
@@ -51,27 +52,139 @@ pub enum Scope {
 }
 
 pub fn evaluate(snapshot: &Snapshot, config: &ReadinessConfig, scope: Scope) -> Verdict {
-    let rules: Vec<RuleOutcome> = Rule::ALL
-        .into_iter()
-        .map(|rule| {
-            let applies = scope == Scope::Main || rule == Rule::Milvus;
-            let status = if !config.enabled(rule) || !applies {
-                RuleStatus::Excluded
-            } else {
-                match rule {
-                    Rule::Milvus => milvus(snapshot),
-                    Rule::Collections => collections(snapshot, config),
-                    Rule::Memory => memory(snapshot, config),
-                    Rule::Disk => disk(snapshot, config),
-                }
-            };
-            RuleOutcome { rule, status }
-        })
-        .collect();
+    let builtin = Rule::ALL.into_iter().map(|rule| {
+        let applies = match scope {
+            Scope::Main => true,
+            Scope::ProbeTarget => matches!(rule, Rule::Milvus | Rule::Components | Rule::Quota),
+        };
+        let status = if !config.enabled(rule.as_str()) || !applies {
+            RuleStatus::Excluded
+        } else {
+            match rule {
+                Rule::Milvus => milvus(snapshot),
+                Rule::Components => components(snapshot),
+                Rule::Quota => quota(snapshot, config),
+                Rule::Collections => collections(snapshot, config),
+                Rule::Probe => probes(snapshot),
+                Rule::Memory => memory(snapshot, config),
+                Rule::Disk => disk(snapshot, config),
+            }
+        };
+        RuleOutcome {
+            name: rule.as_str().to_string(),
+            status,
+        }
+    });
+    let dependencies = snapshot.dependencies.iter().map(|d| {
+        let status = if !d.required || !config.enabled(&d.name) {
+            RuleStatus::Excluded
+        } else {
+            match &d.result.outcome {
+                Ok(_) => RuleStatus::Pass,
+                Err(e) => RuleStatus::Fail(format!(
+                    "dependency {} ({} {}) failed: {e}",
+                    d.name, d.kind, d.target
+                )),
+            }
+        };
+        RuleOutcome {
+            name: d.name.clone(),
+            status,
+        }
+    });
+    let rules: Vec<RuleOutcome> = builtin.chain(dependencies).collect();
     let ready = rules
         .iter()
         .all(|r| !matches!(r.status, RuleStatus::Fail(_)));
     Verdict { ready, rules }
+}
+
+fn components(s: &Snapshot) -> RuleStatus {
+    match s.components.as_ref().map(|c| &c.outcome) {
+        None => RuleStatus::Excluded,
+        Some(Err(e)) => RuleStatus::Fail(format!("Milvus component health unknown: {e}")),
+        Some(Ok(list)) => {
+            let bad: Vec<String> = list
+                .iter()
+                .filter(|c| !c.is_ok())
+                .map(|c| {
+                    let node = if c.node_id.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (node {})", c.node_id)
+                    };
+                    let reason = c
+                        .reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default();
+                    format!("component {}{node} is {}{reason}", c.role, c.state)
+                })
+                .collect();
+            if bad.is_empty() {
+                RuleStatus::Pass
+            } else {
+                RuleStatus::Fail(bad.join("; "))
+            }
+        }
+    }
+}
+
+fn quota(s: &Snapshot, config: &ReadinessConfig) -> RuleStatus {
+    let Some(m) = s.milvus.ok() else {
+        // Nothing is known; the milvus rule already says why.
+        return RuleStatus::Pass;
+    };
+    let blocking: Vec<&str> = m
+        .quota_states
+        .iter()
+        .filter(|q| config.quota_states_not_ready.contains(q))
+        .map(|q| q.as_str())
+        .collect();
+    if blocking.is_empty() {
+        RuleStatus::Pass
+    } else {
+        RuleStatus::Fail(format!(
+            "Milvus quota state {} is active",
+            blocking.join(", ")
+        ))
+    }
+}
+
+fn probes(s: &Snapshot) -> RuleStatus {
+    if s.probes.is_empty() {
+        return RuleStatus::Excluded;
+    }
+    let facts = s.collections.ok();
+    let problems: Vec<String> = s
+        .probes
+        .iter()
+        .filter(|p| p.required)
+        .filter_map(|p| {
+            let why = p.failure()?;
+            let hint = facts
+                .and_then(|f| f.find(&p.db_name, &p.collection))
+                .map(|c| match c.load_state {
+                    LoadState::Loaded => String::new(),
+                    other => format!(" (collection is {})", other.as_str()),
+                })
+                .unwrap_or_else(|| match facts {
+                    Some(_) => " (collection does not exist)".to_string(),
+                    None => String::new(),
+                });
+            Some(format!(
+                "probe {} {}.{} failed: {why}{hint}",
+                p.kind.as_str(),
+                p.db_name,
+                p.collection
+            ))
+        })
+        .collect();
+    if problems.is_empty() {
+        RuleStatus::Pass
+    } else {
+        RuleStatus::Fail(problems.join("; "))
+    }
 }
 
 fn milvus(s: &Snapshot) -> RuleStatus {
@@ -242,6 +355,9 @@ mod tests {
                     error: None,
                 }],
             })),
+            components: None,
+            probes: vec![],
+            dependencies: vec![],
             counters: Counters::default(),
         }
     }
@@ -252,6 +368,8 @@ mod tests {
             disk_percent_max: 95.0,
             required_collections: vec![],
             disabled_rules: vec![],
+            quota_states_not_ready: vec![QuotaState::DenyToRead],
+            probes: vec![],
         }
     }
 
@@ -269,7 +387,7 @@ mod tests {
         v.rules
             .iter()
             .filter(|r| matches!(r.status, RuleStatus::Fail(_)))
-            .map(|r| r.rule)
+            .filter_map(|r| r.name.parse().ok())
             .collect()
     }
 
@@ -392,7 +510,7 @@ mod tests {
         let mut s = healthy();
         s.milvus.outcome = Err(CheckError::Other("down".into()));
         let mut c = cfg();
-        c.disabled_rules = vec![Rule::Milvus];
+        c.disabled_rules = vec!["milvus".into()];
         let v = evaluate(&s, &c, Scope::Main);
         assert!(v.ready);
         assert_eq!(v.rules[0].status, RuleStatus::Excluded);
@@ -407,7 +525,7 @@ mod tests {
         assert!(v
             .rules
             .iter()
-            .filter(|r| r.rule != Rule::Milvus)
+            .filter(|r| !["milvus", "quota", "components"].contains(&r.name.as_str()))
             .all(|r| r.status == RuleStatus::Excluded));
     }
 

@@ -18,6 +18,8 @@ pub struct ReadyBody {
     pub reason: Option<String>,
     pub reasons: Vec<String>,
     pub dependencies: Dependencies,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
     pub cached: bool,
@@ -29,6 +31,43 @@ pub struct ReadyBody {
 pub struct Dependencies {
     pub milvus: MilvusDep,
     pub collections: CollectionsDep,
+    /// RAG dependencies by name, beside Milvus.
+    #[serde(flatten)]
+    pub others: BTreeMap<String, DependencyEntry>,
+}
+
+#[derive(Serialize)]
+pub struct DependencyEntry {
+    pub status: &'static str,
+    pub kind: &'static str,
+    pub target: String,
+    pub required: bool,
+    pub duration_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ComponentEntry {
+    pub role: String,
+    pub node_id: String,
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct ProbeEntry {
+    pub db_name: String,
+    pub collection: String,
+    pub kind: &'static str,
+    pub required: bool,
+    pub success: bool,
+    pub duration_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +78,9 @@ pub struct MilvusDep {
     pub version: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quota_states: Vec<&'static str>,
+    /// Per-component states, when `milvus.metrics_address` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<Vec<ComponentEntry>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -91,8 +133,10 @@ pub struct HealthBody {
     pub readiness: bool,
     pub status: &'static str,
     pub reasons: Vec<String>,
-    pub rules: BTreeMap<&'static str, &'static str>,
+    pub rules: BTreeMap<String, &'static str>,
     pub dependencies: Dependencies,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
     pub checks: BTreeMap<&'static str, CheckEntry>,
@@ -143,6 +187,7 @@ pub fn dependencies(s: &Snapshot) -> Dependencies {
             collections_count: collections.len(),
             version: m.version.clone(),
             quota_states: m.quota_states.iter().map(|q| q.as_str()).collect(),
+            components: components(s),
             error: (!m.healthy).then(|| {
                 if m.reasons.is_empty() {
                     "CheckHealth: not healthy".to_string()
@@ -157,9 +202,32 @@ pub fn dependencies(s: &Snapshot) -> Dependencies {
             collections_count: collections.len(),
             version: None,
             quota_states: Vec::new(),
+            components: components(s),
             error: Some(e.to_string()),
         },
     };
+    let others = s
+        .dependencies
+        .iter()
+        .map(|d| {
+            (
+                d.name.clone(),
+                DependencyEntry {
+                    status: if d.result.outcome.is_ok() {
+                        "healthy"
+                    } else {
+                        "unhealthy"
+                    },
+                    kind: d.kind,
+                    target: d.target.clone(),
+                    required: d.required,
+                    duration_seconds: round(d.result.duration.as_secs_f64(), 6),
+                    http_status: d.result.ok().copied().flatten(),
+                    error: d.result.error().map(|e| e.to_string()),
+                },
+            )
+        })
+        .collect();
     Dependencies {
         milvus,
         collections: CollectionsDep {
@@ -167,7 +235,37 @@ pub fn dependencies(s: &Snapshot) -> Dependencies {
             collections,
             error: collections_error,
         },
+        others,
     }
+}
+
+fn components(s: &Snapshot) -> Option<Vec<ComponentEntry>> {
+    let list = s.components.as_ref()?.ok()?;
+    Some(
+        list.iter()
+            .map(|c| ComponentEntry {
+                role: c.role.clone(),
+                node_id: c.node_id.clone(),
+                state: c.state.clone(),
+                reason: c.reason.clone(),
+            })
+            .collect(),
+    )
+}
+
+pub fn probes(s: &Snapshot) -> Vec<ProbeEntry> {
+    s.probes
+        .iter()
+        .map(|p| ProbeEntry {
+            db_name: p.db_name.clone(),
+            collection: p.collection.clone(),
+            kind: p.kind.as_str(),
+            required: p.required,
+            success: p.success(),
+            duration_seconds: round(p.duration.as_secs_f64(), 6),
+            error: p.failure(),
+        })
+        .collect()
 }
 
 pub fn resources(s: &Snapshot) -> Option<Resources> {
@@ -217,6 +315,7 @@ pub fn ready_body(read: &Read, age_seconds: f64) -> ReadyBody {
         reason: verdict.reason(),
         reasons: verdict.reasons(),
         dependencies: dependencies(snapshot),
+        probes: probes(snapshot),
         resources: resources(snapshot),
         cached: read.cached,
         age_seconds: round(age_seconds, 3),
@@ -236,7 +335,7 @@ pub fn health_body(read: &Read, age_seconds: f64, liveness: bool) -> HealthBody 
             .iter()
             .map(|r| {
                 (
-                    r.rule.as_str(),
+                    r.name.clone(),
                     match r.status {
                         RuleStatus::Pass => "pass",
                         RuleStatus::Fail(_) => "fail",
@@ -246,6 +345,7 @@ pub fn health_body(read: &Read, age_seconds: f64, liveness: bool) -> HealthBody 
             })
             .collect(),
         dependencies: dependencies(snapshot),
+        probes: probes(snapshot),
         resources: resources(snapshot),
         checks: snapshot
             .checks()
@@ -278,7 +378,7 @@ pub fn health_body(read: &Read, age_seconds: f64, liveness: bool) -> HealthBody 
 pub fn verbose_text(view: &View, cached: bool, age_seconds: f64) -> String {
     let mut out = String::new();
     for r in &view.verdict.rules {
-        let name = r.rule.as_str();
+        let name = r.name.as_str();
         match &r.status {
             RuleStatus::Pass => out.push_str(&format!("[+]{name} ok\n")),
             RuleStatus::Excluded => out.push_str(&format!("[+]{name} excluded: ok\n")),

@@ -12,6 +12,7 @@ pub enum CheckName {
     Milvus,
     Collections,
     System,
+    Components,
 }
 
 impl CheckName {
@@ -20,8 +21,71 @@ impl CheckName {
             CheckName::Milvus => "milvus",
             CheckName::Collections => "collections",
             CheckName::System => "system",
+            CheckName::Components => "components",
         }
     }
+}
+
+/// One read probe: did a real query or search on the collection answer, and how fast.
+#[derive(Clone, Debug)]
+pub struct ProbeResult {
+    pub db_name: String,
+    pub collection: String,
+    pub kind: crate::config::ProbeKind,
+    pub required: bool,
+    pub duration: Duration,
+    pub max_latency: Option<Duration>,
+    pub outcome: Result<(), CheckError>,
+}
+
+impl ProbeResult {
+    pub fn too_slow(&self) -> bool {
+        self.max_latency.is_some_and(|m| self.duration > m)
+    }
+    pub fn success(&self) -> bool {
+        self.outcome.is_ok() && !self.too_slow()
+    }
+    /// Why it failed, in words a person can act on.
+    pub fn failure(&self) -> Option<String> {
+        match &self.outcome {
+            Err(e) => Some(e.to_string()),
+            Ok(()) => self.max_latency.filter(|_| self.too_slow()).map(|m| {
+                format!(
+                    "answered in {:.0} ms, slower than max_latency {:.0} ms",
+                    self.duration.as_secs_f64() * 1000.0,
+                    m.as_secs_f64() * 1000.0
+                )
+            }),
+        }
+    }
+}
+
+/// One Milvus component as its metrics port reports it (`GET :9091/healthz`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComponentFacts {
+    pub role: String,
+    pub node_id: String,
+    /// Initializing, Healthy, Abnormal, StandBy or Stopping.
+    pub state: String,
+    pub reason: Option<String>,
+}
+
+impl ComponentFacts {
+    /// StandBy is a normal state for a coordinator in active-standby mode.
+    pub fn is_ok(&self) -> bool {
+        self.state == "Healthy" || self.state == "StandBy"
+    }
+}
+
+/// One RAG dependency (embedding API, LLM gateway, …) and whether it answered as expected.
+#[derive(Clone, Debug)]
+pub struct DependencyResult {
+    pub name: String,
+    pub kind: &'static str,
+    pub required: bool,
+    /// Where it was checked, without query string or credentials.
+    pub target: String,
+    pub result: CheckResult<Option<u16>>,
 }
 
 /// One check's result with how long it took: a failing check degrades its own facts only.
@@ -72,6 +136,18 @@ impl QuotaState {
             _ => return None,
         })
     }
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            QuotaState::ReadLimited,
+            QuotaState::WriteLimited,
+            QuotaState::DenyToRead,
+            QuotaState::DenyToWrite,
+            QuotaState::DenyToDdl,
+        ]
+        .into_iter()
+        .find(|q| q.as_str().eq_ignore_ascii_case(s))
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             QuotaState::ReadLimited => "ReadLimited",
@@ -217,6 +293,10 @@ pub struct Snapshot {
     pub collections: CheckResult<CollectionsFacts>,
     /// `None` for `/probe` targets: the host is the exporter's, not theirs.
     pub system: Option<CheckResult<SystemFacts>>,
+    /// `None` unless `milvus.metrics_address` is set.
+    pub components: Option<CheckResult<Vec<ComponentFacts>>>,
+    pub probes: Vec<ProbeResult>,
+    pub dependencies: Vec<DependencyResult>,
     pub counters: Counters,
 }
 
@@ -251,6 +331,14 @@ impl Snapshot {
                 s.outcome.is_ok(),
                 s.duration,
                 s.error().map(|e| e.to_string()),
+            ));
+        }
+        if let Some(c) = &self.components {
+            out.push((
+                CheckName::Components,
+                c.outcome.is_ok(),
+                c.duration,
+                c.error().map(|e| e.to_string()),
             ));
         }
         out

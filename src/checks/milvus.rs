@@ -34,7 +34,7 @@ const MAX_NAME_BYTES: usize = 255;
 /// Reasons from Milvus are echoed to people; a lying server must not fill a page with one.
 const MAX_REASON_CHARS: usize = 300;
 
-type Service = MilvusServiceClient<InterceptedService<Channel, Auth>>;
+pub(super) type Service = MilvusServiceClient<InterceptedService<Channel, Auth>>;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {problem}")]
@@ -45,7 +45,7 @@ pub struct ClientError {
 
 /// Adds the `authorization` header Milvus expects: base64 of `user:password`, or of the token.
 #[derive(Clone)]
-struct Auth {
+pub(super) struct Auth {
     authorization: Option<AsciiMetadataValue>,
 }
 
@@ -165,7 +165,7 @@ impl MilvusClient {
     }
 
     /// One RPC under what is left of the refresh's budget.
-    async fn call<Req, Resp, F, Fut>(
+    pub(super) async fn call<Req, Resp, F, Fut>(
         &self,
         rpc: &'static str,
         deadline: Instant,
@@ -191,12 +191,22 @@ impl MilvusClient {
                 request.metadata_mut().insert("dbname", v);
             }
         }
+        // A timeout names the allowance this RPC had, which a scrape deadline can shorten.
+        // Rounded to 10 ms: "timed out after 1s", not "after 999.98ms".
+        let allowance =
+            Duration::from_millis(((remaining.as_micros() + 5_000) / 10_000).max(1) as u64 * 10);
         match tokio::time::timeout_at(deadline, f(self.service(), request)).await {
             Err(_) => Err(CheckError::Timeout {
                 rpc,
-                after: self.timeout,
+                after: allowance,
             }),
-            Ok(Err(status)) => Err(self.status_error(rpc, &status)),
+            Ok(Err(status)) => Err(match self.status_error(rpc, &status) {
+                CheckError::Timeout { rpc, .. } => CheckError::Timeout {
+                    rpc,
+                    after: allowance,
+                },
+                other => other,
+            }),
             Ok(Ok(resp)) => Ok(resp.into_inner()),
         }
     }
@@ -217,7 +227,12 @@ impl MilvusClient {
                 address: self.address.clone(),
                 message,
             },
+            // tonic reports its own client-side deadline as Cancelled "Timeout expired".
             Code::DeadlineExceeded => CheckError::Timeout {
+                rpc,
+                after: self.timeout,
+            },
+            Code::Cancelled if message.contains("Timeout expired") => CheckError::Timeout {
                 rpc,
                 after: self.timeout,
             },
@@ -518,7 +533,10 @@ impl MilvusClient {
 /// A reply without a status is accepted (the data fields are what matter); a status that is
 /// not Success is the RPC's failure.
 #[allow(deprecated)] // `error_code` is deprecated upstream, yet older servers set only it.
-fn status_ok(rpc: &'static str, status: Option<&common::Status>) -> Result<(), CheckError> {
+pub(super) fn status_ok(
+    rpc: &'static str,
+    status: Option<&common::Status>,
+) -> Result<(), CheckError> {
     match status {
         Some(s) if s.error_code != 0 || s.code != 0 => {
             let code = if s.code != 0 { s.code } else { s.error_code };

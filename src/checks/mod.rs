@@ -1,7 +1,10 @@
 //! The checks: each one is a single async call with its own deadline that returns a typed
 //! [`CheckResult`]. [`Checker::collect`] runs them concurrently into one [`Snapshot`].
 
+pub mod components;
+pub mod http;
 pub mod milvus;
+pub mod probe;
 pub mod system;
 
 use std::sync::Arc;
@@ -61,25 +64,61 @@ pub async fn timed<T>(
     }
 }
 
-/// Everything needed to refresh one target: its long-lived Milvus client and, for the main
-/// target, the host sampler.
+/// Everything needed to refresh one target: its long-lived Milvus client, and for the main
+/// target the host sampler, read probes and RAG dependencies.
 pub struct Checker {
     pub target: MilvusTarget,
     pub milvus: MilvusClient,
     pub system: Option<Arc<SystemSampler>>,
+    pub components: Option<components::ComponentsClient>,
+    pub prober: probe::Prober,
+    pub dependencies: Vec<http::DependencyChecker>,
 }
 
 impl Checker {
+    /// A checker for a `/probe` target: Milvus (and its components) only.
     pub fn new(
         target: MilvusTarget,
         system: Option<Arc<SystemSampler>>,
     ) -> Result<Self, milvus::ClientError> {
         let milvus = MilvusClient::new(&target)?;
+        let components = match &target.metrics_address {
+            Some(addr) => Some(components::ComponentsClient::new(addr).map_err(|problem| {
+                milvus::ClientError {
+                    key: "milvus.metrics_address".into(),
+                    problem,
+                }
+            })?),
+            None => None,
+        };
         Ok(Checker {
             target,
             milvus,
             system,
+            components,
+            prober: probe::Prober::new(Vec::new()),
+            dependencies: Vec::new(),
         })
+    }
+
+    /// Adds the main target's read probes and dependency checks.
+    pub fn with_extras(
+        mut self,
+        probes: Vec<crate::config::ProbeConfig>,
+        dependencies: Vec<crate::config::DependencyConfig>,
+    ) -> Result<Self, milvus::ClientError> {
+        self.prober = probe::Prober::new(probes);
+        for d in dependencies {
+            let name = d.name.clone();
+            self.dependencies
+                .push(
+                    http::DependencyChecker::new(d).map_err(|problem| milvus::ClientError {
+                        key: format!("dependencies.{name}"),
+                        problem,
+                    })?,
+                );
+        }
+        Ok(self)
     }
 
     /// The longest a refresh can take: every check is cut at its own deadline, and the
@@ -88,14 +127,14 @@ impl Checker {
         self.target.timeout
     }
 
-    /// One refresh: all checks at once, each under its own deadline.
-    pub async fn collect(&self, counters: Counters) -> Snapshot {
+    /// One refresh: all checks at once, each under its own deadline, none past `budget`.
+    pub async fn collect(&self, budget: Duration, counters: Counters) -> Snapshot {
+        let budget = budget.min(self.target.timeout);
         let started = Instant::now();
         let checked_at = SystemTime::now();
-        let deadline = tokio::time::Instant::now() + self.target.timeout;
+        let deadline = tokio::time::Instant::now() + budget;
         let system = async {
             let sampler = self.system.clone()?;
-            let budget = self.target.timeout;
             Some(
                 timed(async move {
                     let work = tokio::task::spawn_blocking(move || sampler.facts());
@@ -111,10 +150,21 @@ impl Checker {
                 .await,
             )
         };
-        let (milvus, collections, system) = tokio::join!(
+        let components = async {
+            match &self.components {
+                Some(c) => Some(timed(c.check(budget)).await),
+                None => None,
+            }
+        };
+        let dependencies =
+            futures::future::join_all(self.dependencies.iter().map(|d| d.check(budget)));
+        let (milvus, collections, system, components, probes, dependencies) = tokio::join!(
             timed(self.milvus.health(deadline)),
             timed(self.milvus.collections(deadline)),
             system,
+            components,
+            self.prober.run(&self.milvus, deadline),
+            dependencies,
         );
         Snapshot {
             target: self.target.name.clone(),
@@ -125,6 +175,9 @@ impl Checker {
             milvus,
             collections,
             system,
+            components,
+            probes,
+            dependencies,
             counters,
         }
     }

@@ -30,7 +30,7 @@ pub async fn page(State(state): State<Arc<AppState>>) -> Response {
                 };
                 rules.push_str(&format!(
                     "<tr class=\"{class}\"><td>{}</td><td>{mark}</td><td>{detail}</td></tr>\n",
-                    r.rule.as_str()
+                    escape(&r.name)
                 ));
             }
             let age = v.snapshot.age(Instant::now()).as_secs_f64();

@@ -2,7 +2,7 @@
 //! blackbox_exporter style). A failing Milvus is a metric value, never an HTTP error.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -13,8 +13,10 @@ use crate::cache::TargetCache;
 use crate::exposition::{Exposition, Format};
 
 pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let cache = Arc::clone(&state.caches.load().main);
-    render(&cache, &headers, true).await
+    let caches = state.caches.load();
+    let (cache, offset) = (Arc::clone(&caches.main), caches.scrape_timeout_offset);
+    drop(caches);
+    render(&cache, &headers, true, offset).await
 }
 
 pub async fn probe(
@@ -54,14 +56,37 @@ pub async fn probe(
             ),
         );
     };
+    let offset = caches.scrape_timeout_offset;
     drop(caches);
-    render(&cache, &headers, false).await
+    render(&cache, &headers, false, offset).await
 }
 
-async fn render(cache: &Arc<TargetCache>, headers: &HeaderMap, include_host: bool) -> Response {
+/// Prometheus says how long it will wait; an answer after that is lost, so the answer must
+/// be ready `offset` before it. Unparseable or non-positive values are ignored.
+fn scrape_deadline(headers: &HeaderMap, offset: Duration) -> Option<Duration> {
+    let secs: f64 = headers
+        .get("x-prometheus-scrape-timeout-seconds")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return None;
+    }
+    let total = Duration::try_from_secs_f64(secs.min(3600.0)).ok()?;
+    Some(total.saturating_sub(offset).max(Duration::from_millis(10)))
+}
+
+async fn render(
+    cache: &Arc<TargetCache>,
+    headers: &HeaderMap,
+    include_host: bool,
+    offset: Duration,
+) -> Response {
     let arrived = Instant::now();
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let read = cache.read().await;
+    let read = cache.read_by(scrape_deadline(headers, offset)).await;
     let age_seconds = read.view.snapshot.age(arrived).as_secs_f64();
     let body = Exposition {
         view: read.view,
@@ -76,4 +101,34 @@ async fn render(cache: &Arc<TargetCache>, headers: &HeaderMap, include_host: boo
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrape_deadline_leaves_the_offset_and_ignores_garbage() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(
+                "x-prometheus-scrape-timeout-seconds",
+                v.parse().expect("header value"),
+            );
+            m
+        };
+        let off = Duration::from_millis(100);
+        assert_eq!(
+            scrape_deadline(&h("1"), off),
+            Some(Duration::from_millis(900))
+        );
+        assert_eq!(
+            scrape_deadline(&h("0.05"), off),
+            Some(Duration::from_millis(10))
+        );
+        for bad in ["", "abc", "-1", "0", "NaN", "inf"] {
+            assert_eq!(scrape_deadline(&h(bad), off), None, "{bad:?}");
+        }
+        assert_eq!(scrape_deadline(&HeaderMap::new(), off), None);
+    }
 }

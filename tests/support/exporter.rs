@@ -128,14 +128,9 @@ impl Metrics {
             let key = match series.split_once('{') {
                 None => series.to_string(),
                 Some((name, rest)) => {
-                    let labels = rest.trim_end_matches('}');
-                    let mut parts: Vec<&str> = labels.split("\",").collect();
-                    for p in parts.iter_mut() {
-                        *p = p.trim_end_matches('"');
-                    }
+                    let mut parts = parse_labels(rest.trim_end_matches('}'));
                     parts.sort();
-                    let joined: Vec<String> = parts.iter().map(|p| format!("{p}\"")).collect();
-                    format!("{name}{{{}}}", joined.join(","))
+                    format!("{name}{{{}}}", parts.join(","))
                 }
             };
             out.insert(key, value);
@@ -170,6 +165,37 @@ impl Metrics {
             .keys()
             .any(|k| k == name || k.starts_with(&format!("{name}{{")))
     }
+}
+
+/// `a="x",b="",c="q\"uote"` → [`a="x"`, `b=""`, `c="q\"uote"`], honouring escapes.
+fn parse_labels(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_value = false;
+    let mut escaped = false;
+    for c in s.chars() {
+        if in_value {
+            cur.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_value = false;
+            }
+        } else if c == '"' {
+            cur.push(c);
+            in_value = true;
+        } else if c == ',' {
+            out.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
 }
 
 /// Polls `f` until it returns true or `limit` passes; returns how long it took.

@@ -1,0 +1,194 @@
+//! RAG dependency checks: the embedding API, the LLM gateway, anything the service behind
+//! Milvus needs. An HTTP check asserts status and body; a TCP check only connects.
+
+use std::time::Duration;
+
+use super::components::error_chain;
+use super::CheckError;
+use crate::config::{BodyMatch, DependencyConfig, DependencyKind, HttpDependency};
+use crate::snapshot::{CheckResult, DependencyResult};
+
+/// Bodies larger than this are not read: a health check wants a verdict, not a download.
+const MAX_BODY: usize = 256 * 1024;
+
+pub struct DependencyChecker {
+    config: DependencyConfig,
+    client: Option<reqwest::Client>,
+}
+
+impl DependencyChecker {
+    pub fn new(config: DependencyConfig) -> Result<Self, String> {
+        let client = match &config.kind {
+            DependencyKind::Http(h) => Some(http_client(h).map_err(|e| {
+                format!(
+                    "dependencies.{}: cannot build an HTTP client: {e}",
+                    config.name
+                )
+            })?),
+            DependencyKind::Tcp { .. } => None,
+        };
+        Ok(DependencyChecker { config, client })
+    }
+
+    pub async fn check(&self, budget: Duration) -> DependencyResult {
+        let budget = budget.min(self.config.timeout);
+        let started = std::time::Instant::now();
+        let (kind, target, outcome) = match (&self.config.kind, &self.client) {
+            (DependencyKind::Http(h), Some(client)) => (
+                "http",
+                shown_url(&h.url),
+                http(client, h, budget).await.map(Some),
+            ),
+            (DependencyKind::Tcp { address }, _) => (
+                "tcp",
+                address.clone(),
+                tcp(address, budget).await.map(|_| None),
+            ),
+            (DependencyKind::Http(h), None) => (
+                "http",
+                shown_url(&h.url),
+                Err(CheckError::Other("no HTTP client".into())),
+            ),
+        };
+        DependencyResult {
+            name: self.config.name.clone(),
+            kind,
+            required: self.config.required,
+            target,
+            result: CheckResult {
+                duration: started.elapsed(),
+                outcome,
+            },
+        }
+    }
+}
+
+fn http_client(h: &HttpDependency) -> Result<reqwest::Client, reqwest::Error> {
+    let mut b = reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(3));
+    if let Some(pem) = &h.ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    if h.insecure_skip_verify {
+        b = b.danger_accept_invalid_certs(true);
+    }
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in &h.headers {
+        if let (Ok(name), Ok(mut value)) = (
+            k.parse::<reqwest::header::HeaderName>(),
+            v.expose().parse::<reqwest::header::HeaderValue>(),
+        ) {
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+    }
+    b.default_headers(headers).build()
+}
+
+/// The URL as shown in answers and logs: no query string (tokens hide there) and no fragment.
+fn shown_url(url: &url::Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}
+
+async fn http(
+    client: &reqwest::Client,
+    h: &HttpDependency,
+    budget: Duration,
+) -> Result<u16, CheckError> {
+    const RPC: &str = "HTTP";
+    let method = reqwest::Method::from_bytes(h.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+    let shown = shown_url(&h.url);
+    let map = |e: reqwest::Error| {
+        if e.is_timeout() {
+            CheckError::Timeout {
+                rpc: RPC,
+                after: budget,
+            }
+        } else {
+            // The error text can carry the full URL; say where with the query-free form.
+            CheckError::Unreachable {
+                rpc: RPC,
+                address: shown.clone(),
+                message: error_chain(&e.without_url()),
+            }
+        }
+    };
+    let work = async {
+        let mut resp = client
+            .request(method, h.url.clone())
+            .send()
+            .await
+            .map_err(map)?;
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        if h.expect_body.is_some() {
+            while let Some(chunk) = resp.chunk().await.map_err(map)? {
+                body.extend_from_slice(&chunk);
+                if body.len() >= MAX_BODY {
+                    body.truncate(MAX_BODY);
+                    break;
+                }
+            }
+        }
+        Ok::<_, CheckError>((status, body))
+    };
+    let (status, body) =
+        tokio::time::timeout(budget, work)
+            .await
+            .map_err(|_| CheckError::Timeout {
+                rpc: RPC,
+                after: budget,
+            })??;
+    let status_ok = if h.expect_status.is_empty() {
+        (200..300).contains(&status)
+    } else {
+        h.expect_status.contains(&status)
+    };
+    if !status_ok {
+        return Err(CheckError::Rpc {
+            rpc: RPC,
+            code: status.to_string(),
+            message: format!(
+                "{shown} answered {status}, expected {}",
+                if h.expect_status.is_empty() {
+                    "2xx".to_string()
+                } else {
+                    format!("{:?}", h.expect_status)
+                }
+            ),
+        });
+    }
+    if let Some(m) = &h.expect_body {
+        let text = String::from_utf8_lossy(&body);
+        let (found, what) = match m {
+            BodyMatch::Substring(s) => (text.contains(s.as_str()), format!("{s:?}")),
+            BodyMatch::Regex(r) => (r.is_match(&text), format!("/{}/", r.as_str())),
+        };
+        if !found {
+            return Err(CheckError::Malformed {
+                rpc: RPC,
+                message: format!("{shown} body does not contain {what}"),
+            });
+        }
+    }
+    Ok(status)
+}
+
+async fn tcp(address: &str, budget: Duration) -> Result<(), CheckError> {
+    match tokio::time::timeout(budget, tokio::net::TcpStream::connect(address)).await {
+        Err(_) => Err(CheckError::Timeout {
+            rpc: "TCP connect",
+            after: budget,
+        }),
+        Ok(Err(e)) => Err(CheckError::Unreachable {
+            rpc: "TCP connect",
+            address: address.to_string(),
+            message: e.to_string(),
+        }),
+        Ok(Ok(_)) => Ok(()),
+    }
+}

@@ -1,0 +1,371 @@
+//! Read probes: a real query or search on a collection, so "ready" means "can answer".
+//!
+//! CheckHealth and ShowCollections can pass while no query can be served (a query node gone,
+//! a segment not loaded, no shard leader). A probe costs Milvus almost nothing: one primary key
+//! or one nearest neighbour, with Bounded consistency so it never waits for fresh writes.
+//! Only read RPCs: Query, Search, and DescribeCollection to learn the vector field.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ::milvus::proto::common::{self, KeyValuePair};
+use ::milvus::proto::milvus as pb;
+use ::milvus::proto::schema;
+use prost::Message;
+use tokio::time::Instant;
+
+use super::milvus::{status_ok, MilvusClient};
+use super::CheckError;
+use crate::config::{ProbeConfig, ProbeKind, VectorFrom};
+use crate::snapshot::ProbeResult;
+
+const BOUNDED: i32 = common::ConsistencyLevel::Bounded as i32;
+
+/// What a search needs to know about a collection's schema.
+#[derive(Clone, Debug, PartialEq)]
+struct VectorField {
+    name: String,
+    data_type: i32,
+    dim: usize,
+}
+
+/// Runs the configured probes; remembers each collection's vector field until a probe on it
+/// fails (a changed schema shows up as a failed search, and the next probe describes again).
+pub struct Prober {
+    probes: Vec<ProbeConfig>,
+    schemas: Mutex<HashMap<(String, String), VectorField>>,
+}
+
+impl Prober {
+    pub fn new(probes: Vec<ProbeConfig>) -> Self {
+        Prober {
+            probes,
+            schemas: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.probes.is_empty()
+    }
+
+    /// Every probe at once, each under its own timeout and never past the refresh deadline.
+    pub async fn run(&self, client: &MilvusClient, deadline: Instant) -> Vec<ProbeResult> {
+        futures::future::join_all(self.probes.iter().map(|p| self.one(client, p, deadline))).await
+    }
+
+    async fn one(&self, client: &MilvusClient, p: &ProbeConfig, deadline: Instant) -> ProbeResult {
+        let own = Instant::now() + p.timeout;
+        let deadline = own.min(deadline);
+        let started = std::time::Instant::now();
+        let outcome = match p.kind {
+            ProbeKind::Query => self.query(client, p, deadline).await,
+            ProbeKind::Search => self.search(client, p, deadline).await,
+        };
+        let outcome = outcome.map_err(|e| match e {
+            // Say which deadline cut it: the probe's own or the refresh's.
+            CheckError::Timeout { rpc, .. } => CheckError::Timeout {
+                rpc,
+                after: p
+                    .timeout
+                    .min(started.elapsed().max(Duration::from_millis(1))),
+            },
+            other => other,
+        });
+        if outcome.is_err() {
+            self.forget(p);
+        }
+        ProbeResult {
+            db_name: p.collection.db_name.clone(),
+            collection: p.collection.name.clone(),
+            kind: p.kind,
+            required: p.required,
+            duration: started.elapsed(),
+            max_latency: p.max_latency,
+            outcome,
+        }
+    }
+
+    fn forget(&self, p: &ProbeConfig) {
+        if let Ok(mut s) = self.schemas.lock() {
+            s.remove(&(p.collection.db_name.clone(), p.collection.name.clone()));
+        }
+    }
+
+    async fn query(
+        &self,
+        client: &MilvusClient,
+        p: &ProbeConfig,
+        deadline: Instant,
+    ) -> Result<(), CheckError> {
+        self.query_rows(client, p, deadline, Vec::new())
+            .await
+            .map(|_| ())
+    }
+
+    /// `limit 1` with an empty filter: Milvus answers with at most one primary key.
+    async fn query_rows(
+        &self,
+        client: &MilvusClient,
+        p: &ProbeConfig,
+        deadline: Instant,
+        output_fields: Vec<String>,
+    ) -> Result<pb::QueryResults, CheckError> {
+        let db = p.collection.db_name.as_str();
+        let req = pb::QueryRequest {
+            db_name: db.to_string(),
+            collection_name: p.collection.name.clone(),
+            expr: String::new(),
+            output_fields,
+            query_params: vec![kv("limit", "1")],
+            consistency_level: BOUNDED,
+            use_default_consistency: false,
+            ..Default::default()
+        };
+        let r = client
+            .call("Query", deadline, Some(db), req, |mut c, r| async move {
+                c.query(r).await
+            })
+            .await?;
+        status_ok("Query", r.status.as_ref())?;
+        Ok(r)
+    }
+
+    async fn search(
+        &self,
+        client: &MilvusClient,
+        p: &ProbeConfig,
+        deadline: Instant,
+    ) -> Result<(), CheckError> {
+        let field = self.vector_field(client, p, deadline).await?;
+        let vector = match p.vector_from {
+            VectorFrom::Unit => unit_vector(&field)?,
+            VectorFrom::FirstRow => match self.first_row_vector(client, p, &field, deadline).await?
+            {
+                Some(v) => v,
+                None => unit_vector(&field)?,
+            },
+        };
+        let group = common::PlaceholderGroup {
+            placeholders: vec![common::PlaceholderValue {
+                tag: "$0".into(),
+                r#type: field.data_type,
+                values: vec![vector],
+                element_level: false,
+            }],
+        };
+        let db = p.collection.db_name.as_str();
+        let req = pb::SearchRequest {
+            db_name: db.to_string(),
+            collection_name: p.collection.name.clone(),
+            dsl: String::new(),
+            dsl_type: common::DslType::BoolExprV1 as i32,
+            search_params: vec![
+                kv("anns_field", &field.name),
+                kv("topk", "1"),
+                kv("params", "{}"),
+                kv("round_decimal", "-1"),
+            ],
+            nq: 1,
+            consistency_level: BOUNDED,
+            use_default_consistency: false,
+            search_input: Some(pb::search_request::SearchInput::PlaceholderGroup(
+                group.encode_to_vec(),
+            )),
+            ..Default::default()
+        };
+        let r = client
+            .call("Search", deadline, Some(db), req, |mut c, r| async move {
+                c.search(r).await
+            })
+            .await?;
+        // An empty result is an answer: a collection with no rows still serves searches.
+        status_ok("Search", r.status.as_ref())
+    }
+
+    async fn vector_field(
+        &self,
+        client: &MilvusClient,
+        p: &ProbeConfig,
+        deadline: Instant,
+    ) -> Result<VectorField, CheckError> {
+        let key = (p.collection.db_name.clone(), p.collection.name.clone());
+        if let Some(f) = self.schemas.lock().ok().and_then(|s| s.get(&key).cloned()) {
+            return Ok(f);
+        }
+        let db = p.collection.db_name.as_str();
+        let req = pb::DescribeCollectionRequest {
+            db_name: db.to_string(),
+            collection_name: p.collection.name.clone(),
+            ..Default::default()
+        };
+        let r = client
+            .call(
+                "DescribeCollection",
+                deadline,
+                Some(db),
+                req,
+                |mut c, r| async move { c.describe_collection(r).await },
+            )
+            .await?;
+        status_ok("DescribeCollection", r.status.as_ref())?;
+        let field = r
+            .schema
+            .as_ref()
+            .and_then(|s| s.fields.iter().find(|f| is_vector(f.data_type)))
+            .ok_or_else(|| CheckError::Malformed {
+                rpc: "DescribeCollection",
+                message: "the collection has no vector field to search".into(),
+            })?;
+        let dim = field
+            .type_params
+            .iter()
+            .find(|kv| kv.key == "dim")
+            .and_then(|kv| kv.value.trim().parse::<usize>().ok())
+            .filter(|d| (1..=65_536).contains(d));
+        let sparse = field.data_type == schema::DataType::SparseFloatVector as i32;
+        let dim = match (dim, sparse) {
+            (Some(d), _) => d,
+            (None, true) => 0,
+            (None, false) => {
+                return Err(CheckError::Malformed {
+                    rpc: "DescribeCollection",
+                    message: format!("vector field {:?} has no usable dim", field.name),
+                })
+            }
+        };
+        let vf = VectorField {
+            name: field.name.clone(),
+            data_type: field.data_type,
+            dim,
+        };
+        if let Ok(mut s) = self.schemas.lock() {
+            s.insert(key, vf.clone());
+        }
+        Ok(vf)
+    }
+
+    async fn first_row_vector(
+        &self,
+        client: &MilvusClient,
+        p: &ProbeConfig,
+        field: &VectorField,
+        deadline: Instant,
+    ) -> Result<Option<Vec<u8>>, CheckError> {
+        let r = self
+            .query_rows(client, p, deadline, vec![field.name.clone()])
+            .await?;
+        let data = r
+            .fields_data
+            .iter()
+            .find(|f| f.field_name == field.name)
+            .and_then(|f| match &f.field {
+                Some(schema::field_data::Field::Vectors(v)) => v.data.as_ref(),
+                _ => None,
+            });
+        Ok(match data {
+            Some(schema::vector_field::Data::FloatVector(a)) if a.data.len() >= field.dim => Some(
+                a.data[..field.dim]
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect(),
+            ),
+            Some(schema::vector_field::Data::BinaryVector(b)) if b.len() >= field.dim / 8 => {
+                Some(b[..field.dim / 8].to_vec())
+            }
+            _ => None,
+        })
+    }
+}
+
+fn kv(key: &str, value: &str) -> KeyValuePair {
+    KeyValuePair {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+fn is_vector(data_type: i32) -> bool {
+    use schema::DataType as T;
+    [
+        T::FloatVector,
+        T::BinaryVector,
+        T::Float16Vector,
+        T::BFloat16Vector,
+        T::SparseFloatVector,
+        T::Int8Vector,
+    ]
+    .iter()
+    .any(|t| *t as i32 == data_type)
+}
+
+/// `[1, 0, 0, …]` in the field's encoding: valid for every metric, cheap to compare.
+fn unit_vector(field: &VectorField) -> Result<Vec<u8>, CheckError> {
+    use schema::DataType as T;
+    let dim = field.dim;
+    let mut out = Vec::new();
+    match field.data_type {
+        t if t == T::FloatVector as i32 => {
+            out.extend_from_slice(&1.0f32.to_le_bytes());
+            out.resize(dim * 4, 0);
+        }
+        t if t == T::Float16Vector as i32 => {
+            out.extend_from_slice(&[0x00, 0x3c]); // 1.0 in IEEE half precision
+            out.resize(dim * 2, 0);
+        }
+        t if t == T::BFloat16Vector as i32 => {
+            out.extend_from_slice(&[0x80, 0x3f]); // 1.0 in bfloat16
+            out.resize(dim * 2, 0);
+        }
+        t if t == T::BinaryVector as i32 => {
+            out.push(0x80);
+            out.resize(dim.div_ceil(8), 0);
+        }
+        t if t == T::Int8Vector as i32 => {
+            out.push(1);
+            out.resize(dim, 0);
+        }
+        t if t == T::SparseFloatVector as i32 => {
+            // One (index, value) pair, both little-endian.
+            out.extend_from_slice(&0u32.to_le_bytes());
+            out.extend_from_slice(&1.0f32.to_le_bytes());
+        }
+        other => {
+            return Err(CheckError::Malformed {
+                rpc: "DescribeCollection",
+                message: format!("vector type {other} is not supported by the search probe"),
+            })
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_vectors_have_the_field_width() {
+        let f = |t: schema::DataType, dim| VectorField {
+            name: "v".into(),
+            data_type: t as i32,
+            dim,
+        };
+        let v = unit_vector(&f(schema::DataType::FloatVector, 8)).expect("float");
+        assert_eq!(v.len(), 32);
+        assert_eq!(&v[..4], &1.0f32.to_le_bytes());
+        assert_eq!(
+            unit_vector(&f(schema::DataType::BinaryVector, 16))
+                .expect("binary")
+                .len(),
+            2
+        );
+        assert_eq!(
+            unit_vector(&f(schema::DataType::Float16Vector, 4))
+                .expect("f16")
+                .len(),
+            8
+        );
+        assert!(unit_vector(&f(schema::DataType::Int64, 4)).is_err());
+    }
+}
