@@ -58,8 +58,17 @@ impl SystemSampler {
                 if primed {
                     this.cpu_percent
                         .store(usage.clamp(0.0, 100.0).to_bits(), Ordering::Relaxed);
+                } else {
+                    // The second sample comes soon after the first, so a figure exists within a
+                    // quarter second of start rather than one interval later.
+                    primed = true;
+                    drop(this);
+                    tokio::time::sleep(
+                        sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.max(Duration::from_millis(250)),
+                    )
+                    .await;
+                    ticker.reset_immediately();
                 }
-                primed = true;
             }
         })
     }
