@@ -115,28 +115,52 @@ struct Family<'a, 'b> {
 }
 
 impl Family<'_, '_> {
-    fn gauge<L: AsRef<[(&'static str, String)]>>(
+    /// One labelled family. A gauge family with no samples is left out entirely, so a
+    /// missing fact is an absent series rather than a descriptor with nothing under it.
+    fn labelled<L, V, M>(
         &mut self,
         name: &str,
         help: &str,
-        samples: impl IntoIterator<Item = (L, f64)>,
-    ) -> std::fmt::Result {
+        kind: MetricType,
+        samples: impl IntoIterator<Item = (L, V)>,
+        metric: impl Fn(V) -> M,
+    ) -> std::fmt::Result
+    where
+        L: AsRef<[(&'static str, String)]>,
+        M: EncodeMetric,
+    {
         let mut samples = samples.into_iter().peekable();
-        if samples.peek().is_none() {
+        if samples.peek().is_none() && matches!(kind, MetricType::Gauge) {
             return Ok(());
         }
-        let mut family = self
-            .encoder
-            .encode_descriptor(name, help, None, MetricType::Gauge)?;
+        let mut family = self.encoder.encode_descriptor(name, help, None, kind)?;
         for (labels, value) in samples {
             let labels: Vec<(&str, &str)> = labels
                 .as_ref()
                 .iter()
                 .map(|(k, v)| (*k, v.as_str()))
                 .collect();
-            ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+            metric(value).encode(family.encode_family(&labels)?)?;
         }
         Ok(())
+    }
+
+    fn gauge<L: AsRef<[(&'static str, String)]>>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (L, f64)>,
+    ) -> std::fmt::Result {
+        self.labelled(name, help, MetricType::Gauge, samples, ConstGauge::new)
+    }
+
+    fn counter<L: AsRef<[(&'static str, String)]>>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (L, u64)>,
+    ) -> std::fmt::Result {
+        self.labelled(name, help, MetricType::Counter, samples, ConstCounter::new)
     }
 
     /// An unlabelled gauge, written `name value` rather than `name{} value`.
@@ -153,26 +177,6 @@ impl Family<'_, '_> {
             .encoder
             .encode_descriptor(name, help, None, MetricType::Counter)?;
         ConstCounter::new(value).encode(family)
-    }
-
-    fn counter<L: AsRef<[(&'static str, String)]>>(
-        &mut self,
-        name: &str,
-        help: &str,
-        samples: impl IntoIterator<Item = (L, u64)>,
-    ) -> std::fmt::Result {
-        let mut family = self
-            .encoder
-            .encode_descriptor(name, help, None, MetricType::Counter)?;
-        for (labels, value) in samples {
-            let labels: Vec<(&str, &str)> = labels
-                .as_ref()
-                .iter()
-                .map(|(k, v)| (*k, v.as_str()))
-                .collect();
-            ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
-        }
-        Ok(())
     }
 }
 
