@@ -13,7 +13,8 @@
 #   clippy   cargo clippy --all-targets -- -D warnings
 #   test     cargo test --all-targets   (MILVUS_EXPORTER_VENV exported; integration
 #            tests start real Milvus Lite from it and never skip)
-#   stack    bash scripts/check_stack.sh   (if present)
+#   stack    bash scripts/check_stack.sh   (static checks of the monitoring artifacts)
+#   live     bash scripts/check_live_stack.sh (Prometheus scraping the exporter and Milvus Lite)
 # Env: RUST_TEST_THREADS (default 2), VENV (venv location, see venv.sh),
 #      SKIP_APT=1 to skip the apt step. Per-step logs go to .run/test-logs/.
 set -uo pipefail
@@ -136,6 +137,11 @@ if [[ -f scripts/check_stack.sh ]]; then
   fi
 fi
 
+if [[ -f scripts/check_live_stack.sh ]]; then
+  # Real Prometheus scraping the real exporter and Milvus Lite: dashboards' queries, one alert.
+  step live bash scripts/check_live_stack.sh
+fi
+
 # ---- summary -------------------------------------------------------------------
 # Sum the test counts of every `cargo test` binary ("test result: ... N passed; M failed")
 # and of check_stack.sh ("N passed, M failed").
@@ -146,11 +152,12 @@ if [[ -f "$LOG_DIR/test.log" ]]; then
     passed=$((passed + p)); failed=$((failed + f))
   done < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$LOG_DIR/test.log")
 fi
-if [[ -f "$LOG_DIR/stack.log" ]]; then
+for log in stack live; do
+  [[ -f "$LOG_DIR/$log.log" ]] || continue
   while read -r p f; do
     passed=$((passed + p)); failed=$((failed + f))
-  done < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$LOG_DIR/stack.log" | tail -n1)
-fi
+  done < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$LOG_DIR/$log.log" | tail -n1)
+done
 
 printf '\n======== summary (%ss, logs in .run/test-logs/) ========\n' "$((SECONDS - START))"
 for i in "${!STEP_NAMES[@]}"; do

@@ -2,3 +2,4 @@
 pub mod exporter;
 pub mod fake_milvus;
 pub mod lite;
+pub mod standalone;

@@ -1,0 +1,567 @@
+#!/usr/bin/env python3
+"""JSON/HTTP helper of scripts/check_live_stack.sh (run it with the repo venv's python).
+
+    live_stack.py free-port
+    live_stack.py wait-http      --url URL [--status 200] [--timeout S]
+    live_stack.py write-prom     --exporter HOST:PORT --probe-target NAME --rules-out FILE --config-out FILE
+    live_stack.py wait-scrapes   --prom URL [--timeout S]
+    live_stack.py dashboards     --prom URL --exporter-instance HOST:PORT --probe-instance NAME
+    live_stack.py alerts-quiet   --prom URL --alert NAME...
+    live_stack.py wait-alert     --prom URL --alert NAME [--timeout S]
+
+`dashboards` prints its own `ok NAME` / `FAIL NAME` / `allow NAME: reason` lines (details
+indented below a FAIL); the shell script counts them. Every other command prints what it saw
+and exits 0 on success, 1 on failure. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARDS = ROOT / "grafana" / "dashboards"
+REPO_PROM_CONFIG = ROOT / "prometheus" / "prometheus.yml"
+REPO_RULES = ROOT / "prometheus" / "rules" / "milvus-alerts.yml"
+
+JOBS = ("milvus_exporter", "milvus_probe")
+SCRAPE_INTERVAL = "1s"
+
+# Grafana's built-in variables, with the values Grafana would send for this setup: a Prometheus
+# data source whose scrape interval is set to the real 1 s, a 5 minute time range.
+# $__rate_interval = max($__interval + scrape interval, 4 * scrape interval) = 4s.
+BUILTINS = {
+    "__rate_interval": "4s",
+    "__rate_interval_ms": "4000",
+    "__interval": "1s",
+    "__interval_ms": "1000",
+    "__range": "5m",
+    "__range_s": "300",
+    "__range_ms": "300000",
+    "__auto": "1s",
+}
+
+# Panels that are empty by design with the seeded Milvus Lite (a healthy, ready Milvus):
+# (dashboard uid, panel title) -> reason. Printed as `allow ...` lines; the query must still
+# parse. They are not allowed to be empty for an unknown reason: the list is the whole list.
+EMPTY_BY_DESIGN = {
+    ("milvus-health", "Failing readiness rules/table"): "lists milvus_readiness_check == 0: every readiness rule passes on the seeded, ready Milvus",
+    ("milvus-health", "CheckHealth quota states"): "lists milvus_quota_state == 1: Milvus Lite reports no quota state (no DenyTo*/memory/disk protection active)",
+}
+
+# Metric families that only the exporter's own /metrics serves (exporter process and host
+# state), never /probe?target=NAME: panels built only on them are empty for the probe job.
+EXPORTER_ONLY = {
+    "milvus_host_memory_percent",
+    "milvus_host_cpu_percent",
+    "milvus_host_disk_percent",
+    "milvus_host_memory_available_bytes",
+    "milvus_host_disk_free_bytes",
+    "milvus_exporter_cache_age_seconds",
+    "milvus_exporter_refreshes_total",
+    "milvus_exporter_build_info",
+}
+
+
+# ------------------------------------------------------------------------------ http / prom
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def prom_api(prom: str, path: str, params: dict | list) -> dict:
+    url = f"{prom}{path}?{urllib.parse.urlencode(params)}"
+    try:
+        _status, body = http_get(url, timeout=10)
+    except Exception as exc:  # connection refused, timeout
+        return {"status": "error", "errorType": "http", "error": f"{type(exc).__name__}: {exc}"}
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"status": "error", "errorType": "json", "error": body[:300]}
+
+
+def query(prom: str, expr: str) -> dict:
+    return prom_api(prom, "/api/v1/query", {"query": expr})
+
+
+def query_range(prom: str, expr: str, seconds: int = 30) -> dict:
+    end = time.time()
+    return prom_api(
+        prom,
+        "/api/v1/query_range",
+        {"query": expr, "start": f"{end - seconds:.3f}", "end": f"{end:.3f}", "step": "1"},
+    )
+
+
+def result_len(res: dict) -> int:
+    data = res.get("data") or {}
+    r = data.get("result")
+    if data.get("resultType") in ("scalar", "string"):
+        return 1
+    return len(r or [])
+
+
+# ------------------------------------------------------------------------------ commands
+def cmd_free_port(_args) -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+    s.close()
+    return 0
+
+
+def group_alive(pgid_file: str) -> bool:
+    import os
+
+    try:
+        pgid = int(Path(pgid_file).read_text().strip())
+    except (OSError, ValueError):
+        return True  # not known (yet): keep waiting, the timeout still bounds it
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cmd_wait_http(args) -> int:
+    deadline = time.monotonic() + args.timeout
+    last = "no attempt"
+    while time.monotonic() < deadline:
+        if args.pgid_file and not group_alive(args.pgid_file):
+            print(f"{args.url}: the server's process group ({args.pgid_file}) exited (last: {last})")
+            return 1
+        try:
+            status, body = http_get(args.url, timeout=2)
+            last = f"HTTP {status}: {body[:200]!r}"
+            if status == args.status:
+                print(f"{args.url}: {last}")
+                return 0
+        except Exception as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        time.sleep(0.25)
+    print(f"{args.url} did not answer {args.status} within {args.timeout:g}s (last: {last})")
+    return 1
+
+
+def cmd_write_prom(args) -> int:
+    import yaml
+
+    # Rules: the repo's file with every `for:` at 0s and every group evaluated each second.
+    rules = yaml.safe_load(REPO_RULES.read_text())
+    changed_for = 0
+    for group in rules["groups"]:
+        if "interval" in group:
+            group["interval"] = SCRAPE_INTERVAL
+        for rule in group["rules"]:
+            if "for" in rule:
+                rule["for"] = "0s"
+                changed_for += 1
+    Path(args.rules_out).write_text(yaml.safe_dump(rules, sort_keys=False, width=1000))
+
+    # Scrape config: the repo's two exporter jobs, pointed at the running exporter.
+    repo = yaml.safe_load(REPO_PROM_CONFIG.read_text())
+    jobs = {j["job_name"]: j for j in repo["scrape_configs"]}
+    missing = [j for j in JOBS if j not in jobs]
+    if missing:
+        print(f"prometheus/prometheus.yml has no job {missing}")
+        return 1
+    exp = dict(jobs["milvus_exporter"])
+    exp["static_configs"] = [{"targets": [args.exporter]}]
+    probe = dict(jobs["milvus_probe"])
+    probe["static_configs"] = [{"targets": [args.probe_target]}]
+    relabels = [dict(r) for r in probe.get("relabel_configs", [])]
+    pointed = 0
+    for r in relabels:
+        if r.get("target_label") == "__address__":
+            r["replacement"] = args.exporter
+            pointed += 1
+    if pointed != 1:
+        print(f"milvus_probe: expected one relabelling to __address__, found {pointed}")
+        return 1
+    probe["relabel_configs"] = relabels
+    for job in (exp, probe):
+        job["scrape_interval"] = SCRAPE_INTERVAL
+        job["scrape_timeout"] = SCRAPE_INTERVAL
+    config = {
+        "global": {
+            "scrape_interval": SCRAPE_INTERVAL,
+            "scrape_timeout": SCRAPE_INTERVAL,
+            "evaluation_interval": SCRAPE_INTERVAL,
+        },
+        "rule_files": [str(Path(args.rules_out).resolve())],
+        "scrape_configs": [exp, probe],
+    }
+    Path(args.config_out).write_text(yaml.safe_dump(config, sort_keys=False))
+    print(
+        f"wrote {args.config_out} (jobs {', '.join(JOBS)} -> {args.exporter}) and "
+        f"{args.rules_out} ({changed_for} `for:` set to 0s)"
+    )
+    return 0
+
+
+def cmd_wait_scrapes(args) -> int:
+    """`up` is 1 for both jobs and the exporter's metrics arrived through both."""
+    deadline = time.monotonic() + args.timeout
+    want = {
+        "up": "up == 1",
+        "milvus_up": "milvus_up == 1",
+    }
+    last = {}
+    while True:
+        ok = True
+        for name, expr in want.items():
+            res = query(args.prom, expr)
+            jobs = sorted({s["metric"].get("job", "") for s in (res.get("data") or {}).get("result") or []})
+            last[name] = jobs if res.get("status") == "success" else res.get("error")
+            if res.get("status") != "success" or not all(j in jobs for j in JOBS):
+                ok = False
+        if ok:
+            for name in want:
+                print(f"{want[name]}: jobs {last[name]}")
+            return 0
+        if time.monotonic() >= deadline:
+            print(f"not every job {JOBS} scraped within {args.timeout:g}s: {last}")
+            return 1
+        time.sleep(0.5)
+
+
+# ---------------------------------------------------------------------------- dashboards
+VAR_RE = re.compile(r"\$\{(\w+)(?::(\w+))?\}|\$(\w+)|\[\[(\w+)(?::(\w+))?\]\]")
+
+
+def regex_escape(value: str) -> str:
+    """Grafana's prometheusRegularEscape for values inside a =~ string literal."""
+    return re.sub(r"([\\$^*+?.()|{}\[\]])", r"\\\\\1", value)
+
+
+def substitute(expr: str, values: dict[str, str]) -> tuple[str, list[str]]:
+    unknown: list[str] = []
+
+    def rep(m: re.Match) -> str:
+        name = m.group(1) or m.group(3) or m.group(4)
+        if name in BUILTINS:
+            return BUILTINS[name]
+        if name in values:
+            return values[name]
+        unknown.append(name)
+        return m.group(0)
+
+    return VAR_RE.sub(rep, expr), unknown
+
+
+def walk_panels(panels):
+    for p in panels:
+        yield p
+        yield from walk_panels(p.get("panels") or [])
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names of the selectors (every dashboard selector has a {...} matcher)."""
+    return set(re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{", expr))
+
+
+def panel_key(uid: str, panel: dict, titles: dict) -> str:
+    title = panel.get("title") or f"id {panel.get('id')}"
+    if titles.get(title, 0) > 1:
+        title = f"{title}/{panel.get('type')}"
+    return title
+
+
+def cmd_dashboards(args) -> int:
+    variants = {
+        # What Grafana sends with every variable at its default, "All" (its allValue).
+        "all": None,
+        # A concrete selection of the exporter's own target.
+        # Collections: a multi-value selection of a loaded and a released one.
+        "exporter": {
+            "job": ["milvus_exporter"],
+            "instance": [args.exporter_instance],
+            "db_name": ["default"],
+            "collection_name": ["docs", "archive"],
+        },
+        # A concrete selection of the /probe target.
+        "probe": {
+            "job": ["milvus_probe"],
+            "instance": [args.probe_instance],
+            "db_name": ["default"],
+            "collection_name": ["docs", "archive"],
+        },
+    }
+    ddir = Path(args.dir)
+    files = sorted(ddir.glob("*.json"))
+    if not files:
+        print(f"FAIL dashboards: no {ddir}/*.json")
+        return 1
+
+    # (check name, variant, kind, expr, must_have_data, label) for every target and variant.
+    items = []
+    var_checks = []
+    allowed_lines = []
+    for f in files:
+        dash = json.loads(f.read_text())
+        uid = dash.get("uid") or f.stem
+        tvars = (dash.get("templating") or {}).get("list") or []
+        panels = list(walk_panels(dash.get("panels") or []))
+        titles: dict[str, int] = {}
+        for p in panels:
+            t = p.get("title") or ""
+            titles[t] = titles.get(t, 0) + 1
+        all_values = {}
+        for v in tvars:
+            if v.get("type") == "datasource":
+                all_values[v["name"]] = "prometheus"
+            elif v.get("includeAll"):
+                all_values[v["name"]] = v.get("allValue") or ".*"
+            else:
+                cur = (v.get("current") or {}).get("value")
+                all_values[v["name"]] = cur if isinstance(cur, str) else ".*"
+        # Template variable queries: label_values(selector, label) must list values.
+        for v in tvars:
+            q = v.get("query")
+            if isinstance(q, dict):
+                q = q.get("query")
+            if v.get("type") != "query" or not isinstance(q, str):
+                continue
+            m = re.fullmatch(r"\s*label_values\((.*),\s*(\w+)\)\s*", q)
+            if not m:
+                var_checks.append((f"{uid} variable ${v['name']}", None, None, f"unsupported variable query {q!r}"))
+                continue
+            sel, unknown = substitute(m.group(1), all_values)
+            var_checks.append((f"{uid} variable ${v['name']}", sel, m.group(2), f"unknown variables {unknown}" if unknown else None))
+        for p in panels:
+            targets = [t for t in (p.get("targets") or []) if t.get("expr")]
+            if not targets:
+                continue
+            key = panel_key(uid, p, titles)
+            name = f"{uid} panel {p.get('id')} {key!r}"
+            reason = EMPTY_BY_DESIGN.get((uid, key)) or EMPTY_BY_DESIGN.get((uid, p.get("title")))
+            if reason:
+                allowed_lines.append(f"allow {name}: empty by design: {reason}")
+            for vname, sel in variants.items():
+                values = dict(all_values)
+                if sel:
+                    for k, vals in sel.items():
+                        if k in values:
+                            # Grafana: one value as is, several as (a|b), each regex-escaped.
+                            esc = [regex_escape(v) for v in vals]
+                            values[k] = esc[0] if len(esc) == 1 else "(" + "|".join(esc) + ")"
+                for t in targets:
+                    expr, unknown = substitute(t["expr"], values)
+                    need = reason is None
+                    names = metric_names(t["expr"])
+                    exporter_only = vname == "probe" and bool(names) and names <= EXPORTER_ONLY
+                    if exporter_only:
+                        need = False
+                    kinds = ["instant"]
+                    if t.get("range") or (p.get("type") == "timeseries" and not t.get("instant")):
+                        kinds.append("range")
+                    for kind in kinds:
+                        items.append(
+                            {
+                                "check": name,
+                                "uid": uid,
+                                "pid": p.get("id"),
+                                "variant": vname,
+                                "ref": t.get("refId", "?"),
+                                "kind": kind,
+                                "expr": expr,
+                                "unknown": unknown,
+                                "need": need,
+                                "exporter_only": exporter_only,
+                                "legend": t.get("legendFormat") or "",
+                            }
+                        )
+
+    # Query everything; re-query empty ones for a while (rate() needs two samples, the CPU
+    # sampler its first sample, recording rules their first evaluation).
+    deadline = time.monotonic() + args.settle
+    pending = list(items)
+    while True:
+        retry = []
+        for it in pending:
+            if it["unknown"]:
+                it["error"] = f"unknown variables {it['unknown']}"
+                continue
+            res = query(args.prom, it["expr"]) if it["kind"] == "instant" else query_range(args.prom, it["expr"])
+            it["error"] = None if res.get("status") == "success" else f"{res.get('errorType')}: {res.get('error')}"
+            it["rows"] = result_len(res) if it["error"] is None else 0
+            it["labels"] = [
+                set(r.get("metric", {}))
+                for r in ((res.get("data") or {}).get("result") or [])
+                if isinstance(r, dict)
+            ]
+            if it["error"] is None and it["need"] and it["rows"] == 0:
+                retry.append(it)
+        if not retry or time.monotonic() >= deadline:
+            break
+        pending = retry
+        time.sleep(1)
+
+    failed = 0
+    for line in allowed_lines:
+        print(line)
+    probe_empty = sorted(
+        {(it["uid"], it["pid"]) for it in items if it["exporter_only"] and it.get("rows", 0) == 0},
+        key=lambda x: (x[0], x[1] or 0),
+    )
+    by_check: dict[str, list] = {}
+    for it in items:
+        by_check.setdefault(it["check"], []).append(it)
+    for check, its in by_check.items():
+        problems = []
+        for it in its:
+            where = f"[{it['variant']} {it['ref']} {it['kind']}]"
+            if it["error"]:
+                problems.append(f"{where} query error: {it['error']}\n        expr: {it['expr']}")
+            elif it["need"] and it["rows"] == 0:
+                problems.append(f"{where} no data within {args.settle:g}s\n        expr: {it['expr']}")
+            else:
+                # Every {{label}} of the legend must be a label of every series (else blank).
+                wanted = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", it["legend"]))
+                lacking = sorted({w for labels in it.get("labels", []) for w in wanted if w not in labels})
+                if lacking:
+                    problems.append(
+                        f"{where} legend {it['legend']!r} uses {lacking}, not labels of the result\n        expr: {it['expr']}"
+                    )
+        if problems:
+            failed += 1
+            print(f"FAIL {check}")
+            for pr in problems:
+                print(f"    {pr}")
+        else:
+            n = len(its)
+            empty = all(it.get("rows", 0) == 0 for it in its)
+            allowed = any(not it["need"] and not it["exporter_only"] for it in its)
+            note = ", empty by design" if allowed and empty else (", allowlisted but has data" if allowed else "")
+            print(f"ok {check} ({n} queries{note})")
+    if probe_empty:
+        groups: dict[str, list] = {}
+        for uid, pid in probe_empty:
+            groups.setdefault(uid, []).append(str(pid))
+        print(
+            "note: empty for job milvus_probe by design (host and exporter-process metrics are only "
+            "on /metrics, not /probe): "
+            + "; ".join(f"{uid} panels {', '.join(ids)}" for uid, ids in groups.items())
+        )
+
+    for name, sel, label, err in var_checks:
+        if err:
+            print(f"FAIL {name}: {err}")
+            failed += 1
+            continue
+        end = time.time()
+        res = prom_api(args.prom, "/api/v1/series", [("match[]", sel), ("start", f"{end - 60:.3f}"), ("end", f"{end:.3f}")])
+        vals = sorted({s.get(label) for s in res.get("data") or [] if s.get(label)})
+        if res.get("status") != "success" or not vals:
+            print(f"FAIL {name}: label_values({sel}, {label}) -> {res.get('error') or 'no values'}")
+            failed += 1
+        else:
+            print(f"ok {name} = {vals}")
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------------- alerts
+def alerts(prom: str) -> tuple[list, str | None]:
+    res = prom_api(prom, "/api/v1/alerts", {})
+    if res.get("status") != "success":
+        return [], str(res.get("error"))
+    return res["data"]["alerts"], None
+
+
+def cmd_alerts_quiet(args) -> int:
+    active, err = alerts(args.prom)
+    if err:
+        print(f"/api/v1/alerts: {err}")
+        return 1
+    bad = [a for a in active if a["labels"].get("alertname") in args.alert]
+    for a in active:
+        print(f"active: {a['labels'].get('alertname')} {a['state']} {a['labels']}")
+    if bad:
+        print(f"expected none of {args.alert} active before the kill")
+        return 1
+    print(f"none of {args.alert} active ({len(active)} other alerts active)")
+    return 0
+
+
+def cmd_wait_alert(args) -> int:
+    # elapsed times count from --since (the kill, epoch seconds) when given
+    start = time.monotonic() - (max(0.0, time.time() - args.since) if args.since else 0.0)
+    deadline = start + args.timeout
+    seen = "nothing"
+    while True:
+        active, err = alerts(args.prom)
+        mine = [a for a in active if a["labels"].get("alertname") == args.alert]
+        seen = err or (", ".join(f"{a['state']} {a['labels'].get('job')}/{a['labels'].get('instance')}" for a in mine) or "not active")
+        firing = [a for a in mine if a["state"] == "firing"]
+        jobs = {a["labels"].get("job") for a in firing}
+        if all(j in jobs for j in JOBS):
+            for a in firing:
+                print(
+                    f"{args.alert} firing {time.monotonic() - start:.1f}s after the kill: {a['labels']} "
+                    f"summary={a['annotations'].get('summary')!r}"
+                )
+            return 0
+        if time.monotonic() >= deadline:
+            print(f"{args.alert} not firing for both jobs {JOBS} within {args.timeout:g}s; last seen: {seen}")
+            return 1
+        time.sleep(0.5)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="live_stack.py", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("free-port").set_defaults(func=cmd_free_port)
+    w = sub.add_parser("wait-http")
+    w.add_argument("--url", required=True)
+    w.add_argument("--status", type=int, default=200)
+    w.add_argument("--timeout", type=float, default=30)
+    w.add_argument("--pgid-file", help="give up at once when this process group is gone")
+    w.set_defaults(func=cmd_wait_http)
+    c = sub.add_parser("write-prom")
+    c.add_argument("--exporter", required=True)
+    c.add_argument("--probe-target", required=True)
+    c.add_argument("--rules-out", required=True)
+    c.add_argument("--config-out", required=True)
+    c.set_defaults(func=cmd_write_prom)
+    s = sub.add_parser("wait-scrapes")
+    s.add_argument("--prom", required=True)
+    s.add_argument("--timeout", type=float, default=60)
+    s.set_defaults(func=cmd_wait_scrapes)
+    d = sub.add_parser("dashboards")
+    d.add_argument("--prom", required=True)
+    d.add_argument("--exporter-instance", required=True)
+    d.add_argument("--probe-instance", required=True)
+    d.add_argument("--settle", type=float, default=20, help="seconds to wait for data")
+    d.add_argument("--dir", default=str(DASHBOARDS), help="dashboards directory")
+    d.set_defaults(func=cmd_dashboards)
+    q = sub.add_parser("alerts-quiet")
+    q.add_argument("--prom", required=True)
+    q.add_argument("--alert", nargs="+", required=True)
+    q.set_defaults(func=cmd_alerts_quiet)
+    a = sub.add_parser("wait-alert")
+    a.add_argument("--prom", required=True)
+    a.add_argument("--alert", required=True)
+    a.add_argument("--timeout", type=float, default=60, help="seconds, counted from --since")
+    a.add_argument("--since", type=float, help="epoch seconds of the event (the kill)")
+    a.set_defaults(func=cmd_wait_alert)
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

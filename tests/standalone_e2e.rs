@@ -1,0 +1,242 @@
+//! The slow end-to-end suite against real Milvus standalone 2.3.5 (scripts/standalone.sh).
+//!
+//! Milvus standalone uses fixed ports, so EVERY test that starts it lives in this one binary and
+//! takes `standalone::lock()` before `Standalone::start` (see tests/support/standalone.rs).
+//! Run: `cargo test --test standalone_e2e -- --nocapture` (prints the `check` tables).
+
+mod support;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use support::standalone::{self, Standalone, ROOT_PASSWORD, ROOT_USER};
+
+const BIN: &str = env!("CARGO_BIN_EXE_milvus_exporter");
+/// `check` does one refresh with a 3 s deadline; this bounds a hung process.
+const CHECK_LIMIT: Duration = Duration::from_secs(60);
+
+struct CheckRun {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl CheckRun {
+    fn all(&self) -> String {
+        format!(
+            "exit code: {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// `milvus_exporter check --milvus.address URL` with `envs`; credentials from the caller's
+/// environment are removed first so that only `envs` decides.
+fn run_check(url: &str, envs: &[(&str, &str)]) -> CheckRun {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["check", "--milvus.address", url])
+        .env_remove("MILVUS_EXPORTER_MILVUS__USERNAME")
+        .env_remove("MILVUS_EXPORTER_MILVUS__PASSWORD")
+        .env_remove("MILVUS_EXPORTER_MILVUS__TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {BIN} check: {e}"));
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let (mut o, mut e) = (String::new(), String::new());
+        let _ = out.read_to_string(&mut o);
+        let _ = err.read_to_string(&mut e);
+        let _ = tx.send(());
+        (o, e)
+    });
+    if rx.recv_timeout(CHECK_LIMIT).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("`{BIN} check --milvus.address {url}` did not finish within {CHECK_LIMIT:?}");
+    }
+    let status = child.wait().expect("wait for check");
+    let (stdout, stderr) = reader.join().expect("reader thread");
+    CheckRun {
+        code: status.code(),
+        stdout,
+        stderr,
+    }
+}
+
+#[test]
+fn check_reports_standalone_ready_with_its_version() {
+    let _guard = standalone::lock();
+    let milvus = Standalone::start(false);
+
+    let run = run_check(milvus.url(), &[]);
+    println!(
+        "---- `milvus_exporter check` against Milvus standalone 2.3.5 ----\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.code,
+        Some(0),
+        "check should exit 0 (ready)\n{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("READY") && !run.stdout.contains("NOT READY"),
+        "{}",
+        run.all()
+    );
+    let version_line = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("version "))
+        .unwrap_or_else(|| panic!("no version line\n{}", run.all()));
+    assert!(
+        version_line.contains("version v2.3.5") && version_line.contains("healthy true"),
+        "version line {version_line:?}\n{}",
+        run.all()
+    );
+}
+
+#[test]
+fn check_with_authentication_accepts_the_right_password_and_names_a_wrong_one() {
+    let _guard = standalone::lock();
+    let milvus = Standalone::start(true);
+
+    let good = run_check(
+        milvus.url(),
+        &[
+            ("MILVUS_EXPORTER_MILVUS__USERNAME", ROOT_USER),
+            ("MILVUS_EXPORTER_MILVUS__PASSWORD", ROOT_PASSWORD),
+        ],
+    );
+    println!("---- check with auth, right password ----\n{}", good.stdout);
+    assert_eq!(
+        good.code,
+        Some(0),
+        "right credentials: exit 0\n{}",
+        good.all()
+    );
+    assert!(good.stdout.contains("version v2.3.5"), "{}", good.all());
+
+    let bad = run_check(
+        milvus.url(),
+        &[
+            ("MILVUS_EXPORTER_MILVUS__USERNAME", ROOT_USER),
+            ("MILVUS_EXPORTER_MILVUS__PASSWORD", "wrong"),
+        ],
+    );
+    println!("---- check with auth, wrong password ----\n{}", bad.stdout);
+    assert_eq!(
+        bad.code,
+        Some(1),
+        "wrong password: exit 1 (not ready)\n{}",
+        bad.all()
+    );
+    let reason = bad
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("rule milvus"))
+        .unwrap_or_else(|| panic!("no `rule milvus` line\n{}", bad.all()));
+    assert!(
+        reason.contains("FAIL") && reason.contains("authentication failed"),
+        "the milvus rule should fail naming the authentication: {reason:?}\n{}",
+        bad.all()
+    );
+}
+
+/// Component health from the real metrics port, and query/search probes on a seeded collection.
+#[test]
+fn component_health_and_read_probes_against_standalone() {
+    let _guard = standalone::lock();
+    let milvus = Standalone::start(false);
+    let seed = r#"
+import sys
+from pymilvus import MilvusClient
+c = MilvusClient(uri=sys.argv[1])
+for n in ["rag_docs", "rag_cold"]:
+    if c.has_collection(n):
+        c.drop_collection(n)
+    c.create_collection(n, dimension=8)
+c.insert("rag_docs", [{"id": i, "vector": [float((i + k) % 5) for k in range(8)]} for i in range(50)])
+c.flush("rag_docs")
+c.release_collection("rag_cold")
+"#;
+    let out = Command::new(support::lite::venv_python())
+        .args(["-c", seed, milvus.url()])
+        .output()
+        .expect("run the venv's python");
+    assert!(
+        out.status.success(),
+        "seeding standalone failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[milvus]
+address = "{}"
+metrics_address = "{}"
+[readiness]
+required_collections = ["rag_docs"]
+[[readiness.probes]]
+collection = "rag_docs"
+kind = "query"
+[[readiness.probes]]
+collection = "rag_docs"
+kind = "search"
+vector_from = "first_row"
+[[readiness.probes]]
+collection = "rag_cold"
+kind = "search"
+required = false
+"#,
+            milvus.url(),
+            milvus.metrics_url()
+        ),
+    )
+    .expect("write config");
+    let out = Command::new(BIN)
+        .args(["check", "--output", "json", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run check");
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check --output json: {e}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(out.status.code(), Some(0), "{body:#}");
+    assert_eq!(body["rules"]["components"], "pass", "{body:#}");
+    assert_eq!(body["rules"]["probe"], "pass", "{body:#}");
+    let components = body["dependencies"]["milvus"]["components"]
+        .as_array()
+        .expect("components listed");
+    for role in ["rootcoord", "querynode", "proxy", "datanode"] {
+        let c = components
+            .iter()
+            .find(|c| c["role"] == role)
+            .unwrap_or_else(|| panic!("{role} in {components:?}"));
+        assert_eq!(c["state"], "Healthy", "{role}");
+    }
+    let probes = body["probes"].as_array().expect("probes");
+    assert_eq!(probes[0]["success"], true, "query: {probes:?}");
+    assert_eq!(probes[1]["success"], true, "search: {probes:?}");
+    assert_eq!(probes[2]["success"], false, "released collection");
+    assert!(probes[2]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("not loaded"));
+    println!("---- components and probes against standalone ----\n{body:#}");
+}
