@@ -8,16 +8,19 @@
 #   2. cargo build (CARGO_TARGET_DIR respected; the binary is found through cargo metadata)
 #   3. Milvus Lite on a free 127.0.0.1 port, temp data dir, own process group; seeded with
 #      `--profile test` (docs loaded 100 rows, faq loaded 20, archive released 5)
-#   4. the exporter on a free port: ttl 1s, refresh 1s, required_collections ["docs"],
-#      [[targets]] "lite" -> the same Milvus
-#   5. Prometheus on a free port: job milvus_exporter (1 s) and milvus_probe (the relabelling of
+#   4. the exporter on a free port: ttl 1s, refresh 1s, required_collections ["docs"], a search
+#      read probe on "docs", a tcp dependency "prometheus" on the port Prometheus will listen on
+#      (step 5; not required, so /readyz does not wait for Prometheus), [[targets]] "lite" -> the
+#      same Milvus
+#   5. Prometheus on that port: job milvus_exporter (1 s) and milvus_probe (the relabelling of
 #      prometheus/prometheus.yml, target "lite"), rules = prometheus/rules/milvus-alerts.yml with
 #      every `for:` at 0s and 1 s evaluation
 #   6. waits for the first scrapes (`up` == 1 for both jobs)
 #   7. every target of every panel of grafana/dashboards/*.json, Grafana variables substituted
 #      (All = allValue, and concrete values for each job): parses, and has data unless the panel
 #      is empty by design (listed with its reason; scripts/live_stack.py EMPTY_BY_DESIGN)
-#   8. SIGKILLs Milvus Lite; MilvusDown and MilvusNotReady must be firing within 60 s
+#   8. MilvusDown, MilvusNotReady, MilvusProbeFailing and MilvusDependencyDown must not be active;
+#      then SIGKILLs Milvus Lite; MilvusDown and MilvusNotReady must be firing within 60 s
 #
 # Prints `ok NAME` / `FAIL NAME` per check and `N passed, M failed`; exits 1 on any failure.
 # A missing tool or a server that does not start is a failure, never a skip. Every process it
@@ -175,10 +178,12 @@ else
 fi
 
 # --------------------------------------------------------------------------- 4. exporter
-EXP_PORT="" EXP_ADDR=""
+EXP_PORT="" EXP_ADDR="" PROM_PORT=""
 if [[ $STACK == 1 ]]; then
     EXP_PORT=$("$PY" "$HELPER" free-port)
     EXP_ADDR="127.0.0.1:$EXP_PORT"
+    # Chosen now so that the exporter can check it as a dependency; Prometheus binds it in step 5.
+    PROM_PORT=$("$PY" "$HELPER" free-port)
     cat >"$TMP/exporter.toml" <<EOF
 [web]
 listen_address = "$EXP_ADDR"
@@ -193,6 +198,19 @@ refresh_interval = "1s"
 
 [readiness]
 required_collections = ["docs"]
+
+# A real search on "docs" each refresh: the dashboards' read-probe panels.
+[[readiness.probes]]
+collection = "docs"
+kind = "search"
+
+# The Prometheus of step 5, as a RAG dependency: the dashboards' dependency panel. Not required:
+# Prometheus starts after the exporter, whose /readyz must be 200 before that.
+[[dependencies]]
+name = "prometheus"
+kind = "tcp"
+address = "127.0.0.1:$PROM_PORT"
+required = false
 
 [[targets]]
 name = "lite"
@@ -220,8 +238,8 @@ prom_config_ok() {
     promtool check config "$TMP/prometheus.yml"
 }
 prom_start_ok() {
-    local port
-    port=$("$PY" "$HELPER" free-port) || return 1
+    local port=$PROM_PORT
+    [[ -n "$port" ]] || { echo "no port chosen for Prometheus"; return 1; }
     echo "$port" >"$TMP/prom.port"
     mkdir -p "$TMP/tsdb"
     start_group "$TMP/prom.pgid" "$TMP/prometheus.log" prometheus \
@@ -287,8 +305,9 @@ fi
 
 # --------------------------------------------------------------------------- 8. alerts
 if [[ $STACK == 1 ]]; then
-    check_show "alerts: MilvusDown and MilvusNotReady not active while Milvus is up" \
-        "$PY" "$HELPER" alerts-quiet --prom "$PROM_URL" --alert MilvusDown MilvusNotReady || true
+    check_show "alerts: MilvusDown, MilvusNotReady, MilvusProbeFailing, MilvusDependencyDown not active while Milvus is up" \
+        "$PY" "$HELPER" alerts-quiet --prom "$PROM_URL" \
+        --alert MilvusDown MilvusNotReady MilvusProbeFailing MilvusDependencyDown || true
     kill_lite() {
         date +%s.%N >"$TMP/kill.time"
         kill -KILL -- "-$LITE_PGID"

@@ -104,6 +104,8 @@ ALLOWED = {
     "milvus_exporter_check_success", "milvus_exporter_check_duration_seconds",
     "milvus_exporter_check_errors_total", "milvus_exporter_refreshes_total",
     "milvus_exporter_cache_age_seconds", "milvus_exporter_build_info",
+    "milvus_probe_success", "milvus_probe_duration_seconds",
+    "milvus_dependency_up", "milvus_dependency_duration_seconds", "milvus_component_state",
 }
 RULES = "prometheus/rules/milvus-alerts.yml"
 TESTS = "prometheus/tests/milvus-alerts.test.yml"
@@ -197,8 +199,18 @@ def cmd_dashboards():
             err(f"panel ids not unique / missing: {dup or 'missing id'}")
         for p in panels_of(d):
             where = f'panel {p.get("id")} "{p.get("title")}"'
+            if p.get("type") == "row":
+                # A row only groups the panels below it: no queries; an expanded row (collapsed
+                # false) keeps its panels at the top level, a collapsed one in its `panels`.
+                if p.get("targets"):
+                    err(f"{where}: a row has no targets")
+                if not p.get("title"):
+                    err(f"{where}: a row needs a title")
+                if not p.get("collapsed") and p.get("panels"):
+                    err(f"{where}: an expanded row keeps its panels at the top level, not in `panels`")
+                continue
             if p.get("type") not in ("timeseries", "stat", "table"):
-                err(f"{where}: type {p.get('type')!r} (want timeseries, stat or table)")
+                err(f"{where}: type {p.get('type')!r} (want timeseries, stat, table, or row)")
             if p.get("datasource") != {"type": "prometheus", "uid": "${datasource}"}:
                 err(f"{where}: datasource {p.get('datasource')!r} is not ${{datasource}}")
             if not p.get("targets"):
@@ -280,7 +292,8 @@ def cmd_rule_conventions():
             errors.append(f"{n}: no test case in {TESTS} where it must not fire")
     required = {"MilvusDown", "MilvusNotReady", "MilvusUnhealthy", "MilvusCollectionNotLoaded",
                 "MilvusCollectionLoadingStuck", "MilvusHostMemoryHigh", "MilvusHostDiskHigh",
-                "MilvusExporterCheckFailing", "MilvusExporterAbsent", "MilvusExporterCacheStale"}
+                "MilvusExporterCheckFailing", "MilvusExporterAbsent", "MilvusExporterCacheStale",
+                "MilvusProbeFailing", "MilvusProbeSlow", "MilvusDependencyDown", "MilvusComponentUnhealthy"}
     for n in sorted(required - names):
         errors.append(f"required alert {n} is missing")
     print("\n".join(errors) or f"{len(names)} alerts follow the conventions")
@@ -515,6 +528,15 @@ cases = [
     ({"alertname": "MilvusHostDiskHigh", "severity": "critical", "instance": "a", "path": "/"}, "active"),
     ({"alertname": "MilvusHostDiskHigh", "severity": "warning", "instance": "a", "path": "/"}, "suppressed"),
     ({"alertname": "MilvusHostDiskHigh", "severity": "warning", "instance": "a", "path": "/data"}, "active"),
+    # read probes: MilvusDown hides them on its instance; a failing probe hides its own slowness
+    ({"alertname": "MilvusProbeFailing", "severity": "critical", "instance": "a", "db_name": "default", "collection_name": "docs", "kind": "search"}, "suppressed"),
+    ({"alertname": "MilvusProbeSlow", "severity": "warning", "instance": "a", "db_name": "default", "collection_name": "faq", "kind": "search"}, "suppressed"),
+    ({"alertname": "MilvusProbeFailing", "severity": "critical", "instance": "b", "db_name": "default", "collection_name": "docs", "kind": "search"}, "active"),
+    ({"alertname": "MilvusProbeSlow", "severity": "warning", "instance": "b", "db_name": "default", "collection_name": "docs", "kind": "search"}, "suppressed"),
+    ({"alertname": "MilvusProbeSlow", "severity": "warning", "instance": "b", "db_name": "default", "collection_name": "docs", "kind": "query"}, "active"),
+    # not consequences of MilvusDown: they say why
+    ({"alertname": "MilvusDependencyDown", "severity": "warning", "instance": "a", "dependency": "embeddings"}, "active"),
+    ({"alertname": "MilvusComponentUnhealthy", "severity": "critical", "instance": "a", "role": "querynode", "node_id": "5", "state": "Abnormal"}, "active"),
 ]
 req = urllib.request.Request(base + "/api/v2/alerts", method="POST", headers={"Content-Type": "application/json"},
                              data=json.dumps([{"labels": l} for l, _ in cases]).encode())

@@ -55,10 +55,12 @@ BUILTINS = {
 EMPTY_BY_DESIGN = {
     ("milvus-health", "Failing readiness rules/table"): "lists milvus_readiness_check == 0: every readiness rule passes on the seeded, ready Milvus",
     ("milvus-health", "CheckHealth quota states"): "lists milvus_quota_state == 1: Milvus Lite reports no quota state (no DenyTo*/memory/disk protection active)",
+    ("milvus-health", "Milvus components"): "lists milvus_component_state == 1: no milvus.metrics_address is configured (Milvus Lite has no metrics port /healthz), so the exporter exports no component state",
 }
 
 # Metric families that only the exporter's own /metrics serves (exporter process and host
-# state), never /probe?target=NAME: panels built only on them are empty for the probe job.
+# state, and the main target's read probes and RAG dependencies), never /probe?target=NAME:
+# panels built only on them are empty for the probe job.
 EXPORTER_ONLY = {
     "milvus_host_memory_percent",
     "milvus_host_cpu_percent",
@@ -68,6 +70,10 @@ EXPORTER_ONLY = {
     "milvus_exporter_cache_age_seconds",
     "milvus_exporter_refreshes_total",
     "milvus_exporter_build_info",
+    "milvus_probe_success",
+    "milvus_probe_duration_seconds",
+    "milvus_dependency_up",
+    "milvus_dependency_duration_seconds",
 }
 
 
@@ -454,8 +460,8 @@ def cmd_dashboards(args) -> int:
         for uid, pid in probe_empty:
             groups.setdefault(uid, []).append(str(pid))
         print(
-            "note: empty for job milvus_probe by design (host and exporter-process metrics are only "
-            "on /metrics, not /probe): "
+            "note: empty for job milvus_probe by design (host, exporter-process, read-probe and "
+            "dependency metrics are only on /metrics, not /probe): "
             + "; ".join(f"{uid} panels {', '.join(ids)}" for uid, ids in groups.items())
         )
 
