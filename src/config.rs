@@ -251,6 +251,7 @@ struct RawMilvus {
     max_concurrency: i64,
     tls: RawTls,
     metrics_address: Option<String>,
+    replicas: bool,
 }
 
 impl Default for RawMilvus {
@@ -268,6 +269,7 @@ impl Default for RawMilvus {
             max_concurrency: 16,
             tls: RawTls::default(),
             metrics_address: None,
+            replicas: false,
         }
     }
 }
@@ -458,6 +460,8 @@ pub struct MilvusTarget {
     pub tls: Option<TlsConfig>,
     /// Milvus's metrics/health port (`http://host:9091`), for per-component health.
     pub metrics_address: Option<String>,
+    /// Ask GetReplicas for each loaded collection (one more RPC per loaded collection).
+    pub replicas: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -993,6 +997,7 @@ impl MilvusTarget {
         };
         Ok(MilvusTarget {
             metrics_address,
+            replicas: raw.replicas,
             name,
             address,
             credentials,

@@ -275,6 +275,15 @@ impl Collector for Exposition {
                 }),
             )?;
             f.gauge(
+                "milvus_collection_replicas",
+                &format!(
+                    "In-memory replicas of the loaded collection (milvus.replicas = true).{cached}"
+                ),
+                c.collections
+                    .iter()
+                    .filter_map(|c| c.replicas.map(|r| (labels(&c.db_name, &c.name), r as f64))),
+            )?;
+            f.gauge(
                 "milvus_collection_rows",
                 &format!(
                     "Row count of the collection (GetCollectionStatistics row_count).{cached}"

@@ -312,6 +312,7 @@ mod tests {
             load_state: state,
             loading_progress: Some(if state == LoadState::Loaded { 100 } else { 40 }),
             rows: Some(1),
+            replicas: None,
             error: None,
         }
     }

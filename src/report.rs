@@ -102,6 +102,8 @@ pub struct CollectionEntry {
     pub num_entities: Option<u64>,
     pub loading_progress: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -170,6 +172,7 @@ pub fn dependencies(s: &Snapshot) -> Dependencies {
                     load_state: c.load_state.as_str(),
                     num_entities: c.rows,
                     loading_progress: c.loading_progress,
+                    replicas: c.replicas,
                     error: c.error.clone(),
                 })
                 .collect::<Vec<_>>(),

@@ -199,6 +199,8 @@ pub struct CollectionFacts {
     /// 0-100; only asked while the collection is Loading, 100 when Loaded.
     pub loading_progress: Option<i64>,
     pub rows: Option<u64>,
+    /// In-memory replicas, when `milvus.replicas` is on and the collection is loaded.
+    pub replicas: Option<usize>,
     /// Why some of this collection's facts are missing.
     pub error: Option<String>,
 }

@@ -187,6 +187,7 @@ c.release_collection("rag_cold")
             r#"[milvus]
 address = "{}"
 metrics_address = "{}"
+replicas = true
 [readiness]
 required_collections = ["rag_docs"]
 [[readiness.probes]]
@@ -230,6 +231,11 @@ required = false
             .unwrap_or_else(|| panic!("{role} in {components:?}"));
         assert_eq!(c["state"], "Healthy", "{role}");
     }
+    let docs = body["dependencies"]["collections"]["collections"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "rag_docs").cloned())
+        .expect("rag_docs listed");
+    assert_eq!(docs["replicas"], 1, "one in-memory replica: {docs}");
     let probes = body["probes"].as_array().expect("probes");
     assert_eq!(probes[0]["success"], true, "query: {probes:?}");
     assert_eq!(probes[1]["success"], true, "search: {probes:?}");

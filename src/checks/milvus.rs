@@ -65,6 +65,7 @@ pub struct MilvusClient {
     timeout: Duration,
     databases: Vec<String>,
     max_concurrency: usize,
+    replicas: bool,
     endpoint: Endpoint,
     auth: Auth,
     service: Mutex<Service>,
@@ -135,6 +136,7 @@ impl MilvusClient {
             timeout: target.timeout,
             databases: target.databases.clone(),
             max_concurrency: target.max_concurrency.max(1),
+            replicas: target.replicas,
             endpoint,
             auth,
             service: Mutex::new(service),
@@ -444,6 +446,7 @@ impl MilvusClient {
             load_state: LoadState::Unknown,
             loading_progress: None,
             rows: None,
+            replicas: None,
             error: None,
         };
         let (db, name) = (facts.db_name.as_str(), facts.name.as_str());
@@ -524,6 +527,33 @@ impl MilvusClient {
             Ok(n) => facts.rows = Some(n),
             Err(e) => {
                 facts.error.get_or_insert(e.to_string());
+            }
+        }
+        if self.replicas && facts.load_state == LoadState::Loaded {
+            let replicas = self
+                .call(
+                    "GetReplicas",
+                    deadline,
+                    Some(db),
+                    pb::GetReplicasRequest {
+                        db_name: db.to_string(),
+                        collection_name: name.to_string(),
+                        ..Default::default()
+                    },
+                    |mut c, r| async move { c.get_replicas(r).await },
+                )
+                .await
+                .and_then(|r| {
+                    status_ok("GetReplicas", r.status.as_ref())?;
+                    Ok(r.replicas.len())
+                });
+            match replicas {
+                Ok(n) => facts.replicas = Some(n),
+                // A server without GetReplicas (Milvus Lite) has no replicas to report.
+                Err(CheckError::Rpc { ref code, .. }) if code == "Unimplemented" => {}
+                Err(e) => {
+                    facts.error.get_or_insert(e.to_string());
+                }
             }
         }
         facts
