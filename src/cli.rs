@@ -2,15 +2,17 @@
 //! (an HTTP GET for container health checks in images without curl).
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand, ValueEnum};
+use futures::future::BoxFuture;
 
 use crate::cache::{Caches, View};
 use crate::config::{Config, LogFormat, Overrides};
 use crate::report;
-use crate::server::{self, AppState};
+use crate::server::{self, AppState, ServeOptions, WebConfig};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_NOT_READY: u8 = 1;
@@ -38,6 +40,9 @@ pub struct Cli {
     /// logfmt or json.
     #[arg(long = "log.format", global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// TLS and basic auth, in the Prometheus exporter-toolkit web config format (YAML).
+    #[arg(long = "web.config.file", global = true, value_name = "PATH")]
+    pub web_config_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -75,8 +80,22 @@ pub async fn run(cli: Cli) -> u8 {
         log_level: cli.log_level.clone(),
         log_format: cli.log_format.clone(),
     };
-    let config = match Config::load(cli.config.as_deref(), &overrides) {
+    // The environment is captured once, so a reload applies exactly the layers of the start.
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let config = match Config::load_from(cli.config.as_deref(), &env, &overrides) {
         Ok(c) => c,
+        Err(e) => {
+            eprintln!("milvus_exporter: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    let web = match cli
+        .web_config_file
+        .as_deref()
+        .map(WebConfig::load)
+        .transpose()
+    {
+        Ok(w) => w.unwrap_or_default(),
         Err(e) => {
             eprintln!("milvus_exporter: {e}");
             return EXIT_CONFIG;
@@ -86,8 +105,129 @@ pub async fn run(cli: Cli) -> u8 {
         Some(Command::Check { output }) => check(&config, output).await,
         _ => {
             init_logging(&config);
-            serve(config).await
+            let layers = Layers {
+                file: cli.config.clone(),
+                env,
+                overrides,
+                web_file: cli.web_config_file.clone(),
+            };
+            serve(config, web, layers).await
         }
+    }
+}
+
+/// Where a configuration comes from, kept so a reload can build it again the same way.
+/// (No `Debug`: the environment may hold credentials.)
+#[derive(Clone)]
+pub struct Layers {
+    pub file: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    pub overrides: Overrides,
+    pub web_file: Option<PathBuf>,
+}
+
+/// Re-reads the configuration (and web configuration) on SIGHUP and `POST /-/reload`, builds
+/// fresh caches, starts their refresher and swaps them in; the old caches' tasks stop. A
+/// configuration that does not load is refused and the running one kept.
+pub struct Reloader {
+    layers: Layers,
+    state: Weak<AppState>,
+    web: Arc<ArcSwap<WebConfig>>,
+    running: std::sync::Mutex<Config>,
+    /// One reload at a time: a burst of POSTs or signals queues instead of racing.
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl Reloader {
+    pub fn new(
+        layers: Layers,
+        state: &Arc<AppState>,
+        web: Arc<ArcSwap<WebConfig>>,
+        running: Config,
+    ) -> Arc<Reloader> {
+        Arc::new(Reloader {
+            layers,
+            state: Arc::downgrade(state),
+            web,
+            running: std::sync::Mutex::new(running),
+            lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Reloads and logs the outcome; the `Err` is the one-line reason.
+    pub async fn reload_now(&self) -> Result<String, String> {
+        let _one_at_a_time = self.lock.lock().await;
+        let result = self.try_reload().await;
+        match &result {
+            Ok(summary) => tracing::info!(summary = %summary, "configuration reloaded"),
+            Err(why) => tracing::error!(
+                error = %why,
+                "configuration reload refused; keeping the running configuration"
+            ),
+        }
+        result
+    }
+
+    async fn try_reload(&self) -> Result<String, String> {
+        let l = &self.layers;
+        let config = Config::load_from(l.file.as_deref(), &l.env, &l.overrides)
+            .map_err(|e| e.to_string())?;
+        let web = l
+            .web_file
+            .as_deref()
+            .map(WebConfig::load)
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let state = self
+            .state
+            .upgrade()
+            .ok_or_else(|| "the server has stopped".to_string())?;
+        let mut caches = Caches::from_config(&config).map_err(|e| e.to_string())?;
+        caches.start_refresher(config.cache.refresh_interval);
+        let old = state.caches.swap(Arc::new(caches));
+        if let Some(web) = web {
+            self.web.store(Arc::new(web));
+        }
+        // Stop the old background tasks now if no request still holds the old caches;
+        // otherwise the last holder's drop stops them (Caches stops its tasks on drop).
+        if let Ok(mut old) = Arc::try_unwrap(old) {
+            old.stop();
+        }
+        let mut running = match self.running.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let mut notes = Vec::new();
+        if running.listen_address != config.listen_address {
+            notes.push(format!(
+                "web.listen_address changed to {} but needs a restart (still {})",
+                config.listen_address, running.listen_address
+            ));
+        }
+        if running.log_level != config.log_level || running.log_format != config.log_format {
+            notes.push("log settings need a restart to change".to_string());
+        }
+        for n in &notes {
+            tracing::warn!("{n}");
+        }
+        let summary = format!(
+            "reloaded: milvus {}, {} probe target(s){}",
+            config.milvus.address,
+            config.targets.len(),
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", notes.join("; "))
+            }
+        );
+        *running = config;
+        Ok(summary)
+    }
+}
+
+impl server::Reload for Reloader {
+    fn reload(&self) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(self.reload_now())
     }
 }
 
@@ -122,7 +262,7 @@ fn init_logging(config: &Config) {
     }
 }
 
-async fn serve(config: Config) -> u8 {
+async fn serve(config: Config, web: WebConfig, layers: Layers) -> u8 {
     let mut caches = match Caches::from_config(&config) {
         Ok(c) => c,
         Err(e) => {
@@ -141,15 +281,36 @@ async fn serve(config: Config) -> u8 {
         }
     };
     caches.start_refresher(config.cache.refresh_interval);
+    // Signal handlers are in place before the start line, so a SIGTERM or SIGHUP sent as soon
+    // as it appears is handled rather than killing the process.
+    let signals = Signals::register();
+    // The bound address, not the configured one: with port 0 this tells which port it got.
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| config.listen_address.to_string());
     tracing::info!(
-        listen = %config.listen_address,
+        listen = %bound,
         milvus = %config.milvus.address,
         targets = config.targets.len(),
+        tls = web.tls.is_some(),
+        basic_auth = web.auth.is_some(),
         version = env!("CARGO_PKG_VERSION"),
         "milvus_exporter started"
     );
     let state = AppState::new(caches);
-    let result = server::serve(listener, state, shutdown_signal()).await;
+    let options = ServeOptions {
+        web: Arc::new(ArcSwap::from_pointee(web)),
+        header_read_timeout: config.header_read_timeout,
+        max_connections: config.max_connections,
+        ..ServeOptions::default()
+    };
+    let reloader = Reloader::new(layers, &state, Arc::clone(&options.web), config);
+    state.set_reloader(reloader.clone());
+    let Signals { term, hup } = signals;
+    let hangups = tokio::spawn(reload_on_sighup(reloader, hup));
+    let result = server::serve_with(listener, state, options, shutdown_signal(term)).await;
+    hangups.abort();
     match result {
         Ok(()) => {
             tracing::info!("stopped");
@@ -162,21 +323,77 @@ async fn serve(config: Config) -> u8 {
     }
 }
 
-async fn shutdown_signal() {
+#[cfg(unix)]
+type Signal = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Signal = Option<()>;
+
+/// SIGTERM and SIGHUP, registered up front.
+struct Signals {
+    term: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn register() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        let get = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for {name}");
+                None
+            }
+        };
+        Signals {
+            term: get(SignalKind::terminate(), "SIGTERM"),
+            hup: get(SignalKind::hangup(), "SIGHUP"),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn register() -> Signals {
+        Signals {
+            term: None,
+            hup: None,
+        }
+    }
+}
+
+/// SIGHUP reloads the configuration.
+#[cfg(unix)]
+async fn reload_on_sighup(reloader: Arc<Reloader>, hup: Signal) {
+    let Some(mut hup) = hup else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the configuration");
+        let _ = reloader.reload_now().await;
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_reloader: Arc<Reloader>, _hup: Signal) {}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal(term: Signal) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
+    let term = async move {
+        match term {
+            Some(mut s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
+    let term = {
+        let _ = term;
+        std::future::pending::<()>()
+    };
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},

@@ -209,6 +209,8 @@ struct RawConfig {
 struct RawWeb {
     listen_address: String,
     scrape_timeout_offset: HumanDuration,
+    header_read_timeout: HumanDuration,
+    max_connections: i64,
 }
 
 impl Default for RawWeb {
@@ -216,6 +218,8 @@ impl Default for RawWeb {
         RawWeb {
             listen_address: "0.0.0.0:9727".into(),
             scrape_timeout_offset: HumanDuration(Duration::from_millis(100)),
+            header_read_timeout: HumanDuration(Duration::from_secs(10)),
+            max_connections: 1024,
         }
     }
 }
@@ -433,6 +437,10 @@ pub struct Config {
     pub listen_address: std::net::SocketAddr,
     /// Subtracted from Prometheus's scrape timeout to leave time to write the answer.
     pub scrape_timeout_offset: Duration,
+    /// A client must send its request head within this (slowloris protection).
+    pub header_read_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
     /// RAG dependencies (embedding API, LLM gateway, …) checked beside Milvus.
     pub dependencies: Vec<DependencyConfig>,
     pub log_level: LogLevel,
@@ -716,6 +724,20 @@ impl Config {
                 "must be under 10s (it is subtracted from Prometheus's scrape timeout)",
             ));
         }
+        let header_read_timeout = raw.web.header_read_timeout.0;
+        if header_read_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "web.header_read_timeout",
+                "must be greater than 0",
+            ));
+        }
+        if !(1..=1_000_000).contains(&raw.web.max_connections) {
+            return Err(ConfigError::invalid(
+                "web.max_connections",
+                format!("{} is outside 1-1000000", raw.web.max_connections),
+            ));
+        }
+        let max_connections = raw.web.max_connections as usize;
         let log_level = raw
             .log
             .level
@@ -869,6 +891,8 @@ impl Config {
         Ok(Config {
             listen_address,
             scrape_timeout_offset,
+            header_read_timeout,
+            max_connections,
             dependencies,
             log_level,
             log_format,
@@ -929,7 +953,7 @@ impl MilvusTarget {
             ));
         }
         let read_secret = |field: &str, path: &Path| -> Result<Secret, ConfigError> {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let text = read_bounded_text(path).map_err(|e| {
                 ConfigError::invalid(
                     format!("{key}.{field}"),
                     format!("cannot read {}: {}", path.display(), io_reason(&e)),
@@ -1012,7 +1036,7 @@ impl MilvusTarget {
 impl TlsConfig {
     fn from_raw(raw: RawTls, address: &str, key: &str) -> Result<Option<Self>, ConfigError> {
         let read = |field: &str, path: &Path| {
-            std::fs::read(path).map_err(|e| {
+            read_bounded(path).map_err(|e| {
                 ConfigError::invalid(
                     format!("{key}.tls.{field}"),
                     format!("cannot read {}: {}", path.display(), io_reason(&e)),
@@ -1200,7 +1224,7 @@ impl DependencyConfig {
                                         format!("environment variable {var} is not set"),
                                     )
                                 })?,
-                                (None, Some(path)) => std::fs::read_to_string(path)
+                                (None, Some(path)) => read_bounded_text(path)
                                     .map_err(|e| {
                                         ConfigError::invalid(
                                             hk.clone(),
@@ -1234,7 +1258,7 @@ impl DependencyConfig {
                 }
                 let ca_pem = match &raw.tls.ca_file {
                     None => None,
-                    Some(p) => Some(std::fs::read(p).map_err(|e| {
+                    Some(p) => Some(read_bounded(p).map_err(|e| {
                         ConfigError::invalid(
                             key("tls.ca_file"),
                             format!("cannot read {}: {}", p.display(), io_reason(&e)),
@@ -1352,7 +1376,38 @@ fn normalize_address(input: &str) -> Result<String, String> {
     Ok(format!("{}://{}:{}", url.scheme(), host, port))
 }
 
-fn io_reason(e: &std::io::Error) -> String {
+/// Largest file the configuration reads (secrets, certificates, web config).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`]. A FIFO would block start-up forever and
+/// a device such as /dev/zero would exhaust memory; both are refused with a reason instead.
+pub fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "larger than 1 MiB",
+        ));
+    }
+    Ok(buf)
+}
+
+fn read_bounded_text(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_bounded(path)?)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+pub fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
@@ -1387,6 +1442,8 @@ mod tests {
     fn defaults_match_the_documented_values() {
         let c = Config::load_from(None, &[], &Overrides::default()).expect("defaults load");
         assert_eq!(c.listen_address.to_string(), "0.0.0.0:9727");
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_connections, 1024);
         assert_eq!(c.milvus.address, "http://localhost:19530");
         assert_eq!(c.milvus.timeout, Duration::from_secs(3));
         assert_eq!(c.milvus.max_concurrency, 16);
@@ -1474,6 +1531,36 @@ mod tests {
         assert_eq!(sample.readiness, defaults.readiness);
         assert_eq!(sample.system, defaults.system);
         assert_eq!(sample.listen_address, defaults.listen_address);
+        assert_eq!(sample.header_read_timeout, defaults.header_read_timeout);
+        assert_eq!(sample.max_connections, defaults.max_connections);
+        assert_eq!(sample.scrape_timeout_offset, defaults.scrape_timeout_offset);
+    }
+
+    #[test]
+    fn secret_files_that_are_not_regular_files_are_refused_not_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("pw.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        // Reading a FIFO with no writer would block start-up forever.
+        for path in [fifo.as_path(), Path::new("/dev/zero")] {
+            let err = load_toml(
+                &format!(
+                    "[milvus]\nusername = \"root\"\npassword_file = \"{}\"\n",
+                    path.display()
+                ),
+                &[],
+            )
+            .expect_err("refused")
+            .to_string();
+            assert!(
+                err.contains("milvus.password_file") && err.contains("not a regular file"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

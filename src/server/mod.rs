@@ -1,27 +1,97 @@
-//! HTTP: the router and its shared state. Every handler reads the cache; none talks to Milvus.
+//! HTTP: the router, its shared state, and the connection loop that serves it.
+//!
+//! Every handler reads the cache; none talks to Milvus. [`serve_with`] owns the sockets: it
+//! caps concurrent connections, bounds how long a client may take to send its headers (and
+//! its TLS handshake), rejects oversized request heads with 431, applies the
+//! `--web.config.file` TLS and basic-auth settings, and on shutdown stops accepting, lets
+//! in-flight requests finish for a bounded grace period, then closes what is left.
 
 mod health;
 mod landing;
 mod metrics;
+pub mod web_config;
 
+use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use axum::http::{header, StatusCode};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
-use tokio::net::TcpListener;
+use futures::future::BoxFuture;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+pub use web_config::{WebConfig, WebConfigError};
 
 use crate::cache::Caches;
+
+/// Limits of the HTTP server. `Default` holds the documented defaults.
+///
+/// `header_read_timeout` and `max_connections` are meant to come from the configuration
+/// (`web.header_read_timeout`, `web.max_connections`); until `Config` carries them the
+/// binary uses these defaults.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// A client must send its whole request head (and finish a TLS handshake) within this,
+    /// and an idle keep-alive connection is closed after it. Slowloris protection.
+    pub header_read_timeout: Duration,
+    /// Connections served at once. Further clients are not accepted until one closes: they
+    /// wait in the kernel's listen backlog (and time out on their own side if it lasts),
+    /// rather than being accepted and reset. Every connection is released after at most
+    /// `header_read_timeout` of idleness, so the wait is bounded.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers) in bytes; larger heads get 431.
+    pub max_header_bytes: usize,
+    /// On shutdown, how long in-flight requests may run before their connections are closed.
+    pub shutdown_grace: Duration,
+    /// TLS and basic auth, swappable by a reload (new connections and requests see the new one).
+    pub web: Arc<ArcSwap<WebConfig>>,
+}
+
+/// Default `web.header_read_timeout`.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `web.max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Largest accepted request head: 16 KiB.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// How long a graceful shutdown waits for in-flight requests (the process must be gone
+/// within 2 s of SIGTERM; the runtime's own shutdown takes up to 200 ms more).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_header_bytes: MAX_HEADER_BYTES,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            web: Arc::new(ArcSwap::from_pointee(WebConfig::default())),
+        }
+    }
+}
+
+/// A configuration reload, as `POST /-/reload` and SIGHUP trigger it. `Ok` carries a one-line
+/// summary, `Err` a one-line reason (the running configuration is then kept).
+pub trait Reload: Send + Sync {
+    fn reload(&self) -> BoxFuture<'_, Result<String, String>>;
+}
 
 /// What handlers share. The caches sit behind an `ArcSwap` so a configuration reload can
 /// replace them without a lock on the request path.
 pub struct AppState {
     pub caches: ArcSwap<Caches>,
     pub started: Instant,
+    reloader: OnceLock<Arc<dyn Reload>>,
 }
 
 impl AppState {
@@ -29,7 +99,19 @@ impl AppState {
         Arc::new(AppState {
             caches: ArcSwap::from_pointee(caches),
             started: Instant::now(),
+            reloader: OnceLock::new(),
         })
+    }
+
+    /// Enables `POST /-/reload` (once; later calls are ignored).
+    pub fn set_reloader(&self, reloader: Arc<dyn Reload>) {
+        let _ = self.reloader.set(reloader);
+    }
+
+    /// Runs the installed reload, if any.
+    pub async fn reload(&self) -> Option<Result<String, String>> {
+        let r = self.reloader.get()?.clone();
+        Some(r.reload().await)
     }
 }
 
@@ -41,33 +123,198 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
         .route("/probe", get(metrics::probe))
+        .route("/-/reload", post(reload))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+/// `POST /-/reload`: re-read the configuration; 200 with a summary, or 500 with the reason
+/// (the running configuration stays).
+async fn reload(State(state): State<Arc<AppState>>) -> Response {
+    match state.reload().await {
+        None => text(
+            StatusCode::NOT_FOUND,
+            "reload is not available in this process\n",
+        ),
+        Some(Ok(summary)) => text(StatusCode::OK, format!("{summary}\n")),
+        Some(Err(why)) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload failed, running configuration kept: {why}\n"),
+        ),
+    }
+}
+
+/// Serves with the default [`ServeOptions`] until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, state, ServeOptions::default(), shutdown).await
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish for
+/// up to `options.shutdown_grace`, and closes the rest.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    let limit = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let options = Arc::new(options);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        while connections.try_join_next().is_some() {}
+        // Take a slot first: at the cap, new clients wait in the listen backlog.
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = Arc::clone(&limit).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let app = app.clone();
+        let options = Arc::clone(&options);
+        let stop = stop_rx.clone();
+        connections.spawn(async move {
+            serve_connection(tcp, peer, app, &options, stop).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let open = connections.len();
+    let drained = tokio::time::timeout(options.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            of = open,
+            grace_seconds = options.shutdown_grace.as_secs_f64(),
+            "requests still running after the shutdown grace period; closing their connections"
+        );
+        connections.shutdown().await;
+    }
+    Ok(())
+}
+
+/// One client connection: optional TLS handshake (bounded by the header read timeout), then
+/// HTTP/1.1 until the client leaves, a limit is hit, or the server shuts down.
+async fn serve_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    options: &ServeOptions,
+    mut stop: watch::Receiver<bool>,
+) {
+    let web = options.web.load_full();
+    match web.tls.clone() {
+        None => drive(TokioIo::new(tcp), app, options, stop).await,
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+            let handshake = tokio::time::timeout(options.header_read_timeout, acceptor.accept(tcp));
+            let stream = tokio::select! {
+                r = handshake => r,
+                _ = stopped(&mut stop) => return,
+            };
+            match stream {
+                Ok(Ok(s)) => drive(TokioIo::new(s), app, options, stop).await,
+                Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn drive<I>(io: I, app: Router, options: &ServeOptions, mut stop: watch::Receiver<bool>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let web = Arc::clone(&options.web);
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let app = app.clone();
+        let web = web.load_full();
+        async move { Ok::<_, Infallible>(handle(req, app, &web).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout)
+        .max_header_size(options.max_header_bytes)
+        // Room for a complete oversized head, so it is answered 431 rather than cut off.
+        .max_buf_size((options.max_header_bytes * 4).max(64 * 1024))
+        .max_headers(100);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        _ = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Resolves once the server is shutting down.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Basic auth (when configured and the path is not exempt), then the router.
+async fn handle(req: Request<hyper::body::Incoming>, app: Router, web: &WebConfig) -> Response {
+    if let Some(auth) = &web.auth {
+        if web.needs_auth(req.uri().path())
+            && !auth.check(req.headers().get(header::AUTHORIZATION)).await
+        {
+            let mut resp = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic"),
+            );
+            return resp;
+        }
+    }
+    match app.oneshot(req.map(Body::new)).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
 }
 
 async fn not_found() -> Response {
     text(
         StatusCode::NOT_FOUND,
-        "not found; endpoints: / /metrics /probe /healthz /readyz /health\n",
+        "not found; endpoints: / /metrics /probe /healthz /readyz /health (POST /-/reload)\n",
     )
 }
 
 async fn method_not_allowed() -> Response {
     text(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed; use GET\n",
+        "method not allowed; use GET (POST for /-/reload)\n",
     )
 }
 
@@ -92,10 +339,7 @@ pub(crate) fn json(status: StatusCode, body: &impl serde::Serialize) -> Response
 
 /// Query parameters, checked against the names an endpoint knows; anything else is a 400
 /// (the `Err` message) so a typo is an error rather than a silently different answer.
-pub(crate) fn query_params(
-    raw: Option<&str>,
-    known: &[&str],
-) -> Result<Vec<(String, String)>, String> {
+pub fn query_params(raw: Option<&str>, known: &[&str]) -> Result<Vec<(String, String)>, String> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
