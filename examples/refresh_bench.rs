@@ -1,0 +1,180 @@
+//! Refresh timing and RPC counting for `scripts/bench.sh`, through the library exactly as the
+//! exporter refreshes: `Caches::from_config` then `TargetCache::refresh` (which runs
+//! `Checker::collect`).
+//!
+//! ```text
+//! refresh_bench lite  --uri http://127.0.0.1:PORT --expect 1000 [--rounds 5] [--concurrency 16]
+//! refresh_bench fake  --collections 1000 [--concurrency 16] [--delay-ms 0] [--rounds 3]
+//! ```
+//! `lite` times refreshes of a real Milvus (Lite) at `--concurrency` against the same library
+//! at max_concurrency = 1 (one RPC at a time: the sequential baseline), rounds interleaved so
+//! both see the same machine. `fake` runs the tests' fake Milvus in-process and counts the RPCs
+//! of one refresh. Results are `RESULT key value` lines.
+
+#[path = "../tests/support/fake_milvus.rs"]
+#[allow(dead_code)]
+mod fake_milvus;
+
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use fake_milvus::{FakeCollection, FakeMilvus, FakeState, RPC_NAMES};
+use milvus_exporter::cache::Caches;
+use milvus_exporter::config::{Config, Overrides};
+
+#[derive(Parser, Debug)]
+struct Args {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand, Debug)]
+enum Mode {
+    Lite {
+        #[arg(long)]
+        uri: String,
+        /// At least this many collections must be seen, with no errors.
+        #[arg(long)]
+        expect: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+    Fake {
+        #[arg(long, default_value_t = 1000)]
+        collections: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Delay on every RPC of the fake, ms; with it the timing compares concurrency 1.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+}
+
+/// The exporter's own refresh path for a target at `address`: configuration parsed from TOML
+/// (as `--config` would), caches built with `Caches::from_config`, `TargetCache::refresh`.
+fn caches(address: &str, max_concurrency: usize) -> Caches {
+    let toml = format!(
+        "[milvus]\naddress = \"{address}\"\ntimeout = \"120s\"\nmax_concurrency = {max_concurrency}\n"
+    );
+    let dir = std::env::temp_dir().join(format!("refresh-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, toml).expect("write config");
+    let config = Config::load_from(Some(&path), &[], &Overrides::default()).expect("config");
+    let _ = std::fs::remove_dir_all(&dir);
+    Caches::from_config(&config).expect("caches")
+}
+
+/// One refresh, checked: Milvus answered and at least `expect` collections came back whole.
+async fn refresh(c: &Caches, expect: usize) -> Duration {
+    let start = Instant::now();
+    let view = c.main.refresh().await.expect("the refresh task finished");
+    let took = start.elapsed();
+    let s = &view.snapshot;
+    if let Err(e) = &s.milvus.outcome {
+        panic!("refresh: Milvus did not answer: {e}");
+    }
+    match &s.collections.outcome {
+        Err(e) => panic!("refresh: collections failed: {e}"),
+        Ok(f) => {
+            let problems = f.problems();
+            assert!(
+                problems.is_empty(),
+                "refresh: {} problems, first: {}",
+                problems.len(),
+                problems[0]
+            );
+            assert!(
+                f.collections.len() >= expect,
+                "refresh: saw {} collections, expected at least {expect}",
+                f.collections.len()
+            );
+        }
+    }
+    took
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn compare(address: &str, expect: usize, rounds: usize, concurrency: usize, label: &str) {
+    let fast = caches(address, concurrency);
+    let slow = caches(address, 1);
+    // Warm-up: connections dialled, Milvus's own caches warm.
+    refresh(&fast, expect).await;
+    refresh(&slow, expect).await;
+    let (mut tf, mut ts) = (Vec::new(), Vec::new());
+    for _ in 0..rounds.max(1) {
+        tf.push(refresh(&fast, expect).await);
+        ts.push(refresh(&slow, expect).await);
+    }
+    let (f, s) = (median(tf.clone()), median(ts.clone()));
+    eprintln!(
+        "{label}: concurrency {concurrency}: {:?} ms; concurrency 1: {:?} ms",
+        tf.iter().map(|d| ms(*d).round()).collect::<Vec<_>>(),
+        ts.iter().map(|d| ms(*d).round()).collect::<Vec<_>>()
+    );
+    println!("RESULT {label}_refresh_ms_c{concurrency} {:.1}", ms(f));
+    println!("RESULT {label}_refresh_ms_c1 {:.1}", ms(s));
+    println!("RESULT {label}_speedup {:.2}", ms(s) / ms(f));
+}
+
+#[tokio::main]
+async fn main() {
+    match Args::parse().mode {
+        Mode::Lite {
+            uri,
+            expect,
+            rounds,
+            concurrency,
+        } => compare(&uri, expect, rounds, concurrency, "lite").await,
+        Mode::Fake {
+            collections,
+            concurrency,
+            delay_ms,
+            rounds,
+        } => {
+            let cols: Vec<FakeCollection> = (0..collections)
+                .map(|i| FakeCollection::loaded("default", &format!("c_{i:05}"), i as u64))
+                .collect();
+            let state = FakeState::new().with(|b| b.collections = cols);
+            let fake = FakeMilvus::start(state.clone()).await;
+            let c = caches(&fake.url(), concurrency);
+            refresh(&c, collections).await;
+            state.reset_calls();
+            let took = refresh(&c, collections).await;
+            let total = state.total_calls();
+            let per: Vec<String> = RPC_NAMES
+                .iter()
+                .filter(|r| state.calls(r) > 0)
+                .map(|r| format!("{r}={}", state.calls(r)))
+                .collect();
+            eprintln!("fake: one refresh of {collections} collections: {total} RPCs ({}), max in flight {}, {:.1} ms", per.join(" "), state.max_in_flight(), ms(took));
+            println!("RESULT fake_rpcs_per_refresh {total}");
+            println!(
+                "RESULT fake_rpcs_constant {}",
+                total as i64 - 2 * collections as i64
+            );
+            println!("RESULT fake_max_in_flight {}", state.max_in_flight());
+            println!(
+                "RESULT fake_refresh_ms_c{concurrency}_n{collections} {:.1}",
+                ms(took)
+            );
+            if delay_ms > 0 {
+                state.update(|b| b.delay = Duration::from_millis(delay_ms));
+                compare(&fake.url(), collections, rounds, concurrency, "fake_delay").await;
+            }
+            fake.stop().await;
+        }
+    }
+}
