@@ -178,3 +178,157 @@ async fn one_failing_collection_degrades_only_its_own_facts() {
     );
     exporter.stop().await;
 }
+
+/// Wrong and partial answers: each degrades its own check with a clear error, never the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_and_partial_answers_degrade_only_their_own_check() {
+    let l = |c: &'static str| [("db_name", "default"), ("collection_name", c)];
+
+    // CheckHealth fails while listing works: reachable, unhealthy, collections still reported.
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        three_collections(b);
+        b.rpc_faults.insert(
+            "CheckHealth".into(),
+            Fault::GrpcError(tonic::Code::Internal, "health broken".into()),
+        );
+    }))
+    .await;
+    let exporter = Exporter::start(&config(&fake.url(), "3s", "")).await;
+    let r = exporter.get("/readyz").await;
+    assert_eq!(r.status, 503);
+    let reason = r.json()["reason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        reason.contains("CheckHealth could not be asked") && reason.contains("health broken"),
+        "{reason}"
+    );
+    let m = exporter.get("/metrics").await.metrics();
+    assert_eq!(m.value("milvus_up", &[]), 1.0);
+    assert_eq!(m.value("milvus_healthy", &[]), 0.0);
+    assert_eq!(m.value("milvus_collection_rows", &l("docs")), 100.0);
+    exporter.stop().await;
+
+    // One table of single faults: (rpc or collection fault, what the collections check says).
+    let cases: Vec<(
+        &str,
+        Box<dyn Fn(&mut support::fake_milvus::Behaviour)>,
+        &str,
+    )> = vec![
+        (
+            "dropped between list and stats",
+            Box::new(|b| {
+                b.collection_faults.insert("archive".into(), Fault::Dropped);
+            }),
+            "collection default.archive",
+        ),
+        (
+            "a reply without row_count",
+            Box::new(|b| {
+                b.rpc_faults
+                    .insert("GetCollectionStatistics".into(), Fault::MissingStatus);
+            }),
+            "no row_count in the reply",
+        ),
+        (
+            "a non-success status",
+            Box::new(|b| {
+                b.rpc_faults.insert(
+                    "ShowCollections".into(),
+                    Fault::StatusError(1, 100, "boom".into()),
+                );
+            }),
+            "ShowCollections: Milvus error 100: boom",
+        ),
+        (
+            "an enormous name",
+            Box::new(|b| {
+                b.rpc_faults
+                    .insert("ShowCollections".into(), Fault::EnormousNames);
+            }),
+            "skipped 1 collection name(s) longer than 255 bytes",
+        ),
+        (
+            "non-UTF-8 bytes",
+            Box::new(|b| {
+                b.rpc_faults
+                    .insert("ShowCollections".into(), Fault::NonUtf8);
+            }),
+            "UTF-8",
+        ),
+    ];
+    for (what, fault, expect) in cases {
+        let fake = FakeMilvus::start(FakeState::new().with(|b| {
+            three_collections(b);
+            fault(b);
+        }))
+        .await;
+        let exporter = Exporter::start(&config(&fake.url(), "3s", "")).await;
+        let h = exporter.get("/health").await;
+        assert_eq!(h.status, 200, "{what}");
+        let body = h.json();
+        assert_eq!(
+            body["checks"]["collections"]["success"], false,
+            "{what}: {body}"
+        );
+        let err = body["checks"]["collections"]["error"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(err.contains(expect), "{what}: {err}");
+        assert_eq!(
+            body["checks"]["milvus"]["success"], true,
+            "{what}: milvus unaffected"
+        );
+        let m = exporter.get("/metrics").await;
+        assert_eq!(m.status, 200, "{what}");
+        assert_eq!(m.metrics().value("milvus_up", &[]), 1.0, "{what}");
+        exporter.stop().await;
+    }
+
+    // 1,000 collections, one hung: the listing reports all of them, the hung one is cut at
+    // the deadline with a timeout, and it does not hold back the others (it holds one of the
+    // 16 slots). On a busy machine the deadline may also cut some queued collections: whatever
+    // is missing must be a timeout, never another failure.
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        b.collections = (0..1000)
+            .map(|i| FakeCollection::loaded("default", &format!("c{i:04}"), i))
+            .collect();
+        b.collection_faults
+            .insert("c0500".into(), Fault::Delay(Duration::from_secs(60)));
+    }))
+    .await;
+    let exporter = Exporter::start(&config(&fake.url(), "10s", "")).await;
+    let started = Instant::now();
+    let h = exporter.get("/health").await.json();
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "bounded by the 10s deadline"
+    );
+    let cols = h["dependencies"]["collections"]["collections"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(cols.len(), 1000);
+    let slow = cols.iter().find(|c| c["name"] == "c0500").expect("listed");
+    assert!(
+        slow["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timed out"),
+        "{slow}"
+    );
+    let with_rows = cols
+        .iter()
+        .filter(|c| c["num_entities"].is_number())
+        .count();
+    let other_errors: Vec<&str> = cols
+        .iter()
+        .filter_map(|c| c["error"].as_str())
+        .filter(|e| !e.contains("timed out"))
+        .collect();
+    assert!(other_errors.is_empty(), "{other_errors:?}");
+    assert!(
+        with_rows >= 500,
+        "only {with_rows} of 999 reported within 10s"
+    );
+    eprintln!("1,000 collections, one hung: {with_rows} reported with rows within 10s");
+    exporter.stop().await;
+}
