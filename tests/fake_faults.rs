@@ -208,11 +208,12 @@ async fn wrong_and_partial_answers_degrade_only_their_own_check() {
     exporter.stop().await;
 
     // One table of single faults: (rpc or collection fault, what the collections check says).
-    let cases: Vec<(
-        &str,
+    type Case = (
+        &'static str,
         Box<dyn Fn(&mut support::fake_milvus::Behaviour)>,
-        &str,
-    )> = vec![
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "dropped between list and stats",
             Box::new(|b| {
