@@ -29,8 +29,8 @@ async fn ok(_req: Request<hyper::body::Incoming>) -> Result<Response<String>, In
 async fn main() -> std::io::Result<()> {
     let mut listen = String::from("127.0.0.1:0");
     let mut args = std::env::args().skip(1);
+    // Anything else (such as the --bench that `cargo bench` passes) is ignored.
     while let Some(a) = args.next() {
-        // `cargo bench` passes --bench to harness-less targets; anything else is ignored.
         if a == "--listen" {
             listen = args.next().unwrap_or(listen);
         }
