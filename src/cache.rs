@@ -6,7 +6,7 @@
 //! others, and a thousand probes arriving during one slow refresh cost Milvus one set of RPCs.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
@@ -22,6 +22,41 @@ use crate::snapshot::{CheckName, CheckResult, Counters, Snapshot};
 pub struct View {
     pub snapshot: Snapshot,
     pub verdict: Verdict,
+    rendered: [OnceLock<String>; Rendering::COUNT],
+}
+
+/// The answers that depend on nothing but the view, so each is rendered once per snapshot
+/// however many requests read it. Only the per-request parts (the data's age, whether it came
+/// from the cache) are added to the memoised text by the endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rendering {
+    MetricsOpenMetrics,
+    MetricsText004,
+    Ready,
+}
+
+impl Rendering {
+    const COUNT: usize = 3;
+}
+
+impl View {
+    pub fn new(snapshot: Snapshot, verdict: Verdict) -> Self {
+        View {
+            snapshot,
+            verdict,
+            rendered: Default::default(),
+        }
+    }
+
+    /// `what`, rendered by `render` the first time anyone asks for it. Readers that arrive
+    /// while it is being rendered wait for that one rendering rather than doing their own.
+    pub fn rendered(
+        self: &Arc<Self>,
+        what: Rendering,
+        render: impl FnOnce(&Arc<View>) -> String,
+    ) -> &str {
+        self.rendered[what as usize].get_or_init(|| render(self))
+    }
 }
 
 /// What a reader got: the view, and whether it came from the cache or from a refresh it waited on.
@@ -171,7 +206,7 @@ impl TargetCache {
         }
         let verdict = evaluate(&snapshot, &self.readiness, self.scope);
         self.log_change(&verdict);
-        Arc::new(View { snapshot, verdict })
+        Arc::new(View::new(snapshot, verdict))
     }
 
     /// Logs a change of verdict only: a log line per refresh would bury the one that matters.
@@ -240,7 +275,7 @@ impl TargetCache {
             },
         };
         let verdict = evaluate(&snapshot, &self.readiness, self.scope);
-        Arc::new(View { snapshot, verdict })
+        Arc::new(View::new(snapshot, verdict))
     }
 }
 

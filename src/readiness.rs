@@ -291,7 +291,7 @@ fn disk(s: &Snapshot, config: &ReadinessConfig) -> RuleStatus {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::checks::CheckError;
     use crate::config::CollectionRef;
@@ -317,7 +317,8 @@ mod tests {
         }
     }
 
-    fn healthy() -> Snapshot {
+    /// A healthy snapshot with three collections, for other modules' tests too.
+    pub(crate) fn healthy() -> Snapshot {
         Snapshot {
             target: "default".into(),
             address: "http://m:19530".into(),
@@ -363,7 +364,7 @@ mod tests {
         }
     }
 
-    fn cfg() -> ReadinessConfig {
+    pub(crate) fn cfg() -> ReadinessConfig {
         ReadinessConfig {
             memory_percent_max: 90.0,
             disk_percent_max: 95.0,

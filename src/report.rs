@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::cache::{Read, View};
+use crate::cache::{Read, Rendering, View};
 use crate::readiness::RuleStatus;
 use crate::snapshot::{LoadState, Snapshot};
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 
+/// The `/readyz` body but for its two per-request fields, `cached` and `age_seconds`, which
+/// [`ready_json`] appends: everything here depends on the view alone.
 #[derive(Serialize)]
 pub struct ReadyBody {
     pub status: &'static str,
@@ -22,8 +24,6 @@ pub struct ReadyBody {
     pub probes: Vec<ProbeEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
-    pub cached: bool,
-    pub age_seconds: f64,
     pub checked_at: f64,
 }
 
@@ -311,8 +311,10 @@ pub fn resources(s: &Snapshot) -> Option<Resources> {
     })
 }
 
-pub fn ready_body(read: &Read, age_seconds: f64) -> ReadyBody {
-    let View { snapshot, verdict } = read.view.as_ref();
+pub fn ready_body(view: &View) -> ReadyBody {
+    let View {
+        snapshot, verdict, ..
+    } = view;
     ReadyBody {
         status: if verdict.ready { "ready" } else { "not_ready" },
         reason: verdict.reason(),
@@ -320,14 +322,49 @@ pub fn ready_body(read: &Read, age_seconds: f64) -> ReadyBody {
         dependencies: dependencies(snapshot),
         probes: probes(snapshot),
         resources: resources(snapshot),
-        cached: read.cached,
-        age_seconds: round(age_seconds, 3),
         checked_at: round(snapshot.unix_seconds(), 3),
     }
 }
 
+/// The `/readyz` JSON. A probe every few seconds from every kubelet and load balancer reads
+/// the same view, so the view's part is serialised once (the first time it is asked for) and
+/// each answer adds only `cached` and `age_seconds` to it.
+pub fn ready_json(read: &Read, age_seconds: f64) -> String {
+    let fixed = read.view.rendered(Rendering::Ready, |view| {
+        match serde_json::to_string(&ready_body(view)) {
+            // Drop the closing brace: the per-request fields follow.
+            Ok(mut json) if json.len() > 2 && json.ends_with('}') => {
+                json.pop();
+                json
+            }
+            // Serialising these structs cannot fail; stay valid JSON regardless.
+            _ => format!(
+                "{{\"status\":\"{}\"",
+                if view.verdict.ready {
+                    "ready"
+                } else {
+                    "not_ready"
+                }
+            ),
+        }
+    });
+    let age = serde_json::to_string(&round(age_seconds, 3)).unwrap_or_else(|_| "null".into());
+    let mut out = String::with_capacity(fixed.len() + 48);
+    out.push_str(fixed);
+    out.push_str(if read.cached {
+        ",\"cached\":true,\"age_seconds\":"
+    } else {
+        ",\"cached\":false,\"age_seconds\":"
+    });
+    out.push_str(&age);
+    out.push('}');
+    out
+}
+
 pub fn health_body(read: &Read, age_seconds: f64, liveness: bool) -> HealthBody {
-    let View { snapshot, verdict } = read.view.as_ref();
+    let View {
+        snapshot, verdict, ..
+    } = read.view.as_ref();
     HealthBody {
         liveness,
         readiness: verdict.ready,
@@ -399,4 +436,42 @@ pub fn verbose_text(view: &View, cached: bool, age_seconds: f64) -> String {
         "readyz check failed\n"
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::readiness::{evaluate, Scope};
+    use std::sync::Arc;
+
+    #[test]
+    fn ready_json_is_the_memoised_view_part_plus_per_request_fields() {
+        let snapshot = crate::readiness::tests::healthy();
+        let verdict = evaluate(&snapshot, &crate::readiness::tests::cfg(), Scope::Main);
+        let view = Arc::new(View::new(snapshot, verdict));
+        let parse = |s: &str| -> serde_json::Value { serde_json::from_str(s).expect("valid JSON") };
+        let whole = |cached: bool, age: f64| {
+            let mut v = serde_json::to_value(ready_body(&view)).expect("serialisable");
+            v["cached"] = cached.into();
+            v["age_seconds"] = age.into();
+            v
+        };
+        let first = Read {
+            view: Arc::clone(&view),
+            cached: false,
+        };
+        assert_eq!(parse(&ready_json(&first, 0.0)), whole(false, 0.0));
+        // Later answers reuse the memo (a second rendering would panic) with their own fields.
+        view.rendered(Rendering::Ready, |_| panic!("serialised twice"));
+        let later = Read {
+            view: Arc::clone(&view),
+            cached: true,
+        };
+        assert_eq!(parse(&ready_json(&later, 2.34567)), whole(true, 2.346));
+        assert_eq!(parse(&ready_json(&later, 7.0))["age_seconds"], 7.0);
+        assert_eq!(
+            parse(&ready_json(&later, 7.0))["dependencies"]["collections"]["total"],
+            3
+        );
+    }
 }

@@ -8,7 +8,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{json, query_params, text, AppState};
+use super::{json, query_params, raw_json, text, AppState};
 use crate::report;
 
 /// Liveness: never waits on a refresh and never asks Milvus. Fails only when the exporter's
@@ -43,7 +43,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -
     if verbose {
         text(status, report::verbose_text(&read.view, read.cached, age))
     } else {
-        json(status, &report::ready_body(&read, age))
+        raw_json(status, report::ready_json(&read, age))
     }
 }
 

@@ -337,6 +337,11 @@ pub(crate) fn json(status: StatusCode, body: &impl serde::Serialize) -> Response
     }
 }
 
+/// A body that is JSON already.
+pub(crate) fn raw_json(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 /// Query parameters, checked against the names an endpoint knows; anything else is a 400
 /// (the `Err` message) so a typo is an error rather than a silently different answer.
 pub fn query_params(raw: Option<&str>, known: &[&str]) -> Result<Vec<(String, String)>, String> {
