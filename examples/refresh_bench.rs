@@ -3,7 +3,7 @@
 //! `Checker::collect`).
 //!
 //! ```text
-//! refresh_bench lite  --uri http://127.0.0.1:PORT --expect 1000 [--rounds 5] [--concurrency 16]
+//! refresh_bench lite  --uri http://127.0.0.1:PORT --expect 1000 [--rounds 5] [--concurrency 16] [--no-baseline]
 //! refresh_bench fake  --collections 1000 [--concurrency 16] [--delay-ms 0] [--rounds 3]
 //! ```
 //! `lite` times refreshes of a real Milvus (Lite) at `--concurrency` against the same library
@@ -40,6 +40,9 @@ enum Mode {
         rounds: usize,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+        /// Only the refreshes at `--concurrency` (for profiling Milvus while it serves them).
+        #[arg(long)]
+        no_baseline: bool,
     },
     Fake {
         #[arg(long, default_value_t = 1000)]
@@ -137,7 +140,26 @@ async fn main() {
             expect,
             rounds,
             concurrency,
+            no_baseline: false,
         } => compare(&uri, expect, rounds, concurrency, "lite").await,
+        Mode::Lite {
+            uri,
+            expect,
+            rounds,
+            concurrency,
+            no_baseline: true,
+        } => {
+            let fast = caches(&uri, concurrency);
+            refresh(&fast, expect).await;
+            let mut took = Vec::new();
+            for _ in 0..rounds.max(1) {
+                took.push(refresh(&fast, expect).await);
+            }
+            println!(
+                "RESULT lite_refresh_ms_c{concurrency} {:.1}",
+                ms(median(took))
+            );
+        }
         Mode::Fake {
             collections,
             concurrency,
