@@ -5,11 +5,14 @@
 //! ```text
 //! refresh_bench lite  --uri http://127.0.0.1:PORT --expect 1000 [--rounds 5] [--concurrency 16] [--no-baseline]
 //! refresh_bench fake  --collections 1000 [--concurrency 16] [--delay-ms 0] [--rounds 3]
+//! refresh_bench render --collections 10000 [--rounds 15]
 //! ```
 //! `lite` times refreshes of a real Milvus (Lite) at `--concurrency` against the same library
 //! at max_concurrency = 1 (one RPC at a time: the sequential baseline), rounds interleaved so
 //! both see the same machine. `fake` runs the tests' fake Milvus in-process and counts the RPCs
-//! of one refresh. Results are `RESULT key value` lines.
+//! of one refresh. `render` times what the first scrape after each refresh pays: rendering a
+//! refreshed view's families (later scrapes of the same view copy the memo). Results are
+//! `RESULT key value` lines.
 
 #[path = "../tests/support/fake_milvus.rs"]
 #[allow(dead_code)]
@@ -21,6 +24,7 @@ use clap::{Parser, Subcommand};
 use fake_milvus::{FakeCollection, FakeMilvus, FakeState, RPC_NAMES};
 use milvus_exporter::cache::Caches;
 use milvus_exporter::config::{Config, Overrides};
+use milvus_exporter::exposition::{render_families, Format};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -53,6 +57,12 @@ enum Mode {
         #[arg(long, default_value_t = 0)]
         delay_ms: u64,
         #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    Render {
+        #[arg(long, default_value_t = 10_000)]
+        collections: usize,
+        #[arg(long, default_value_t = 15)]
         rounds: usize,
     },
 }
@@ -159,6 +169,35 @@ async fn main() {
                 "RESULT lite_refresh_ms_c{concurrency} {:.1}",
                 ms(median(took))
             );
+        }
+        Mode::Render {
+            collections,
+            rounds,
+        } => {
+            let cols: Vec<FakeCollection> = (0..collections)
+                .map(|i| FakeCollection::loaded("default", &format!("c_{i:05}"), i as u64 * 7919))
+                .collect();
+            let fake = FakeMilvus::start(FakeState::new().with(|b| b.collections = cols)).await;
+            let c = caches(&fake.url(), 16);
+            refresh(&c, collections).await;
+            let view = c.main.peek().expect("a refreshed view");
+            let ttl = c.main.ttl();
+            for (format, key) in [
+                (Format::Text004, "text004"),
+                (Format::OpenMetrics, "openmetrics"),
+            ] {
+                let mut took = Vec::new();
+                let mut bytes = 0;
+                for _ in 0..rounds.max(1) {
+                    let start = Instant::now();
+                    bytes = render_families(&view, ttl, true, format).len();
+                    took.push(start.elapsed());
+                }
+                eprintln!(
+                    "render: {collections} collections, {key}: {bytes} bytes, median of {rounds}"
+                );
+                println!("RESULT render_ms_{key} {:.2}", ms(median(took)));
+            }
         }
         Mode::Fake {
             collections,
