@@ -53,6 +53,14 @@ impl Format {
         }
     }
 
+    /// [`content_type`](Self::content_type) as a header value made once, not per answer.
+    pub fn content_type_header(self) -> axum::http::HeaderValue {
+        match self {
+            Format::OpenMetrics => axum::http::HeaderValue::from_static(OPENMETRICS_CONTENT_TYPE),
+            Format::Text004 => axum::http::HeaderValue::from_static(TEXT_CONTENT_TYPE),
+        }
+    }
+
     /// OpenMetrics when the Accept header prefers it (as Prometheus's does), text otherwise.
     pub fn negotiate(accept: Option<&str>) -> Format {
         let Some(accept) = accept else {

@@ -329,7 +329,7 @@ pub fn ready_body(view: &View) -> ReadyBody {
 /// The `/readyz` JSON. A probe every few seconds from every kubelet and load balancer reads
 /// the same view, so the view's part is serialised once (the first time it is asked for) and
 /// each answer adds only `cached` and `age_seconds` to it.
-pub fn ready_json(read: &Read, age_seconds: f64) -> String {
+pub fn ready_json(read: &Read, age_seconds: f64) -> Vec<u8> {
     let fixed = read.view.rendered(Rendering::Ready, |view| {
         match serde_json::to_string(&ready_body(view)) {
             // Drop the closing brace: the per-request fields follow.
@@ -348,16 +348,17 @@ pub fn ready_json(read: &Read, age_seconds: f64) -> String {
             ),
         }
     });
-    let age = serde_json::to_string(&round(age_seconds, 3)).unwrap_or_else(|_| "null".into());
-    let mut out = String::with_capacity(fixed.len() + 48);
-    out.push_str(fixed);
-    out.push_str(if read.cached {
-        ",\"cached\":true,\"age_seconds\":"
+    let mut out = Vec::with_capacity(fixed.len() + 48);
+    out.extend_from_slice(fixed.as_bytes());
+    out.extend_from_slice(if read.cached {
+        b",\"cached\":true,\"age_seconds\":"
     } else {
-        ",\"cached\":false,\"age_seconds\":"
+        b",\"cached\":false,\"age_seconds\":"
     });
-    out.push_str(&age);
-    out.push('}');
+    if serde_json::to_writer(&mut out, &round(age_seconds, 3)).is_err() {
+        out.extend_from_slice(b"null");
+    }
+    out.push(b'}');
     out
 }
 
@@ -449,7 +450,8 @@ mod tests {
         let snapshot = crate::readiness::tests::healthy();
         let verdict = evaluate(&snapshot, &crate::readiness::tests::cfg(), Scope::Main);
         let view = Arc::new(View::new(snapshot, verdict));
-        let parse = |s: &str| -> serde_json::Value { serde_json::from_str(s).expect("valid JSON") };
+        let parse =
+            |s: &[u8]| -> serde_json::Value { serde_json::from_slice(s).expect("valid JSON") };
         let whole = |cached: bool, age: f64| {
             let mut v = serde_json::to_value(ready_body(&view)).expect("serialisable");
             v["cached"] = cached.into();

@@ -97,7 +97,7 @@ async fn render(
     .render(format);
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, format.content_type())],
+        [(header::CONTENT_TYPE, format.content_type_header())],
         body,
     )
         .into_response()

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -318,18 +318,22 @@ async fn method_not_allowed() -> Response {
     )
 }
 
+// Static header values: from a `&str`, every response would copy and re-validate them.
+fn text_plain() -> HeaderValue {
+    HeaderValue::from_static("text/plain; charset=utf-8")
+}
+
+fn application_json() -> HeaderValue {
+    HeaderValue::from_static("application/json")
+}
+
 pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body.into(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, text_plain())], body.into()).into_response()
 }
 
 pub(crate) fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => (status, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, application_json())], bytes).into_response(),
         Err(e) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot encode JSON: {e}\n"),
@@ -338,8 +342,8 @@ pub(crate) fn json(status: StatusCode, body: &impl serde::Serialize) -> Response
 }
 
 /// A body that is JSON already.
-pub(crate) fn raw_json(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+pub(crate) fn raw_json(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, application_json())], body).into_response()
 }
 
 /// Query parameters, checked against the names an endpoint knows; anything else is a 400
