@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelValue, EncodeMetric};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeGaugeValue, EncodeLabelValue, EncodeMetric,
+};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
@@ -224,30 +226,18 @@ impl Family<'_, '_> {
         Ok(())
     }
 
-    fn gauge<L, S>(
+    /// A gauge family. Whole-number facts (states, counts) are given as `i64` and written as
+    /// integers: no float formatting, and `rows` stays exact past 2^53.
+    fn gauge<L, S, V>(
         &mut self,
         name: &str,
         help: &str,
-        samples: impl IntoIterator<Item = (L, f64)>,
+        samples: impl IntoIterator<Item = (L, V)>,
     ) -> std::fmt::Result
     where
         L: AsRef<[(&'static str, S)]>,
         S: EncodeLabelValue,
-    {
-        self.labelled(name, help, MetricType::Gauge, samples, ConstGauge::new)
-    }
-
-    /// A gauge whose values are whole numbers (states, counts), written as integers: no
-    /// float formatting, and `rows` stays exact past 2^53.
-    fn gauge_int<L, S>(
-        &mut self,
-        name: &str,
-        help: &str,
-        samples: impl IntoIterator<Item = (L, i64)>,
-    ) -> std::fmt::Result
-    where
-        L: AsRef<[(&'static str, S)]>,
-        S: EncodeLabelValue,
+        V: EncodeGaugeValue,
     {
         self.labelled(name, help, MetricType::Gauge, samples, ConstGauge::new)
     }
@@ -355,7 +345,7 @@ impl Collector for Families {
                     ("collection_name", c.name.as_str()),
                 ]
             }
-            f.gauge_int(
+            f.gauge(
                 "milvus_collection_loaded",
                 &format!("1 when the collection is loaded into memory, 0 otherwise.{cached}"),
                 c.collections
@@ -363,14 +353,14 @@ impl Collector for Families {
                     .filter(|c| c.load_state != LoadState::Unknown)
                     .map(|c| (labels(c), i64::from(c.load_state == LoadState::Loaded))),
             )?;
-            f.gauge_int(
+            f.gauge(
                 "milvus_collection_loading_progress_percent",
                 &format!("Loading progress of the collection, 0-100.{cached}"),
                 c.collections
                     .iter()
                     .filter_map(|c| c.loading_progress.map(|p| (labels(c), p))),
             )?;
-            f.gauge_int(
+            f.gauge(
                 "milvus_collection_replicas",
                 &format!(
                     "In-memory replicas of the loaded collection (milvus.replicas = true).{cached}"
@@ -380,7 +370,7 @@ impl Collector for Families {
                         .map(|r| (labels(c), i64::try_from(r).unwrap_or(i64::MAX)))
                 }),
             )?;
-            f.gauge_int(
+            f.gauge(
                 "milvus_collection_rows",
                 &format!(
                     "Row count of the collection (GetCollectionStatistics row_count).{cached}"
@@ -640,6 +630,14 @@ mod tests {
             om.contains("milvus_collection_rows{db_name=\"default\",collection_name=\"docs\"} ")
         );
         assert!(!om.contains("# EOF") && !om.contains("cache_age"));
+        // Whole-number facts are integers, measured ones floats.
+        assert!(om.contains(
+            "milvus_collection_loaded{db_name=\"default\",collection_name=\"docs\"} 1\n"
+        ));
+        assert!(om.contains(
+            "milvus_collection_loaded{db_name=\"default\",collection_name=\"archive\"} 0\n"
+        ));
+        assert!(om.contains("milvus_up 1.0\n"));
         assert_eq!(
             answer(&v, 1.5, Format::OpenMetrics),
             format!("{om}{age} 1.5\n# EOF\n")
