@@ -19,7 +19,7 @@ const SIZES: [usize; 3] = [10, 1_000, 10_000];
 
 const TTL: Duration = Duration::from_secs(10);
 
-fn answer(view: &Arc<View>, format: Format) -> String {
+fn answer(view: &Arc<View>, format: Format) -> milvus_exporter::exposition::Answer {
     Exposition {
         view: Arc::clone(view),
         age_seconds: 1.5,

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
+use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::checks::{CheckError, Checker};
@@ -22,7 +23,7 @@ use crate::snapshot::{CheckName, CheckResult, Counters, Snapshot};
 pub struct View {
     pub snapshot: Snapshot,
     pub verdict: Verdict,
-    rendered: [OnceLock<String>; Rendering::COUNT],
+    rendered: [OnceLock<Bytes>; Rendering::COUNT],
 }
 
 /// The answers that depend on nothing but the view, so each is rendered once per snapshot
@@ -50,12 +51,15 @@ impl View {
 
     /// `what`, rendered by `render` the first time anyone asks for it. Readers that arrive
     /// while it is being rendered wait for that one rendering rather than doing their own.
+    /// The bytes are shared, not copied: a clone is a reference count.
     pub fn rendered(
         self: &Arc<Self>,
         what: Rendering,
         render: impl FnOnce(&Arc<View>) -> String,
-    ) -> &str {
-        self.rendered[what as usize].get_or_init(|| render(self))
+    ) -> Bytes {
+        self.rendered[what as usize]
+            .get_or_init(|| Bytes::from(render(self)))
+            .clone()
     }
 }
 

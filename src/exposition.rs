@@ -20,6 +20,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+use bytes::Bytes;
+
 use crate::cache::{Rendering, View};
 use crate::readiness::RuleStatus;
 use crate::snapshot::{CollectionFacts, LoadState};
@@ -108,9 +110,8 @@ pub struct Exposition {
 
 impl Exposition {
     /// Every family but the age comes from the view's memo, rendered by the first request
-    /// for that snapshot and format; the age, the one per-request value, is appended here.
-    /// At 10,000 collections this is a copy of ~1 MiB instead of ~5 ms of encoding.
-    pub fn render(self, format: Format) -> String {
+    /// for that snapshot and format; the age, the one per-request value, is the tail.
+    pub fn render(self, format: Format) -> Answer {
         let what = match format {
             Format::OpenMetrics => Rendering::MetricsOpenMetrics,
             Format::Text004 => Rendering::MetricsText004,
@@ -119,18 +120,39 @@ impl Exposition {
         let families = self
             .view
             .rendered(what, |v| render_families(v, ttl, include_host, format));
-        let mut out = String::with_capacity(families.len() + 256);
-        out.push_str(families);
+        let mut tail = String::with_capacity(256);
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Age(self.age_seconds)));
         // A gauge is written the same way in both formats, so no 0.0.4 rewrite is needed.
-        if prometheus_client::encoding::text::encode_registry(&mut out, &registry).is_err() {
+        if prometheus_client::encoding::text::encode_registry(&mut tail, &registry).is_err() {
             // Writing to a String cannot fail; keep the answer well-formed regardless.
-            out.truncate(families.len());
+            tail.clear();
         }
         if format == Format::OpenMetrics {
-            out.push_str("# EOF\n");
+            tail.push_str("# EOF\n");
         }
+        Answer {
+            families,
+            tail: Bytes::from(tail),
+        }
+    }
+}
+
+/// A `/metrics` answer in two parts: the memoised families, shared by every answer made from
+/// the same snapshot, and this answer's tail. They are sent one after the other, so the
+/// families (2.3 MiB at 10,000 collections) are never copied per request; a profile of the
+/// copy-per-answer version had a quarter of the CPU of serving in that `memmove`.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub families: Bytes,
+    pub tail: Bytes,
+}
+
+impl Answer {
+    /// The whole answer in one string, for tests and benchmarks.
+    pub fn to_text(&self) -> String {
+        let mut out = String::from_utf8_lossy(&self.families).into_owned();
+        out.push_str(&String::from_utf8_lossy(&self.tail));
         out
     }
 }
@@ -618,6 +640,7 @@ mod tests {
             include_host: true,
         }
         .render(format)
+        .to_text()
     }
 
     #[test]

@@ -349,7 +349,7 @@ pub fn ready_json(read: &Read, age_seconds: f64) -> Vec<u8> {
         }
     });
     let mut out = Vec::with_capacity(fixed.len() + 48);
-    out.extend_from_slice(fixed.as_bytes());
+    out.extend_from_slice(&fixed);
     out.extend_from_slice(if read.cached {
         b",\"cached\":true,\"age_seconds\":"
     } else {

@@ -1,16 +1,21 @@
 //! `/metrics` (the main target and the host) and `/probe?target=NAME` (one configured target,
 //! blackbox_exporter style). A failing Milvus is a metric value, never an HTTP error.
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 
 use super::{query_params, text, AppState};
 use crate::cache::TargetCache;
-use crate::exposition::{Exposition, Format};
+use crate::exposition::{Answer, Exposition, Format};
 
 pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let caches = state.caches.load();
@@ -88,7 +93,7 @@ async fn render(
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let read = cache.read_by(scrape_deadline(headers, offset)).await;
     let age_seconds = read.view.snapshot.age(arrived).as_secs_f64();
-    let body = Exposition {
+    let answer = Exposition {
         view: read.view,
         age_seconds,
         ttl: cache.ttl(),
@@ -98,14 +103,74 @@ async fn render(
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, format.content_type_header())],
-        body,
+        Body::new(Frames::new(answer)),
     )
         .into_response()
+}
+
+/// An [`Answer`] as an HTTP body: the shared families, then the tail, as two frames of known
+/// total length (so hyper still sends a Content-Length, not chunks).
+struct Frames {
+    parts: [Option<Bytes>; 2],
+    remaining: u64,
+}
+
+impl Frames {
+    fn new(answer: Answer) -> Self {
+        let remaining = (answer.families.len() + answer.tail.len()) as u64;
+        Frames {
+            parts: [Some(answer.families), Some(answer.tail)],
+            remaining,
+        }
+    }
+}
+
+impl http_body::Body for Frames {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        let next = self
+            .parts
+            .iter_mut()
+            .find_map(|p| p.take().filter(|b| !b.is_empty()));
+        if let Some(b) = &next {
+            self.remaining = self.remaining.saturating_sub(b.len() as u64);
+        }
+        Poll::Ready(next.map(|b| Ok(http_body::Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn frames_send_both_parts_with_an_exact_length() {
+        use http_body::Body as _;
+        use http_body_util::BodyExt;
+        for (families, tail) in [("fam\n", "age 1\n"), ("", "age 1\n"), ("fam\n", "")] {
+            let frames = Frames::new(Answer {
+                families: Bytes::from_static(families.as_bytes()),
+                tail: Bytes::from_static(tail.as_bytes()),
+            });
+            let len = (families.len() + tail.len()) as u64;
+            assert_eq!(frames.size_hint().exact(), Some(len));
+            let body = frames.collect().await.expect("infallible").to_bytes();
+            assert_eq!(body, format!("{families}{tail}").as_bytes());
+        }
+    }
 
     #[test]
     fn scrape_deadline_leaves_the_offset_and_ignores_garbage() {
