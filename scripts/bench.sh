@@ -554,7 +554,7 @@ fi
 # ------------------------------------------------------------------------------------------
 if ! skipped size; then
   SIZE="$(stat -c %s "$EXPORTER")"
-  PROFILE="$(awk '/^\[profile.release\]/ { on = 1; next } /^\[/ { on = 0 } on && NF { printf "%s%s", sep, $0; sep = ", " }' Cargo.toml)"
+  PROFILE="$(awk '/^\[profile.release\]/ { on = 1; next } /^\[/ { on = 0 } on && NF && !/^#/ { printf "%s%s", sep, $0; sep = ", " }' Cargo.toml)"
   row "6 release binary size (MiB)" "$(awk -v s="$SIZE" 'BEGIN { printf "%.2f", s / 1048576 }')" "—" "—" "report" "—"
   note "6: [profile.release] ${PROFILE:-defaults}."
 fi
