@@ -8,10 +8,13 @@ use std::time::{Duration, Instant};
 use support::exporter::Exporter;
 use support::fake_milvus::{Behaviour, FakeCollection, FakeMilvus, FakeState, Fault};
 
+/// The host rules are off (thresholds at 100%): these tests are about Milvus's faults, and a
+/// nearly full disk on the machine running them must not turn their "ready" into "not ready".
 fn config(url: &str, timeout: &str, extra: &str) -> String {
     format!(
         "[milvus]\naddress = \"{url}\"\ntimeout = \"{timeout}\"\n\
-         [cache]\nttl = \"10s\"\nrefresh_interval = \"0s\"\n{extra}"
+         [cache]\nttl = \"10s\"\nrefresh_interval = \"0s\"\n\
+         [readiness]\nmemory_percent_max = 100\ndisk_percent_max = 100\n{extra}"
     )
 }
 
