@@ -1,0 +1,8 @@
+//! Adversarial cases: inputs.
+
+use super::support;
+
+#[allow(dead_code)]
+fn _support_is_linked() -> usize {
+    std::mem::size_of::<support::exporter::Exporter>()
+}
