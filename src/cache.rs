@@ -4,6 +4,12 @@
 //! A refresh runs on its own spawned task, never inside a request: the requests that want it
 //! only wait on a shared handle, so a client that hangs up cannot cancel the refresh for the
 //! others, and a thousand probes arriving during one slow refresh cost Milvus one set of RPCs.
+//!
+//! Every refresh runs under the target's full deadline, whoever started it. A reader with a
+//! shorter deadline (Prometheus's scrape timeout) only waits less: when its time is up it gets
+//! the newest *complete* snapshot, marked cached with its age. A cut refresh never becomes what
+//! other clients read, so no client can change the verdict another one sees. A refresh that
+//! panics is contained: the panic becomes a failed snapshot and the next refresh runs.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -13,7 +19,7 @@ use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, Shared};
 
-use crate::checks::{CheckError, Checker};
+use crate::checks::CheckError;
 use crate::config::ReadinessConfig;
 use crate::readiness::{evaluate, Scope, Verdict};
 use crate::snapshot::{CheckName, CheckResult, Counters, Snapshot};
@@ -70,10 +76,43 @@ pub struct Read {
     pub cached: bool,
 }
 
+/// Monotonic now, as tokio's clock has it: the same as `Instant::now()` in production, and
+/// paused time in the cache's tests, so ages and ttls can be tested without real waiting.
+pub fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 type InFlight = Shared<BoxFuture<'static, Option<Arc<View>>>>;
 
+/// What a cache refreshes: the production [`crate::checks::Checker`], or a scripted collector
+/// in the cache's own tests (which run on tokio's paused clock and need no Milvus).
+pub trait Collect: Send + Sync + 'static {
+    /// The target's name (`/probe?target=`).
+    fn name(&self) -> &str;
+    /// The longest one refresh may take; every check is cut at or before it.
+    fn refresh_deadline(&self) -> Duration;
+    /// One refresh: every check, each under its own deadline, none past `budget`.
+    fn collect(&self, budget: Duration, counters: Counters) -> BoxFuture<'_, Snapshot>;
+    /// A snapshot in which every check of `scope` failed with `error`: what readers see
+    /// before the first refresh, and what a panicking refresh leaves behind.
+    fn failed(&self, scope: Scope, error: CheckError, counters: Counters) -> Snapshot;
+}
+
+/// Clears the in-flight slot when the refresh task ends, however it ends (finished, panicked
+/// or aborted), so a refresh that dies can never leave the cache waiting on it for ever.
+struct ClearInFlight(Arc<TargetCache>);
+
+impl Drop for ClearInFlight {
+    fn drop(&mut self) {
+        match self.0.inflight.lock() {
+            Ok(mut s) => *s = None,
+            Err(p) => *p.into_inner() = None,
+        }
+    }
+}
+
 pub struct TargetCache {
-    checker: Checker,
+    checker: Box<dyn Collect>,
     readiness: ReadinessConfig,
     scope: Scope,
     ttl: Duration,
@@ -83,7 +122,12 @@ pub struct TargetCache {
 }
 
 impl TargetCache {
-    pub fn new(checker: Checker, readiness: ReadinessConfig, scope: Scope, ttl: Duration) -> Self {
+    pub fn new(
+        checker: impl Collect,
+        readiness: ReadinessConfig,
+        scope: Scope,
+        ttl: Duration,
+    ) -> Self {
         let mut errors = BTreeMap::new();
         let checks: &[CheckName] = match scope {
             Scope::Main => &[CheckName::Milvus, CheckName::Collections, CheckName::System],
@@ -93,7 +137,7 @@ impl TargetCache {
             errors.insert(*c, 0);
         }
         TargetCache {
-            checker,
+            checker: Box::new(checker),
             readiness,
             scope,
             ttl,
@@ -107,7 +151,7 @@ impl TargetCache {
     }
 
     pub fn name(&self) -> &str {
-        &self.checker.target.name
+        self.checker.name()
     }
 
     pub fn ttl(&self) -> Duration {
@@ -130,27 +174,19 @@ impl TargetCache {
         self.read_by(None).await
     }
 
-    /// Like [`read`](Self::read), but the whole answer must be ready within `answer_within`
-    /// (Prometheus's scrape timeout less the offset). A refresh started for such a reader runs
-    /// under that shorter budget, so what finishes is reported and what does not is marked as
-    /// a timeout, instead of the scrape being lost.
+    /// Like [`read`](Self::read), but the answer must be ready within `answer_within`
+    /// (Prometheus's scrape timeout less the offset). The deadline only shortens this reader's
+    /// wait: the refresh it starts or joins runs under the full deadline and is shared. If it
+    /// is not done in time, this reader gets the newest complete snapshot, marked cached (its
+    /// age says how old), and the refresh goes on for everyone else.
     pub async fn read_by(self: &Arc<Self>, answer_within: Option<Duration>) -> Read {
         if let Some(view) = self.peek() {
-            if view.snapshot.age(Instant::now()) < self.ttl {
+            if view.snapshot.age(now()) < self.ttl {
                 return Read { view, cached: true };
             }
         }
-        let (wait, budget) = match answer_within {
-            None => (self.wait_limit(), self.checker.refresh_deadline()),
-            Some(d) => (
-                d.min(self.wait_limit()),
-                d.saturating_sub(Duration::from_millis(20))
-                    .max(Duration::from_millis(1))
-                    .min(self.checker.refresh_deadline()),
-            ),
-        };
-        let refresh = self.refresh_with(budget);
-        match tokio::time::timeout(wait, refresh).await {
+        let wait = answer_within.map_or(self.wait_limit(), |d| d.min(self.wait_limit()));
+        match tokio::time::timeout(wait, self.refresh()).await {
             Ok(Some(view)) => Read {
                 view,
                 cached: false,
@@ -162,14 +198,9 @@ impl TargetCache {
         }
     }
 
-    /// Starts a refresh with the full budget, or joins the one already running.
+    /// Starts a refresh under the full deadline, or joins the one already running (two
+    /// refreshes at once would double the load on Milvus).
     pub fn refresh(self: &Arc<Self>) -> InFlight {
-        self.refresh_with(self.checker.refresh_deadline())
-    }
-
-    /// Starts a refresh under `budget`, or joins the one already running (whatever its budget:
-    /// two refreshes at once would double the load on Milvus).
-    fn refresh_with(self: &Arc<Self>, budget: Duration) -> InFlight {
         let mut slot = match self.inflight.lock() {
             Ok(s) => s,
             Err(p) => p.into_inner(),
@@ -179,21 +210,37 @@ impl TargetCache {
         }
         let this = Arc::clone(self);
         let task = tokio::spawn(async move {
-            let view = this.run_refresh(budget).await;
+            let _clear = ClearInFlight(Arc::clone(&this));
+            let budget = this.checker.refresh_deadline();
+            let view = match std::panic::AssertUnwindSafe(this.run_refresh(budget))
+                .catch_unwind()
+                .await
+            {
+                Ok(view) => view,
+                Err(payload) => {
+                    let why = crate::checks::panic_message(payload.as_ref());
+                    tracing::error!(target_name = this.name(), panic = %why, "refresh panicked");
+                    this.failed_view(CheckError::Other(format!("refresh panicked: {why}")))
+                }
+            };
             this.current.store(Some(Arc::clone(&view)));
-            match this.inflight.lock() {
-                Ok(mut s) => *s = None,
-                Err(p) => *p.into_inner() = None,
-            }
             view
         });
         let shared = async move { task.await.ok() }.boxed().shared();
-        *slot = Some((Instant::now(), shared.clone()));
+        *slot = Some((now(), shared.clone()));
         shared
     }
 
     async fn run_refresh(&self, budget: Duration) -> Arc<View> {
         let mut snapshot = self.checker.collect(budget, Counters::default()).await;
+        self.count(&mut snapshot);
+        let verdict = evaluate(&snapshot, &self.readiness, self.scope);
+        self.log_change(&verdict);
+        Arc::new(View::new(snapshot, verdict))
+    }
+
+    /// Adds this refresh to the running counts and stamps them on the snapshot.
+    fn count(&self, snapshot: &mut Snapshot) {
         {
             let mut c = match self.counters.lock() {
                 Ok(c) => c,
@@ -208,6 +255,12 @@ impl TargetCache {
             }
             snapshot.counters = c.clone();
         }
+    }
+
+    /// A counted view in which every check failed with `error`.
+    fn failed_view(&self, error: CheckError) -> Arc<View> {
+        let mut snapshot = self.checker.failed(self.scope, error, Counters::default());
+        self.count(&mut snapshot);
         let verdict = evaluate(&snapshot, &self.readiness, self.scope);
         self.log_change(&verdict);
         Arc::new(View::new(snapshot, verdict))
@@ -240,7 +293,7 @@ impl TargetCache {
         };
         let (since, _) = slot.as_ref()?;
         let limit = self.wait_limit() * 3 + Duration::from_secs(10);
-        let running = since.elapsed();
+        let running = now().saturating_duration_since(*since);
         (running > limit).then(|| {
             format!(
                 "refresh of target {} running for {:.0}s (limit {:.0}s)",
@@ -253,33 +306,54 @@ impl TargetCache {
 
     /// What readers see before the first refresh has finished.
     fn placeholder(&self) -> Arc<View> {
-        fn pending<T>() -> CheckResult<T> {
-            CheckResult {
-                duration: Duration::ZERO,
-                outcome: Err(CheckError::Other(
-                    "no refresh has completed yet".to_string(),
-                )),
-            }
-        }
-        let snapshot = Snapshot {
-            target: self.name().to_string(),
-            address: self.checker.target.address.clone(),
-            checked_at: SystemTime::now(),
-            taken_at: Instant::now(),
-            duration: Duration::ZERO,
-            milvus: pending(),
-            collections: pending(),
-            system: (self.scope == Scope::Main).then(pending),
-            components: self.checker.components.as_ref().map(|_| pending()),
-            probes: Vec::new(),
-            dependencies: Vec::new(),
-            counters: match self.counters.lock() {
-                Ok(c) => c.clone(),
-                Err(p) => p.into_inner().clone(),
-            },
+        let counters = match self.counters.lock() {
+            Ok(c) => c.clone(),
+            Err(p) => p.into_inner().clone(),
         };
+        let snapshot = self.checker.failed(
+            self.scope,
+            CheckError::Other("no refresh has completed yet".to_string()),
+            counters,
+        );
         let verdict = evaluate(&snapshot, &self.readiness, self.scope);
         Arc::new(View::new(snapshot, verdict))
+    }
+}
+
+impl Collect for crate::checks::Checker {
+    fn name(&self) -> &str {
+        &self.target.name
+    }
+
+    fn refresh_deadline(&self) -> Duration {
+        crate::checks::Checker::refresh_deadline(self)
+    }
+
+    fn collect(&self, budget: Duration, counters: Counters) -> BoxFuture<'_, Snapshot> {
+        crate::checks::Checker::collect(self, budget, counters).boxed()
+    }
+
+    fn failed(&self, scope: Scope, error: CheckError, counters: Counters) -> Snapshot {
+        fn failed<T>(error: &CheckError) -> CheckResult<T> {
+            CheckResult {
+                duration: Duration::ZERO,
+                outcome: Err(error.clone()),
+            }
+        }
+        Snapshot {
+            target: self.target.name.clone(),
+            address: self.target.address.clone(),
+            checked_at: SystemTime::now(),
+            taken_at: now(),
+            duration: Duration::ZERO,
+            milvus: failed(&error),
+            collections: failed(&error),
+            system: (scope == Scope::Main).then(|| failed(&error)),
+            components: self.components.as_ref().map(|_| failed(&error)),
+            probes: Vec::new(),
+            dependencies: Vec::new(),
+            counters,
+        }
     }
 }
 
@@ -324,7 +398,7 @@ impl Caches {
                 ticker.tick().await;
                 let fresh = main
                     .peek()
-                    .is_some_and(|v| v.snapshot.age(Instant::now()) < interval / 2);
+                    .is_some_and(|v| v.snapshot.age(now()) < interval / 2);
                 if !fresh {
                     main.refresh().await;
                 }
@@ -387,7 +461,7 @@ impl Caches {
         )?);
         let sampler_task = sampler.start_cpu_sampler(config.system.cpu_sample_interval);
         let main = Arc::new(TargetCache::new(
-            Checker::new(config.milvus.clone(), Some(sampler))?
+            crate::checks::Checker::new(config.milvus.clone(), Some(sampler))?
                 .with_extras(config.readiness.probes.clone(), config.dependencies.clone())?,
             config.readiness.clone(),
             Scope::Main,
@@ -396,7 +470,7 @@ impl Caches {
         let mut targets = BTreeMap::new();
         for t in &config.targets {
             let cache = TargetCache::new(
-                Checker::new(t.clone(), None)?,
+                crate::checks::Checker::new(t.clone(), None)?,
                 config.readiness.clone(),
                 Scope::ProbeTarget,
                 config.cache.ttl,
@@ -406,5 +480,260 @@ impl Caches {
         let mut caches = Caches::new(main, targets, Some(sampler_task));
         caches.scrape_timeout_offset = config.scrape_timeout_offset;
         Ok(caches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The cache on tokio's paused clock, with a scripted collector: single-flight, deadlines,
+    //! a panicking refresh, stale-while-refreshing, and readers that give up.
+
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use crate::readiness::tests::{cfg, healthy};
+
+    /// What one scripted refresh does.
+    #[derive(Clone, Copy)]
+    enum Step {
+        Healthy(Duration),
+        Down,
+        Panic,
+    }
+
+    struct Scripted {
+        deadline: Duration,
+        calls: Arc<AtomicU64>,
+        script: Mutex<VecDeque<Step>>,
+    }
+
+    impl Collect for Scripted {
+        fn name(&self) -> &str {
+            "default"
+        }
+        fn refresh_deadline(&self) -> Duration {
+            self.deadline
+        }
+        fn collect(&self, budget: Duration, counters: Counters) -> BoxFuture<'_, Snapshot> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let step = self
+                .script
+                .lock()
+                .ok()
+                .and_then(|mut s| s.pop_front())
+                .unwrap_or(Step::Healthy(Duration::ZERO));
+            async move {
+                let mut s = healthy();
+                s.counters = counters;
+                match step {
+                    Step::Healthy(delay) => {
+                        if tokio::time::timeout(budget, tokio::time::sleep(delay))
+                            .await
+                            .is_err()
+                        {
+                            s.milvus.outcome = Err(CheckError::Timeout {
+                                rpc: "CheckHealth",
+                                after: budget,
+                            });
+                        }
+                    }
+                    Step::Down => {
+                        s.milvus.outcome = Err(CheckError::Other("down".into()));
+                    }
+                    Step::Panic => panic!("boom in collect"),
+                }
+                s.taken_at = now();
+                s
+            }
+            .boxed()
+        }
+        fn failed(&self, _: Scope, error: CheckError, counters: Counters) -> Snapshot {
+            let mut s = healthy();
+            s.milvus.outcome = Err(error.clone());
+            s.collections.outcome = Err(error);
+            s.counters = counters;
+            s.taken_at = now();
+            s
+        }
+    }
+
+    const TTL: Duration = Duration::from_secs(10);
+    const DEADLINE: Duration = Duration::from_secs(5);
+
+    fn cache(script: &[Step]) -> (Arc<TargetCache>, Arc<AtomicU64>) {
+        let calls = Arc::new(AtomicU64::new(0));
+        let c = TargetCache::new(
+            Scripted {
+                deadline: DEADLINE,
+                calls: Arc::clone(&calls),
+                script: Mutex::new(script.iter().copied().collect()),
+            },
+            cfg(),
+            Scope::Main,
+            TTL,
+        );
+        (Arc::new(c), calls)
+    }
+
+    fn milvus_error(r: &Read) -> String {
+        r.view
+            .snapshot
+            .milvus
+            .error()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_readers_share_one_refresh() {
+        let (c, calls) = cache(&[Step::Healthy(Duration::from_secs(1))]);
+        let readers: Vec<_> = (0..100)
+            .map(|_| {
+                let c = Arc::clone(&c);
+                tokio::spawn(async move { c.read().await })
+            })
+            .collect();
+        let mut views = Vec::new();
+        for r in readers {
+            views.push(r.await.expect("reader").view);
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "one refresh for 100 readers"
+        );
+        assert!(views.iter().all(|v| Arc::ptr_eq(v, &views[0])));
+        assert!(views[0].verdict.ready);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_short_scrape_deadline_never_becomes_what_others_read() {
+        let (c, calls) = cache(&[
+            Step::Healthy(Duration::ZERO),
+            Step::Healthy(Duration::from_secs(3)),
+        ]);
+        let first = c.read().await;
+        assert!(first.view.verdict.ready);
+        tokio::time::advance(TTL + Duration::from_secs(1)).await;
+
+        // A scrape that will only wait 10 ms while Milvus takes 3 s to answer.
+        let started = tokio::time::Instant::now();
+        let short = c.read_by(Some(Duration::from_millis(10))).await;
+        assert!(started.elapsed() <= Duration::from_millis(10));
+        assert!(
+            short.cached,
+            "the impatient scrape gets the last complete view"
+        );
+        assert!(Arc::ptr_eq(&short.view, &first.view));
+        assert!(short.view.verdict.ready);
+        // Everyone else still reads the complete, ready view...
+        let peeked = c.peek().expect("a view");
+        assert!(peeked.verdict.ready);
+        assert!(peeked.snapshot.milvus.ok().is_some());
+        // ...and the refresh it joined runs to completion under the full deadline.
+        let full = c.read().await;
+        assert!(!full.cached);
+        assert!(full.view.verdict.ready, "{}", milvus_error(&full));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "no extra refresh for the scrape"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_short_deadline_before_any_refresh_gets_the_placeholder_not_a_cut_refresh() {
+        let (c, calls) = cache(&[Step::Healthy(Duration::from_secs(2))]);
+        let short = c.read_by(Some(Duration::from_millis(50))).await;
+        assert!(short.cached);
+        assert!(!short.view.verdict.ready);
+        assert!(milvus_error(&short).contains("no refresh has completed yet"));
+        assert!(c.peek().is_none(), "nothing cut was stored");
+        let full = c.read().await;
+        assert!(full.view.verdict.ready);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_refresh_is_reported_and_the_next_one_runs() {
+        let (c, calls) = cache(&[Step::Panic, Step::Healthy(Duration::ZERO)]);
+        let r = c.read().await;
+        assert!(!r.view.verdict.ready);
+        assert!(
+            milvus_error(&r).contains("refresh panicked: boom in collect"),
+            "{}",
+            milvus_error(&r)
+        );
+        assert!(c.wedged().is_none(), "the in-flight slot was cleared");
+        assert_eq!(r.view.snapshot.counters.refreshes, 1);
+        tokio::time::advance(TTL).await;
+        let next = c.read().await;
+        assert!(next.view.verdict.ready, "{}", milvus_error(&next));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_milvus_is_cut_at_the_refresh_deadline() {
+        let (c, _) = cache(&[Step::Healthy(Duration::from_secs(3600))]);
+        let started = tokio::time::Instant::now();
+        let r = c.read().await;
+        let took = started.elapsed();
+        assert!(took <= c.wait_limit(), "answered after {took:?}");
+        assert!(!r.view.verdict.ready);
+        assert!(
+            milvus_error(&r).contains("timed out after 5s"),
+            "{}",
+            milvus_error(&r)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stale_while_refreshing_then_fresh() {
+        let (c, _) = cache(&[Step::Down, Step::Healthy(Duration::from_secs(4))]);
+        let down = c.read().await;
+        assert!(!down.view.verdict.ready);
+        tokio::time::advance(TTL).await;
+        let stale = c.read_by(Some(Duration::from_secs(1))).await;
+        assert!(stale.cached);
+        assert!(Arc::ptr_eq(&stale.view, &down.view));
+        assert!(stale.view.snapshot.age(now()) >= TTL);
+        tokio::time::advance(Duration::from_secs(4)).await;
+        let fresh = c.read().await;
+        assert!(fresh.view.verdict.ready);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_that_gives_up_does_not_cancel_the_refresh() {
+        let (c, calls) = cache(&[Step::Healthy(Duration::from_secs(2))]);
+        let reader = {
+            let c = Arc::clone(&c);
+            tokio::spawn(async move { c.read().await })
+        };
+        tokio::time::advance(Duration::from_millis(100)).await;
+        reader.abort();
+        assert!(reader.await.is_err(), "the reader was cancelled");
+        tokio::time::advance(Duration::from_secs(3)).await;
+        // Let the spawned refresh task run to its end.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        let view = c.peek().expect("the refresh finished without its reader");
+        assert!(view.verdict.ready);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fresh_view_is_served_without_a_refresh() {
+        let (c, calls) = cache(&[]);
+        c.read().await;
+        tokio::time::advance(TTL - Duration::from_millis(1)).await;
+        for _ in 0..50 {
+            assert!(c.read().await.cached);
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(!c.read().await.cached);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

@@ -52,12 +52,33 @@ impl CheckError {
     }
 }
 
-/// Runs a check body and times it.
+/// The text of a panic payload, for the error that stands in for a panicking check.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+/// Runs a check body and times it. A panic inside the body (a bug, or a library tripping on
+/// a value nobody foresaw) becomes this check's failure: the other checks of the refresh are
+/// still reported and the next refresh runs as usual.
 pub async fn timed<T>(
     fut: impl std::future::Future<Output = Result<T, CheckError>>,
 ) -> CheckResult<T> {
+    use futures::FutureExt;
     let start = Instant::now();
-    let outcome = fut.await;
+    let outcome = match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(payload) => {
+            let why = panic_message(payload.as_ref());
+            tracing::error!(panic = %why, "a check panicked");
+            Err(CheckError::Other(format!("check panicked: {why}")))
+        }
+    };
     CheckResult {
         duration: start.elapsed(),
         outcome,
@@ -132,7 +153,12 @@ impl Checker {
         let budget = budget.min(self.target.timeout);
         let started = Instant::now();
         let checked_at = SystemTime::now();
-        let deadline = tokio::time::Instant::now() + budget;
+        // `budget` is at most `milvus.timeout`, which config bounds, so this cannot overflow;
+        // if it somehow would, a far deadline is the same as none.
+        let now = tokio::time::Instant::now();
+        let deadline = now
+            .checked_add(budget)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400));
         let system = async {
             let sampler = self.system.clone()?;
             Some(
@@ -170,7 +196,7 @@ impl Checker {
             target: self.target.name.clone(),
             address: self.target.address.clone(),
             checked_at,
-            taken_at: Instant::now(),
+            taken_at: tokio::time::Instant::now().into_std(),
             duration: started.elapsed(),
             milvus,
             collections,
