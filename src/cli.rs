@@ -81,7 +81,13 @@ pub async fn run(cli: Cli) -> u8 {
         log_format: cli.log_format.clone(),
     };
     // The environment is captured once, so a reload applies exactly the layers of the start.
-    let env: Vec<(String, String)> = std::env::vars().collect();
+    let env = match Config::environment() {
+        Ok(env) => env,
+        Err(e) => {
+            eprintln!("milvus_exporter: {e}");
+            return EXIT_CONFIG;
+        }
+    };
     let config = match Config::load_from(cli.config.as_deref(), &env, &overrides) {
         Ok(c) => c,
         Err(e) => {

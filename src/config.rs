@@ -638,8 +638,24 @@ pub struct Overrides {
 impl Config {
     /// Loads defaults, then `file`, then the process environment, then `overrides`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> = std::env::vars().collect();
-        Self::load_from(file, &env, overrides)
+        Self::load_from(file, &Self::environment()?, overrides)
+    }
+
+    /// The process environment as text. `std::env::vars` would panic on a variable that is
+    /// not UTF-8: ours must be text (one is refused by name); anybody else's is not our
+    /// business and is left out.
+    pub fn environment() -> Result<Vec<(String, String)>, ConfigError> {
+        let mut env = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            match (k.into_string(), v.into_string()) {
+                (Ok(k), Ok(v)) => env.push((k, v)),
+                (Ok(k), Err(_)) if VerbatimEnv::key_of(&k).is_some() => {
+                    return Err(ConfigError::invalid(k, "is not valid UTF-8"));
+                }
+                _ => {}
+            }
+        }
+        Ok(env)
     }
 
     /// Same as [`Config::load`] with an explicit environment, so tests need not mutate the
@@ -661,30 +677,7 @@ impl Config {
                 config::File::from(path.to_path_buf()).format(config::FileFormat::Toml),
             );
         }
-        // Every key lives in a section, so a real override always has `__` after the prefix.
-        // Variables without it are not ours: Kubernetes injects MILVUS_EXPORTER_PORT=tcp://…
-        // and MILVUS_EXPORTER_SERVICE_HOST into every pod when a Service has this name.
-        let env_map: config::Map<String, String> = env
-            .iter()
-            .filter(|(k, _)| {
-                k.strip_prefix(ENV_PREFIX)
-                    .and_then(|rest| rest.strip_prefix('_'))
-                    .is_some_and(|rest| rest.contains("__"))
-            })
-            .cloned()
-            .collect();
-        builder = builder.add_source(
-            config::Environment::with_prefix(ENV_PREFIX)
-                .prefix_separator("_")
-                .separator("__")
-                .list_separator(",")
-                .with_list_parse_key("milvus.databases")
-                .with_list_parse_key("readiness.required_collections")
-                .with_list_parse_key("readiness.disabled_rules")
-                .with_list_parse_key("system.disk_paths")
-                .try_parsing(true)
-                .source(Some(env_map)),
-        );
+        builder = builder.add_source(VerbatimEnv::from_vars(env));
         let set = |b: config::ConfigBuilder<config::builder::DefaultState>,
                    key: &str,
                    v: &Option<String>| match v {
@@ -699,7 +692,7 @@ impl Config {
         let raw: RawConfig = builder
             .build()
             .and_then(|c| c.try_deserialize())
-            .map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
+            .map_err(|e| ConfigError::Parse(key_paths(&one_line(&e.to_string()))))?;
         Config::from_raw(raw, file.map(Path::to_path_buf), env)
     }
 
@@ -724,13 +717,12 @@ impl Config {
                 "must be under 10s (it is subtracted from Prometheus's scrape timeout)",
             ));
         }
-        let header_read_timeout = raw.web.header_read_timeout.0;
-        if header_read_timeout.is_zero() {
-            return Err(ConfigError::invalid(
-                "web.header_read_timeout",
-                "must be greater than 0",
-            ));
-        }
+        let header_read_timeout = bounded(
+            "web.header_read_timeout",
+            raw.web.header_read_timeout.0,
+            Duration::from_millis(1),
+            MAX_TIMEOUT,
+        )?;
         if !(1..=1_000_000).contains(&raw.web.max_connections) {
             return Err(ConfigError::invalid(
                 "web.max_connections",
@@ -781,6 +773,13 @@ impl Config {
                 "must be greater than 0 (a zero ttl would refresh on every request)",
             ));
         }
+        bounded("cache.ttl", cache.ttl, Duration::ZERO, MAX_INTERVAL)?;
+        bounded(
+            "cache.refresh_interval",
+            cache.refresh_interval,
+            Duration::ZERO,
+            MAX_INTERVAL,
+        )?;
 
         let pct = |key: &str, v: f64| {
             if v.is_finite() && (0.0..=100.0).contains(&v) {
@@ -883,6 +882,12 @@ impl Config {
                 "must be at least 200ms (CPU usage needs two samples apart)",
             ));
         }
+        bounded(
+            "system.cpu_sample_interval",
+            raw.system.cpu_sample_interval.0,
+            Duration::ZERO,
+            MAX_CPU_SAMPLE_INTERVAL,
+        )?;
         let system = SystemConfig {
             disk_paths: raw.system.disk_paths,
             cpu_sample_interval: raw.system.cpu_sample_interval.0,
@@ -940,12 +945,12 @@ impl MilvusTarget {
         }
         let address = normalize_address(&raw.address)
             .map_err(|p| ConfigError::invalid(format!("{key}.address"), p))?;
-        if raw.timeout.0.is_zero() {
-            return Err(ConfigError::invalid(
-                format!("{key}.timeout"),
-                "must be greater than 0",
-            ));
-        }
+        bounded(
+            &format!("{key}.timeout"),
+            raw.timeout.0,
+            Duration::from_millis(1),
+            MAX_TIMEOUT,
+        )?;
         if !(1..=1024).contains(&raw.max_concurrency) {
             return Err(ConfigError::invalid(
                 format!("{key}.max_concurrency"),
@@ -1108,12 +1113,12 @@ impl ProbeConfig {
                 ))
             }
         };
-        if raw.timeout.0.is_zero() {
-            return Err(ConfigError::invalid(
-                key("timeout"),
-                "must be greater than 0",
-            ));
-        }
+        bounded(
+            &key("timeout"),
+            raw.timeout.0,
+            Duration::from_millis(1),
+            MAX_TIMEOUT,
+        )?;
         let vector_from = match raw.vector_from.trim() {
             "unit" => VectorFrom::Unit,
             "first_row" => VectorFrom::FirstRow,
@@ -1128,7 +1133,17 @@ impl ProbeConfig {
             collection,
             kind,
             timeout: raw.timeout.0,
-            max_latency: raw.max_latency.map(|d| d.0),
+            max_latency: raw
+                .max_latency
+                .map(|d| {
+                    bounded(
+                        &key("max_latency"),
+                        d.0,
+                        Duration::from_millis(1),
+                        MAX_TIMEOUT,
+                    )
+                })
+                .transpose()?,
             required: raw.required,
             vector_from,
         })
@@ -1158,12 +1173,12 @@ impl DependencyConfig {
                 "needs a name of letters, digits, '_' or '-'",
             ));
         }
-        if raw.timeout.0.is_zero() {
-            return Err(ConfigError::invalid(
-                key("timeout"),
-                "must be greater than 0",
-            ));
-        }
+        bounded(
+            &key("timeout"),
+            raw.timeout.0,
+            Duration::from_millis(1),
+            MAX_TIMEOUT,
+        )?;
         let kind = match (raw.kind.as_deref().map(str::trim), &raw.url, &raw.address) {
             (Some("http"), Some(url), None) | (None, Some(url), None) => {
                 let url = url::Url::parse(url.trim())
@@ -1379,6 +1394,99 @@ fn normalize_address(input: &str) -> Result<String, String> {
 /// Largest file the configuration reads (secrets, certificates, web config).
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
+/// The `MILVUS_EXPORTER_SECTION__KEY` variables, as a configuration source that takes every
+/// value as written. `config::Environment` guesses types (`007` became `7`, `TRUE` became
+/// `true`, a 25-digit token became a float), which rewrote passwords, tokens and names on
+/// their way to Milvus. Here every value is a string, and the typed fields (numbers,
+/// booleans, durations) are parsed from that string by the deserializer, as for the file. The
+/// keys that hold lists take a comma-separated value.
+#[derive(Clone, Debug)]
+struct VerbatimEnv {
+    values: config::Map<String, config::Value>,
+}
+
+impl VerbatimEnv {
+    /// Keys whose environment value is a comma-separated list.
+    const LIST_KEYS: [&'static str; 4] = [
+        "milvus.databases",
+        "readiness.required_collections",
+        "readiness.disabled_rules",
+        "system.disk_paths",
+    ];
+
+    /// The config key a variable sets, if it is one of ours. Every key lives in a section, so
+    /// a real override always has `__` after the prefix; variables without it are not ours:
+    /// Kubernetes injects MILVUS_EXPORTER_PORT=tcp://… and MILVUS_EXPORTER_SERVICE_HOST into
+    /// every pod when a Service has this name.
+    fn key_of(var: &str) -> Option<String> {
+        let rest = var.strip_prefix(ENV_PREFIX)?.strip_prefix('_')?;
+        rest.contains("__")
+            .then(|| rest.to_ascii_lowercase().replace("__", "."))
+    }
+
+    fn from_vars(env: &[(String, String)]) -> Self {
+        let origin = "the environment".to_string();
+        let mut values = config::Map::new();
+        for (var, value) in env {
+            let Some(key) = Self::key_of(var) else {
+                continue;
+            };
+            let kind = if Self::LIST_KEYS.contains(&key.as_str()) {
+                config::ValueKind::Array(
+                    value
+                        .split(',')
+                        .map(|item| config::Value::new(Some(&origin), item.to_string()))
+                        .collect(),
+                )
+            } else {
+                config::ValueKind::String(value.clone())
+            };
+            values.insert(key, config::Value::new(Some(&origin), kind));
+        }
+        VerbatimEnv { values }
+    }
+}
+
+impl config::Source for VerbatimEnv {
+    fn clone_into_box(&self) -> Box<dyn config::Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<config::Map<String, config::Value>, config::ConfigError> {
+        // Dotted keys are paths: the builder nests them, as for `config::Environment`.
+        Ok(self.values.clone())
+    }
+}
+
+/// The longest any timeout may be (Milvus, probes, dependencies, header reads). Past it a
+/// value is a typo (`y` for `s`) that would overflow deadlines deep inside the gRPC stack;
+/// no health check should wait longer than this anyway.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+/// The longest `cache.ttl` and `cache.refresh_interval` may be: data a day old is not health.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
+/// The longest `system.cpu_sample_interval` may be.
+pub const MAX_CPU_SAMPLE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// `d` if it lies within `min..=max`, else an error naming `key` and the range.
+fn bounded(key: &str, d: Duration, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
+    let show = |d: Duration| humantime::format_duration(d).to_string();
+    if d < min {
+        let why = if min <= Duration::from_millis(1) {
+            "must be greater than 0".to_string()
+        } else {
+            format!("must be at least {}", show(min))
+        };
+        return Err(ConfigError::invalid(key, why));
+    }
+    if d > max {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{} is longer than the limit of {}", show(d), show(max)),
+        ));
+    }
+    Ok(d)
+}
+
 /// Reads a regular file of at most [`MAX_FILE_BYTES`]. A FIFO would block start-up forever and
 /// a device such as /dev/zero would exhaust memory; both are refused with a reason instead.
 pub fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
@@ -1418,6 +1526,24 @@ pub fn io_reason(e: &std::io::Error) -> String {
 /// The `config` crate's messages can span lines; the contract is one line.
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The `config` crate prints a key inside a list without its dot (`targets[0]timeout`);
+/// errors must name the key as it is written (`targets[0].timeout`).
+fn key_paths(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']'
+            && chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_')
+        {
+            out.push('.');
+        }
+    }
+    out
 }
 
 #[cfg(test)]
