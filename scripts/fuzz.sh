@@ -9,6 +9,8 @@
 #   config_toml      TOML text, or MILVUS_EXPORTER_* variables, through Config::load_from
 #   query_string     query strings through server::query_params and the real router (oneshot)
 #   web_config_yaml  --web.config.file YAML through WebConfig::from_yaml
+#   scrape_header    any X-Prometheus-Scrape-Timeout-Seconds on /metrics: 200, and the cached
+#                    snapshot never holds a refresh cut by that scrape's deadline
 #
 # Needs a nightly toolchain (installed with rustup if missing) and cargo-fuzz (installed with
 # `cargo install cargo-fuzz` if missing). Crashes land in fuzz/artifacts/<target>/; the corpus
@@ -17,7 +19,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-60}"
-ALL_TARGETS=(config_toml query_string web_config_yaml)
+ALL_TARGETS=(config_toml query_string web_config_yaml scrape_header)
 if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 case "$SECONDS_PER_TARGET" in

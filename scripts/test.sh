@@ -10,9 +10,10 @@
 #            chromium, wrk)
 #   venv     scripts/venv.sh: Python venv with real Milvus Lite (+ pymilvus)
 #   fmt      cargo fmt --all -- --check
-#   clippy   cargo clippy --all-targets -- -D warnings
-#   test     cargo test --all-targets   (MILVUS_EXPORTER_VENV exported; integration
-#            tests start real Milvus Lite from it and never skip)
+#   clippy   cargo clippy --all-targets --features live -- -D warnings
+#   test     cargo test --all-targets --features live   (MILVUS_EXPORTER_VENV exported;
+#            the live suites start real Milvus Lite from it, and Milvus standalone 2.3.5,
+#            and never skip; without --features live, plain `cargo test` is the hermetic suite)
 #   stack    bash scripts/check_stack.sh   (static checks of the monitoring artifacts)
 #   live     bash scripts/check_live_stack.sh (Prometheus scraping the exporter and Milvus Lite)
 # Env: RUST_TEST_THREADS (default 2), VENV (venv location, see venv.sh),
@@ -123,9 +124,9 @@ if [[ -x "$PY" ]]; then
 fi
 
 step fmt cargo fmt --all -- --check
-step clippy cargo clippy --all-targets -- -D warnings
+step clippy cargo clippy --all-targets --features live -- -D warnings
 if [[ -n "${MILVUS_EXPORTER_VENV:-}" ]]; then
-  step test cargo test --all-targets
+  step test cargo test --all-targets --features live
 else
   skip_step test "no venv (scripts/venv.sh failed)"
 fi

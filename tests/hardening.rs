@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use milvus_exporter::server::{ServeOptions, WebConfig};
 use support::binary::Binary;
-use support::exporter::{eventually, Exporter, Metrics};
+#[cfg(feature = "live")]
+use support::exporter::Exporter;
+use support::exporter::{eventually, Metrics};
 use support::fake_milvus::{FakeCollection, FakeMilvus, FakeState, Fault};
 use support::hardened::{peak_rss_kib, raw_request, rss_kib, Served};
+#[cfg(feature = "live")]
 use support::lite::MilvusLite;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -431,6 +434,7 @@ async fn two_thousand_requests_during_a_slow_refresh_share_one_refresh() {
 // Real Milvus Lite: absent at start, frozen
 // ------------------------------------------------------------------------------------------
 
+#[cfg(feature = "live")]
 fn lite_config(url: &str, timeout: &str, ttl: &str, refresh: &str) -> String {
     format!(
         "[milvus]\naddress = \"{url}\"\ntimeout = \"{timeout}\"\n\
@@ -440,6 +444,8 @@ fn lite_config(url: &str, timeout: &str, ttl: &str, refresh: &str) -> String {
     )
 }
 
+// Needs Milvus Lite: runs with `--features live` (scripts/test.sh).
+#[cfg(feature = "live")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn milvus_absent_at_start_then_started_becomes_ready_within_one_ttl() {
     // Learn a port Milvus Lite can use, then stop it so nothing listens there.
@@ -496,6 +502,8 @@ async fn milvus_absent_at_start_then_started_becomes_ready_within_one_ttl() {
     drop(lite);
 }
 
+// Needs Milvus Lite: runs with `--features live` (scripts/test.sh).
+#[cfg(feature = "live")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_milvus_lite_never_freezes_the_exporter_and_recovery_is_automatic() {
     let lite = tokio::task::spawn_blocking(MilvusLite::start)
