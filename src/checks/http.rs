@@ -6,10 +6,8 @@ use std::time::Duration;
 use super::components::error_chain;
 use super::CheckError;
 use crate::config::{BodyMatch, DependencyConfig, DependencyKind, HttpDependency};
+use crate::limits::{self, BodyError, MAX_DEPENDENCY_BODY};
 use crate::snapshot::{CheckResult, DependencyResult};
-
-/// Bodies larger than this are not read: a health check wants a verdict, not a download.
-const MAX_BODY: usize = 256 * 1024;
 
 pub struct DependencyChecker {
     config: DependencyConfig,
@@ -117,6 +115,7 @@ async fn http(
             }
         }
     };
+    let deadline = tokio::time::Instant::now() + budget;
     let work = async {
         let mut resp = client
             .request(method, h.url.clone())
@@ -124,25 +123,31 @@ async fn http(
             .await
             .map_err(map)?;
         let status = resp.status().as_u16();
-        let mut body = Vec::new();
-        if h.expect_body.is_some() {
-            while let Some(chunk) = resp.chunk().await.map_err(map)? {
-                body.extend_from_slice(&chunk);
-                if body.len() >= MAX_BODY {
-                    body.truncate(MAX_BODY);
-                    break;
-                }
-            }
-        }
+        // Without expect_body the body is not read at all: the connection is dropped.
+        let body = match h.expect_body {
+            None => Vec::new(),
+            Some(_) => limits::read_body(&mut resp, MAX_DEPENDENCY_BODY, deadline)
+                .await
+                .map_err(|e| match e {
+                    BodyError::Timeout => CheckError::Timeout {
+                        rpc: RPC,
+                        after: budget,
+                    },
+                    BodyError::Read(e) => map(e),
+                    too_large @ BodyError::TooLarge { .. } => CheckError::Malformed {
+                        rpc: RPC,
+                        message: format!("{shown} {too_large}"),
+                    },
+                })?,
+        };
         Ok::<_, CheckError>((status, body))
     };
-    let (status, body) =
-        tokio::time::timeout(budget, work)
-            .await
-            .map_err(|_| CheckError::Timeout {
-                rpc: RPC,
-                after: budget,
-            })??;
+    let (status, body) = tokio::time::timeout_at(deadline, work)
+        .await
+        .map_err(|_| CheckError::Timeout {
+            rpc: RPC,
+            after: budget,
+        })??;
     let status_ok = if h.expect_status.is_empty() {
         (200..300).contains(&status)
     } else {
