@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::components::error_chain;
 use super::CheckError;
 use crate::config::{BodyMatch, DependencyConfig, DependencyKind, HttpDependency};
-use crate::limits::{self, BodyError, MAX_DEPENDENCY_BODY};
+use crate::limits::{self, BodyError, MAX_DEPENDENCY_BODY, MAX_REDIRECTS};
 use crate::snapshot::{CheckResult, DependencyResult};
 
 pub struct DependencyChecker {
@@ -61,8 +61,36 @@ impl DependencyChecker {
     }
 }
 
+/// Why a redirect was not followed.
+#[derive(Debug, thiserror::Error)]
+enum RedirectRefused {
+    #[error("redirect to another origin refused: {0}")]
+    OtherOrigin(String),
+    #[error("more than {0} redirects")]
+    TooMany(usize),
+}
+
+/// Redirects are followed only within the configured URL's origin (scheme, host and port),
+/// at most [`MAX_REDIRECTS`] of them. The configured headers are often credentials, and
+/// reqwest strips only `Authorization`, `Cookie` and their kin on a cross-host redirect: an
+/// `X-Api-Key` would follow a 302 anywhere. A same-origin redirect (`/health` → `/health/`)
+/// is common and harmless, so it is followed rather than refused.
+fn same_origin_redirects(configured: &url::Url) -> reqwest::redirect::Policy {
+    let origin = configured.origin();
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(RedirectRefused::TooMany(MAX_REDIRECTS))
+        } else if attempt.url().origin() != origin {
+            let to = attempt.url().origin().ascii_serialization();
+            attempt.error(RedirectRefused::OtherOrigin(to))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 fn http_client(h: &HttpDependency) -> Result<reqwest::Client, reqwest::Error> {
-    let mut b = reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(3));
+    let mut b = reqwest::Client::builder().redirect(same_origin_redirects(&h.url));
     if let Some(pem) = &h.ca_pem {
         for cert in reqwest::Certificate::from_pem_bundle(pem)? {
             b = b.add_root_certificate(cert);
