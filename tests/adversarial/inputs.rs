@@ -297,6 +297,64 @@ async fn endless_bodies_fail_with_a_size_error_and_memory_stays_bounded() {
     exporter.stop().await;
 }
 
+/// The same floods against the real binary, whose peak resident set (VmHWM) is its own: tests
+/// running beside this one cannot blur it as they can the in-process figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_peaks_under_64_mib_reading_endless_bodies() {
+    let fake = FakeMilvus::start(FakeState::new()).await;
+    let endless = Hostile::start(|_| Answer::Endless {
+        limit: 512 * 1024 * 1024,
+    })
+    .await;
+    let toml = format!(
+        "{}{}",
+        config(
+            &fake.url(),
+            "3s",
+            &format!("metrics_address = \"{}\"", endless.url(""))
+        ),
+        dependency("flood", &endless.url("/health"), "expect_body = \"ok\""),
+    )
+    .replace("ttl = \"10s\"", "ttl = \"1s\"");
+    let bin = tokio::task::spawn_blocking(move || support::binary::Binary::start(&toml, &[], &[]))
+        .await
+        .expect("binary starts");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    // Three refreshes' worth of floods, a ttl apart.
+    let mut answers = Vec::new();
+    for i in 0..3 {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let r = client
+            .get(bin.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz answers");
+        answers.push((r.status().as_u16(), r.text().await.unwrap_or_default()));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", bin.pid())).unwrap_or_default();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    assert!(peak_kb > 0, "no VmHWM in /proc/{}/status", bin.pid());
+    assert!(
+        peak_kb < 64 * 1024,
+        "the exporter's peak RSS is {} MiB",
+        peak_kb / 1024
+    );
+    for (status, text) in answers {
+        assert_eq!(status, 503, "{text}");
+        assert!(text.contains("body larger than 1048576 bytes"), "{text}");
+    }
+    drop(bin);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_drip_body_is_cut_at_the_checks_timeout() {
     let fake = FakeMilvus::start(FakeState::new()).await;
