@@ -14,10 +14,14 @@ pub const MAX_COMPONENTS_BODY: usize = 1024 * 1024;
 /// A dependency's body, read only when `expect_body` is set: a health check wants a verdict,
 /// not a download.
 pub const MAX_DEPENDENCY_BODY: usize = 256 * 1024;
-/// A decoded gRPC reply from Milvus (tonic's default is 4 MiB). ShowCollections at Milvus's
-/// default ceiling of 65,536 collections with 255-byte names is about 20 MiB; 64 MiB leaves
-/// three times that.
-pub const MAX_GRPC_MESSAGE: usize = 64 * 1024 * 1024;
+/// A decoded ListDatabases or ShowCollections reply from Milvus. ShowCollections at Milvus's
+/// default ceiling of 65,536 collections (`quotaAndLimits.limits.maxCollectionNum`) with
+/// 255-byte names, ids, timestamps and percentages is about 20 MiB; 64 MiB leaves three times
+/// that. 10,000 collections of 40-byte names is about 0.6 MiB.
+pub const MAX_GRPC_LISTING: usize = 64 * 1024 * 1024;
+/// Any other decoded gRPC reply: tonic's own default (and so the SDK's), 4 MiB. A load state,
+/// a row count, a schema or one probe row is a few kilobytes.
+pub const MAX_GRPC_REPLY: usize = 4 * 1024 * 1024;
 /// A label value that came from Milvus (collection, database, component, version), in bytes.
 /// Milvus's own names are at most 255 bytes, so only a lying server's values are clipped.
 pub const MAX_LABEL_BYTES: usize = 256;

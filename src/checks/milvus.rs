@@ -25,7 +25,7 @@ use tonic::{Code, Request};
 
 use super::CheckError;
 use crate::config::{Credentials, MilvusTarget};
-use crate::limits::{MAX_GRPC_MESSAGE, MAX_REASONS};
+use crate::limits::{MAX_GRPC_LISTING, MAX_GRPC_REPLY, MAX_REASONS};
 use crate::snapshot::{
     CollectionFacts, CollectionsFacts, DatabaseFacts, LoadState, MilvusFacts, QuotaState,
 };
@@ -144,9 +144,10 @@ impl MilvusClient {
 
     fn build(endpoint: &Endpoint, auth: &Auth) -> Service {
         // Lazy: nothing is dialled until the first RPC, so start-up never waits on Milvus.
-        // A larger reply fails its RPC with OutOfRange ("decoded message length too large").
+        // Each call sets its own reply bound (`reply_limit`); a larger reply fails that RPC
+        // with OutOfRange ("decoded message length too large").
         MilvusServiceClient::with_interceptor(endpoint.connect_lazy(), auth.clone())
-            .max_decoding_message_size(MAX_GRPC_MESSAGE)
+            .max_decoding_message_size(MAX_GRPC_REPLY)
     }
 
     fn service(&self) -> Service {
@@ -197,7 +198,8 @@ impl MilvusClient {
         // Rounded to 10 ms: "timed out after 1s", not "after 999.98ms".
         let allowance =
             Duration::from_millis(((remaining.as_micros() + 5_000) / 10_000).max(1) as u64 * 10);
-        match tokio::time::timeout_at(deadline, f(self.service(), request)).await {
+        let service = self.service().max_decoding_message_size(reply_limit(rpc));
+        match tokio::time::timeout_at(deadline, f(service, request)).await {
             Err(_) => Err(CheckError::Timeout {
                 rpc,
                 after: allowance,
@@ -560,6 +562,18 @@ impl MilvusClient {
     }
 }
 
+/// The largest reply an RPC may decode to. Listings grow with the number of databases and
+/// collections, so they get [`MAX_GRPC_LISTING`]; every other reply (a load state, a row
+/// count, one probe row, a schema) is small, and a server answering one of them with more
+/// than [`MAX_GRPC_REPLY`] is not to be believed. This also bounds what `max_concurrency`
+/// replies in flight at once can hold.
+fn reply_limit(rpc: &str) -> usize {
+    match rpc {
+        "ShowCollections" | "ListDatabases" => MAX_GRPC_LISTING,
+        _ => MAX_GRPC_REPLY,
+    }
+}
+
 /// A reply without a status is accepted (the data fields are what matter); a status that is
 /// not Success is the RPC's failure.
 #[allow(deprecated)] // `error_code` is deprecated upstream, yet older servers set only it.
@@ -654,6 +668,14 @@ mod tests {
         let c = clip(&long);
         assert!(!c.contains('\n'));
         assert!(c.chars().count() <= crate::limits::MAX_REASON_CHARS + 1);
+    }
+
+    #[test]
+    fn listings_may_be_larger_than_other_replies() {
+        assert_eq!(reply_limit("ShowCollections"), 64 * 1024 * 1024);
+        assert_eq!(reply_limit("ListDatabases"), 64 * 1024 * 1024);
+        assert_eq!(reply_limit("GetLoadState"), 4 * 1024 * 1024);
+        assert_eq!(reply_limit("Query"), 4 * 1024 * 1024);
     }
 
     #[test]

@@ -544,6 +544,43 @@ async fn label_values_and_lists_from_milvus_are_clipped() {
     exporter.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_reply_over_its_bound_fails_that_rpc_and_a_large_listing_fits() {
+    use support::fake_milvus::FakeCollection;
+    // GetVersion answering 5 MiB is past the 4 MiB bound of small replies; CheckHealth still
+    // answers, so Milvus is up without a version. A ShowCollections reply of 5 MiB is a
+    // listing, bounded at 64 MiB, and is read: its 1,000 names of 5,000 bytes are not real
+    // Milvus names (at most 255 bytes) and are skipped, the one real name is kept.
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        b.version = "v".repeat(5 * 1024 * 1024);
+        b.collections = (0..1_000)
+            .map(|i| FakeCollection::released("default", &format!("{i:0>5000}")))
+            .collect();
+        b.collections
+            .push(FakeCollection::loaded("default", "docs", 7));
+    }))
+    .await;
+    let exporter = Exporter::start(&config(&fake.url(), "10s", "")).await;
+    let m = exporter.get("/metrics").await.metrics();
+    assert_eq!(m.value("milvus_up", &[]), 1.0);
+    assert!(
+        !m.has_family("milvus_server_info"),
+        "no version from a 5 MiB reply"
+    );
+    assert_eq!(
+        m.value("milvus_collections", &[("db_name", "default")]),
+        1.0
+    );
+    assert_eq!(
+        m.value(
+            "milvus_collection_rows",
+            &[("db_name", "default"), ("collection_name", "docs")]
+        ),
+        7.0
+    );
+    exporter.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // B. Each disk path is measured on its own filesystem.
 // ---------------------------------------------------------------------------------------------
