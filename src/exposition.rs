@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeGaugeValue, EncodeLabelValue, EncodeMetric,
+    DescriptorEncoder, EncodeGaugeValue, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
 };
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -294,6 +294,24 @@ impl Family<'_, '_> {
     }
 }
 
+/// A label value that came from Milvus (a collection, database or component name, a version),
+/// written at most [`MAX_LABEL_BYTES`](crate::limits::MAX_LABEL_BYTES) long, cut at a char
+/// boundary and marked `…`. Borrowed, like every label value here: no copy per sample.
+#[derive(Clone, Copy, Debug)]
+struct Clipped<'a>(&'a str);
+
+impl EncodeLabelValue for Clipped<'_> {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        match crate::limits::clip_bytes(self.0, crate::limits::MAX_LABEL_BYTES) {
+            (whole, false) => encoder.write_str(whole),
+            (head, true) => {
+                encoder.write_str(head)?;
+                encoder.write_str("…")
+            }
+        }
+    }
+}
+
 fn bool01(b: bool) -> f64 {
     if b {
         1.0
@@ -342,7 +360,7 @@ impl Collector for Families {
             f.gauge(
                 "milvus_server_info",
                 &format!("Milvus server version, always 1.{cached}"),
-                m.version.iter().map(|v| ([("version", v.as_str())], 1.0)),
+                m.version.iter().map(|v| ([("version", Clipped(v))], 1.0)),
             )?;
             f.gauge(
                 "milvus_quota_state",
@@ -358,13 +376,13 @@ impl Collector for Families {
                 &format!("Number of collections in the database.{cached}"),
                 c.databases.iter().filter_map(|d| {
                     d.collections_count
-                        .map(|n| ([("db_name", d.name.as_str())], n as f64))
+                        .map(|n| ([("db_name", Clipped(&d.name))], n as f64))
                 }),
             )?;
-            fn labels(c: &CollectionFacts) -> [(&'static str, &str); 2] {
+            fn labels(c: &CollectionFacts) -> [(&'static str, Clipped<'_>); 2] {
                 [
-                    ("db_name", c.db_name.as_str()),
-                    ("collection_name", c.name.as_str()),
+                    ("db_name", Clipped(&c.db_name)),
+                    ("collection_name", Clipped(&c.name)),
                 ]
             }
             f.gauge(
@@ -411,9 +429,9 @@ impl Collector for Families {
                 list.iter().map(|c| {
                     (
                         [
-                            ("role", c.role.as_str()),
-                            ("node_id", c.node_id.as_str()),
-                            ("state", c.state.as_str()),
+                            ("role", Clipped(&c.role)),
+                            ("node_id", Clipped(&c.node_id)),
+                            ("state", Clipped(&c.state)),
                         ],
                         1.0,
                     )
@@ -678,6 +696,19 @@ mod tests {
             format!("{text}{age} 0.5\n")
         );
         assert!(text.contains("# TYPE milvus_exporter_refreshes_total counter\n"));
+    }
+
+    #[test]
+    fn label_values_from_milvus_are_clipped_at_a_char_boundary() {
+        let mut snapshot = crate::readiness::tests::healthy();
+        if let Ok(c) = &mut snapshot.collections.outcome {
+            c.collections[0].name = format!("{}é", "n".repeat(255));
+        }
+        let verdict = evaluate(&snapshot, &crate::readiness::tests::cfg(), Scope::Main);
+        let v = Arc::new(View::new(snapshot, verdict));
+        let om = render_families(&v, Duration::from_secs(10), true, Format::OpenMetrics);
+        let clipped = format!("collection_name=\"{}…\"", "n".repeat(255));
+        assert!(om.contains(&clipped), "{om}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod exposition;
+pub mod limits;
 pub mod readiness;
 pub mod report;
 pub mod server;

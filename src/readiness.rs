@@ -104,9 +104,13 @@ fn components(s: &Snapshot) -> RuleStatus {
         None => RuleStatus::Excluded,
         Some(Err(e)) => RuleStatus::Fail(format!("Milvus component health unknown: {e}")),
         Some(Ok(list)) => {
-            let bad: Vec<String> = list
+            // The first few are named; a cluster with a thousand bad nodes gets a count, not
+            // a page.
+            let unhealthy = list.iter().filter(|c| !c.is_ok()).count();
+            let mut bad: Vec<String> = list
                 .iter()
                 .filter(|c| !c.is_ok())
+                .take(crate::limits::MAX_NAMED_IN_REASON)
                 .map(|c| {
                     let node = if c.node_id.is_empty() {
                         String::new()
@@ -121,6 +125,9 @@ fn components(s: &Snapshot) -> RuleStatus {
                     format!("component {}{node} is {}{reason}", c.role, c.state)
                 })
                 .collect();
+            if unhealthy > bad.len() {
+                bad.push(format!("(and {} more)", unhealthy - bad.len()));
+            }
             if bad.is_empty() {
                 RuleStatus::Pass
             } else {

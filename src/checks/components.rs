@@ -2,11 +2,13 @@
 //! In cluster mode a coordinator or query node can be down while the proxy still answers gRPC;
 //! only this endpoint says so.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::CheckError;
+use crate::limits::{self, BodyError, MAX_COMPONENTS, MAX_COMPONENTS_BODY};
 use crate::snapshot::ComponentFacts;
 
 pub struct ComponentsClient {
@@ -16,6 +18,7 @@ pub struct ComponentsClient {
 
 impl ComponentsClient {
     pub fn new(metrics_address: &str) -> Result<Self, String> {
+        // No redirects: the metrics port answers itself, and nothing is sent anywhere else.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -28,6 +31,7 @@ impl ComponentsClient {
 
     pub async fn check(&self, budget: Duration) -> Result<Vec<ComponentFacts>, CheckError> {
         const RPC: &str = "GET /healthz";
+        let deadline = tokio::time::Instant::now() + budget;
         let send = self
             .client
             .get(&self.url)
@@ -35,17 +39,27 @@ impl ComponentsClient {
             .header(reqwest::header::ACCEPT, "application/json")
             .timeout(budget)
             .send();
-        let resp = send
-            .await
-            .map_err(|e| http_error(RPC, &self.url, budget, &e))?;
-        let status = resp.status();
-        let body = tokio::time::timeout(budget, resp.bytes())
+        let mut resp = tokio::time::timeout_at(deadline, send)
             .await
             .map_err(|_| CheckError::Timeout {
                 rpc: RPC,
                 after: budget,
             })?
             .map_err(|e| http_error(RPC, &self.url, budget, &e))?;
+        let status = resp.status();
+        let body = limits::read_body(&mut resp, MAX_COMPONENTS_BODY, deadline)
+            .await
+            .map_err(|e| match e {
+                BodyError::Timeout => CheckError::Timeout {
+                    rpc: RPC,
+                    after: budget,
+                },
+                BodyError::Read(e) => http_error(RPC, &self.url, budget, &e),
+                too_large @ BodyError::TooLarge { .. } => CheckError::Malformed {
+                    rpc: RPC,
+                    message: too_large.to_string(),
+                },
+            })?;
         let components = parse(&body);
         if !status.is_success() {
             let detail = match &components {
@@ -55,7 +69,7 @@ impl ComponentsClient {
                     .map(|c| format!("{} {}", c.role, c.state))
                     .collect::<Vec<_>>()
                     .join(", "),
-                Err(_) => String::from_utf8_lossy(&body).chars().take(200).collect(),
+                Err(_) => limits::one_line(&String::from_utf8_lossy(&body)),
             };
             return Err(CheckError::Rpc {
                 rpc: RPC,
@@ -99,8 +113,18 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Reads `{"state": …, "detail": [{"name"|"role", "node_id"|"nodeID", "code"|"state", "reason"}]}`
 /// leniently: Milvus versions differ in field names, and a plain `OK` body means "no detail".
+/// A body that is not UTF-8 is no Milvus's. At most [`MAX_COMPONENTS`] components are kept,
+/// the unhealthy ones first, in the server's order; their texts are clipped (labels to
+/// [`limits::MAX_LABEL_BYTES`], the reason to one line), and repeats are dropped so no two
+/// series are the same.
 fn parse(body: &[u8]) -> Result<Vec<ComponentFacts>, CheckError> {
-    let text = String::from_utf8_lossy(body);
+    let text = std::str::from_utf8(body).map_err(|e| CheckError::Malformed {
+        rpc: "GET /healthz",
+        message: format!(
+            "body is not UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        ),
+    })?;
     let trimmed = text.trim();
     if !trimmed.starts_with('{') {
         return Ok(Vec::new());
@@ -109,29 +133,42 @@ fn parse(body: &[u8]) -> Result<Vec<ComponentFacts>, CheckError> {
         rpc: "GET /healthz",
         message: format!("not JSON: {e}"),
     })?;
-    let detail = v
-        .get("detail")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    Ok(detail.iter().filter_map(component).collect())
+    let Some(detail) = v.get("detail").and_then(Value::as_array) else {
+        return Ok(Vec::new());
+    };
+    let mut seen = HashSet::new();
+    let mut all: Vec<(usize, ComponentFacts)> = detail
+        .iter()
+        .filter_map(component)
+        .filter(|c| seen.insert((c.role.clone(), c.node_id.clone(), c.state.clone())))
+        .enumerate()
+        .collect();
+    if all.len() > MAX_COMPONENTS {
+        all.sort_by_key(|(i, c)| (c.is_ok(), *i));
+        all.truncate(MAX_COMPONENTS);
+        all.sort_by_key(|(i, _)| *i);
+    }
+    Ok(all.into_iter().map(|(_, c)| c).collect())
 }
 
 fn component(v: &Value) -> Option<ComponentFacts> {
     let text = |keys: &[&str]| {
         keys.iter().find_map(|k| match v.get(*k) {
-            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::String(s)) => Some(s.as_str().into()),
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         })
     };
-    let role = text(&["role", "name", "Role", "Name"])?;
-    let node_id = text(&["node_id", "nodeID", "NodeID", "node"]).unwrap_or_default();
+    let label = |s: String| limits::clip_label(&s).into_owned();
+    let role = label(text(&["role", "name", "Role", "Name"])?);
+    let node_id = label(text(&["node_id", "nodeID", "NodeID", "node"]).unwrap_or_default());
     let state = match v.get("code").or_else(|| v.get("state_code")) {
         Some(Value::Number(n)) => state_name(n.as_i64().unwrap_or(-1)),
-        _ => text(&["state", "State", "code"]).unwrap_or_else(|| "Unknown".into()),
+        _ => label(text(&["state", "State", "code"]).unwrap_or_else(|| "Unknown".into())),
     };
-    let reason = text(&["reason", "Reason"]).filter(|r| !r.is_empty());
+    let reason = text(&["reason", "Reason"])
+        .filter(|r| !r.is_empty())
+        .map(|r| limits::one_line(&r));
     Some(ComponentFacts {
         role,
         node_id,
@@ -171,5 +208,30 @@ mod tests {
         assert_eq!(c[1].reason.as_deref(), Some("lost"));
         assert!(parse(b"OK").expect("plain").is_empty());
         assert!(parse(b"{not json").is_err());
+        let err = parse(b"{\"detail\":[{\"role\":\"\xff\"}]}").unwrap_err();
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn components_are_bounded_unhealthy_first_and_clipped() {
+        let mut detail: Vec<String> = (0..MAX_COMPONENTS + 50)
+            .map(|i| format!(r#"{{"role":"querynode","node_id":{i},"code":1}}"#))
+            .collect();
+        let long = "x".repeat(5000);
+        detail.push(format!(r#"{{"role":"{long}","code":2,"reason":"{long}"}}"#));
+        detail.push(detail[0].clone());
+        let body = format!(r#"{{"detail":[{}]}}"#, detail.join(","));
+        let c = parse(body.as_bytes()).expect("parses");
+        assert_eq!(c.len(), MAX_COMPONENTS);
+        let bad = c
+            .iter()
+            .find(|c| !c.is_ok())
+            .expect("the abnormal one is kept");
+        assert!(bad.role.len() <= limits::MAX_LABEL_BYTES + 3 && bad.role.ends_with('…'));
+        assert!(bad
+            .reason
+            .as_ref()
+            .is_some_and(|r| r.chars().count() <= 301));
+        assert_eq!(c[0].node_id, "0", "server order is kept");
     }
 }

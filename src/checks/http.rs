@@ -6,10 +6,8 @@ use std::time::Duration;
 use super::components::error_chain;
 use super::CheckError;
 use crate::config::{BodyMatch, DependencyConfig, DependencyKind, HttpDependency};
+use crate::limits::{self, BodyError, MAX_DEPENDENCY_BODY, MAX_REDIRECTS};
 use crate::snapshot::{CheckResult, DependencyResult};
-
-/// Bodies larger than this are not read: a health check wants a verdict, not a download.
-const MAX_BODY: usize = 256 * 1024;
 
 pub struct DependencyChecker {
     config: DependencyConfig,
@@ -63,8 +61,36 @@ impl DependencyChecker {
     }
 }
 
+/// Why a redirect was not followed.
+#[derive(Debug, thiserror::Error)]
+enum RedirectRefused {
+    #[error("redirect to another origin refused: {0}")]
+    OtherOrigin(String),
+    #[error("more than {0} redirects")]
+    TooMany(usize),
+}
+
+/// Redirects are followed only within the configured URL's origin (scheme, host and port),
+/// at most [`MAX_REDIRECTS`] of them. The configured headers are often credentials, and
+/// reqwest strips only `Authorization`, `Cookie` and their kin on a cross-host redirect: an
+/// `X-Api-Key` would follow a 302 anywhere. A same-origin redirect (`/health` → `/health/`)
+/// is common and harmless, so it is followed rather than refused.
+fn same_origin_redirects(configured: &url::Url) -> reqwest::redirect::Policy {
+    let origin = configured.origin();
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(RedirectRefused::TooMany(MAX_REDIRECTS))
+        } else if attempt.url().origin() != origin {
+            let to = attempt.url().origin().ascii_serialization();
+            attempt.error(RedirectRefused::OtherOrigin(to))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
 fn http_client(h: &HttpDependency) -> Result<reqwest::Client, reqwest::Error> {
-    let mut b = reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(3));
+    let mut b = reqwest::Client::builder().redirect(same_origin_redirects(&h.url));
     if let Some(pem) = &h.ca_pem {
         for cert in reqwest::Certificate::from_pem_bundle(pem)? {
             b = b.add_root_certificate(cert);
@@ -117,6 +143,7 @@ async fn http(
             }
         }
     };
+    let deadline = tokio::time::Instant::now() + budget;
     let work = async {
         let mut resp = client
             .request(method, h.url.clone())
@@ -124,25 +151,31 @@ async fn http(
             .await
             .map_err(map)?;
         let status = resp.status().as_u16();
-        let mut body = Vec::new();
-        if h.expect_body.is_some() {
-            while let Some(chunk) = resp.chunk().await.map_err(map)? {
-                body.extend_from_slice(&chunk);
-                if body.len() >= MAX_BODY {
-                    body.truncate(MAX_BODY);
-                    break;
-                }
-            }
-        }
+        // Without expect_body the body is not read at all: the connection is dropped.
+        let body = match h.expect_body {
+            None => Vec::new(),
+            Some(_) => limits::read_body(&mut resp, MAX_DEPENDENCY_BODY, deadline)
+                .await
+                .map_err(|e| match e {
+                    BodyError::Timeout => CheckError::Timeout {
+                        rpc: RPC,
+                        after: budget,
+                    },
+                    BodyError::Read(e) => map(e),
+                    too_large @ BodyError::TooLarge { .. } => CheckError::Malformed {
+                        rpc: RPC,
+                        message: format!("{shown} {too_large}"),
+                    },
+                })?,
+        };
         Ok::<_, CheckError>((status, body))
     };
-    let (status, body) =
-        tokio::time::timeout(budget, work)
-            .await
-            .map_err(|_| CheckError::Timeout {
-                rpc: RPC,
-                after: budget,
-            })??;
+    let (status, body) = tokio::time::timeout_at(deadline, work)
+        .await
+        .map_err(|_| CheckError::Timeout {
+            rpc: RPC,
+            after: budget,
+        })??;
     let status_ok = if h.expect_status.is_empty() {
         (200..300).contains(&status)
     } else {

@@ -25,14 +25,13 @@ use tonic::{Code, Request};
 
 use super::CheckError;
 use crate::config::{Credentials, MilvusTarget};
+use crate::limits::{MAX_GRPC_LISTING, MAX_GRPC_REPLY, MAX_REASONS};
 use crate::snapshot::{
     CollectionFacts, CollectionsFacts, DatabaseFacts, LoadState, MilvusFacts, QuotaState,
 };
 
 /// Milvus's own limit on collection and database names; anything longer is not a real name.
 const MAX_NAME_BYTES: usize = 255;
-/// Reasons from Milvus are echoed to people; a lying server must not fill a page with one.
-const MAX_REASON_CHARS: usize = 300;
 
 pub(super) type Service = MilvusServiceClient<InterceptedService<Channel, Auth>>;
 
@@ -145,8 +144,10 @@ impl MilvusClient {
 
     fn build(endpoint: &Endpoint, auth: &Auth) -> Service {
         // Lazy: nothing is dialled until the first RPC, so start-up never waits on Milvus.
+        // Each call sets its own reply bound (`reply_limit`); a larger reply fails that RPC
+        // with OutOfRange ("decoded message length too large").
         MilvusServiceClient::with_interceptor(endpoint.connect_lazy(), auth.clone())
-            .max_decoding_message_size(64 * 1024 * 1024)
+            .max_decoding_message_size(MAX_GRPC_REPLY)
     }
 
     fn service(&self) -> Service {
@@ -197,7 +198,8 @@ impl MilvusClient {
         // Rounded to 10 ms: "timed out after 1s", not "after 999.98ms".
         let allowance =
             Duration::from_millis(((remaining.as_micros() + 5_000) / 10_000).max(1) as u64 * 10);
-        match tokio::time::timeout_at(deadline, f(self.service(), request)).await {
+        let service = self.service().max_decoding_message_size(reply_limit(rpc));
+        match tokio::time::timeout_at(deadline, f(service, request)).await {
             Err(_) => Err(CheckError::Timeout {
                 rpc,
                 after: allowance,
@@ -296,7 +298,7 @@ impl MilvusClient {
             (version, Ok(h)) => Ok(MilvusFacts {
                 version: version.ok(),
                 healthy: h.is_healthy,
-                reasons: h.reasons.iter().map(|r| clip(r)).collect(),
+                reasons: bounded_reasons(&h.reasons),
                 quota_states: {
                     let mut q: Vec<QuotaState> = h
                         .quota_states
@@ -560,6 +562,18 @@ impl MilvusClient {
     }
 }
 
+/// The largest reply an RPC may decode to. Listings grow with the number of databases and
+/// collections, so they get [`MAX_GRPC_LISTING`]; every other reply (a load state, a row
+/// count, one probe row, a schema) is small, and a server answering one of them with more
+/// than [`MAX_GRPC_REPLY`] is not to be believed. This also bounds what `max_concurrency`
+/// replies in flight at once can hold.
+fn reply_limit(rpc: &str) -> usize {
+    match rpc {
+        "ShowCollections" | "ListDatabases" => MAX_GRPC_LISTING,
+        _ => MAX_GRPC_REPLY,
+    }
+}
+
 /// A reply without a status is accepted (the data fields are what matter); a status that is
 /// not Success is the RPC's failure.
 #[allow(deprecated)] // `error_code` is deprecated upstream, yet older servers set only it.
@@ -605,17 +619,16 @@ fn row_count(stats: &[common::KeyValuePair]) -> Result<u64, CheckError> {
 
 /// One line, bounded length: text from the network is shown to people and logs.
 fn clip(s: &str) -> String {
-    let one_line: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if one_line.chars().count() > MAX_REASON_CHARS {
-        let mut out: String = one_line.chars().take(MAX_REASON_CHARS).collect();
-        out.push('…');
-        out
-    } else {
-        one_line
+    crate::limits::one_line(s)
+}
+
+/// The first [`MAX_REASONS`] reasons, each one clipped line, and a count of the rest.
+fn bounded_reasons(reasons: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = reasons.iter().take(MAX_REASONS).map(|r| clip(r)).collect();
+    if reasons.len() > MAX_REASONS {
+        out.push(format!("(and {} more)", reasons.len() - MAX_REASONS));
     }
+    out
 }
 
 #[cfg(test)]
@@ -654,6 +667,23 @@ mod tests {
         let long = "a\nb".repeat(1000);
         let c = clip(&long);
         assert!(!c.contains('\n'));
-        assert!(c.chars().count() <= MAX_REASON_CHARS + 1);
+        assert!(c.chars().count() <= crate::limits::MAX_REASON_CHARS + 1);
+    }
+
+    #[test]
+    fn listings_may_be_larger_than_other_replies() {
+        assert_eq!(reply_limit("ShowCollections"), 64 * 1024 * 1024);
+        assert_eq!(reply_limit("ListDatabases"), 64 * 1024 * 1024);
+        assert_eq!(reply_limit("GetLoadState"), 4 * 1024 * 1024);
+        assert_eq!(reply_limit("Query"), 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn reasons_are_bounded_in_number() {
+        let many: Vec<String> = (0..MAX_REASONS + 7).map(|i| format!("r{i}")).collect();
+        let kept = bounded_reasons(&many);
+        assert_eq!(kept.len(), MAX_REASONS + 1);
+        assert_eq!(kept[MAX_REASONS], "(and 7 more)");
+        assert_eq!(bounded_reasons(&many[..2]), vec!["r0", "r1"]);
     }
 }

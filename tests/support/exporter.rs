@@ -216,9 +216,9 @@ where
     }
 }
 
-/// The structure of a JSON value with the leaves erased: two bodies with the same shape
-/// have the same skeleton. Leaves (including null, for fields that are null until known) are
-/// all alike; keys and nesting are what a client depends on.
+/// The structure of a JSON value with the leaves reduced to their types: two bodies with the
+/// same shape have the same skeleton. Null is its own type again: `cpu_percent` has a figure
+/// from the first snapshot on, so a null where a number was is a change a client would see.
 pub fn skeleton(v: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match v {
@@ -226,6 +226,9 @@ pub fn skeleton(v: &serde_json::Value) -> serde_json::Value {
             Value::Object(m.iter().map(|(k, v)| (k.clone(), skeleton(v))).collect())
         }
         Value::Array(a) => Value::Array(a.iter().take(1).map(skeleton).collect()),
-        _ => Value::String("leaf".into()),
+        Value::Null => Value::String("null".into()),
+        Value::Number(_) => Value::String("number".into()),
+        Value::Bool(_) => Value::String("bool".into()),
+        Value::String(_) => Value::String("string".into()),
     }
 }
