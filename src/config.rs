@@ -14,6 +14,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 /// Prefix of environment overrides; `__` separates levels (`MILVUS_EXPORTER_CACHE__TTL=2s`).
+pub use crate::model::{CollectionRef, ProbeKind};
+
 pub const ENV_PREFIX: &str = "MILVUS_EXPORTER";
 
 /// A configuration problem, always tied to the key that caused it.
@@ -512,30 +514,13 @@ pub struct ReadinessConfig {
     /// Rule names (built-in or dependency) that never fail.
     pub disabled_rules: Vec<String>,
     /// Quota states that make Milvus not ready (default DenyToRead).
-    pub quota_states_not_ready: Vec<crate::snapshot::QuotaState>,
+    pub quota_states_not_ready: Vec<crate::model::QuotaState>,
     pub probes: Vec<ProbeConfig>,
 }
 
 impl ReadinessConfig {
     pub fn enabled(&self, rule: &str) -> bool {
         !self.disabled_rules.iter().any(|r| r == rule)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ProbeKind {
-    /// One primary key, `limit 1`, no output fields.
-    Query,
-    /// One vector, top 1, on the collection's vector field.
-    Search,
-}
-
-impl ProbeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProbeKind::Query => "query",
-            ProbeKind::Search => "search",
-        }
     }
 }
 
@@ -588,36 +573,6 @@ pub struct HttpDependency {
 pub enum BodyMatch {
     Substring(String),
     Regex(regex::Regex),
-}
-
-/// `db.collection`, or a bare name meaning the `default` database.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct CollectionRef {
-    pub db_name: String,
-    pub name: String,
-}
-
-impl CollectionRef {
-    pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
-        let (db, name) = match s.split_once('.') {
-            Some((db, name)) => (db, name),
-            None => ("default", s),
-        };
-        if db.is_empty() || name.is_empty() || name.contains('.') {
-            return None;
-        }
-        Some(CollectionRef {
-            db_name: db.to_string(),
-            name: name.to_string(),
-        })
-    }
-}
-
-impl fmt::Display for CollectionRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.db_name, self.name)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -836,7 +791,7 @@ impl Config {
         }
         let mut quota_states = Vec::new();
         for (i, q) in raw.readiness.quota_states_not_ready.iter().enumerate() {
-            let state = crate::snapshot::QuotaState::parse(q.trim()).ok_or_else(|| {
+            let state = crate::model::QuotaState::parse(q.trim()).ok_or_else(|| {
                 ConfigError::invalid(
                     format!("readiness.quota_states_not_ready[{i}]"),
                     format!(

@@ -1,7 +1,8 @@
 //! milvus_exporter: one cache of facts about a Milvus server and its host, told to Prometheus
 //! (`/metrics`), to Kubernetes (`/healthz`, `/readyz`) and to people (`/health`, `/`, `check`).
 //!
-//! The data flows one way: [`config`] → [`checks`] → [`snapshot`] → [`readiness`] → [`cache`]
+//! The data flows one way: [`model`] (shared words) → [`config`] → [`checks`] → [`snapshot`] →
+//! [`readiness`] → [`cache`]
 //! → ([`exposition`] | [`report`] | [`server`]).
 
 pub mod cache;
@@ -10,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod exposition;
 pub mod limits;
+pub mod model;
 pub mod readiness;
 pub mod report;
 pub mod server;

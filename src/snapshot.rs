@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::checks::CheckError;
+pub use crate::model::{CheckError, LoadState, QuotaState};
 
 /// Which check produced a result; the label value of `milvus_exporter_check_*{check}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,7 +31,7 @@ impl CheckName {
 pub struct ProbeResult {
     pub db_name: String,
     pub collection: String,
-    pub kind: crate::config::ProbeKind,
+    pub kind: crate::model::ProbeKind,
     pub required: bool,
     pub duration: Duration,
     pub max_latency: Option<Duration>,
@@ -113,82 +113,6 @@ pub struct MilvusFacts {
     /// CheckHealth's reasons, or why CheckHealth itself could not be asked.
     pub reasons: Vec<String>,
     pub quota_states: Vec<QuotaState>,
-}
-
-/// CheckHealth's quota states, named as Milvus names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum QuotaState {
-    ReadLimited,
-    WriteLimited,
-    DenyToRead,
-    DenyToWrite,
-    DenyToDdl,
-}
-
-impl QuotaState {
-    pub fn from_proto(v: i32) -> Option<Self> {
-        Some(match v {
-            2 => QuotaState::ReadLimited,
-            3 => QuotaState::WriteLimited,
-            4 => QuotaState::DenyToRead,
-            5 => QuotaState::DenyToWrite,
-            6 => QuotaState::DenyToDdl,
-            _ => return None,
-        })
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            QuotaState::ReadLimited,
-            QuotaState::WriteLimited,
-            QuotaState::DenyToRead,
-            QuotaState::DenyToWrite,
-            QuotaState::DenyToDdl,
-        ]
-        .into_iter()
-        .find(|q| q.as_str().eq_ignore_ascii_case(s))
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QuotaState::ReadLimited => "ReadLimited",
-            QuotaState::WriteLimited => "WriteLimited",
-            QuotaState::DenyToRead => "DenyToRead",
-            QuotaState::DenyToWrite => "DenyToWrite",
-            QuotaState::DenyToDdl => "DenyToDDL",
-        }
-    }
-}
-
-/// Load state as Milvus reports it (`common.LoadState`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LoadState {
-    NotExist,
-    NotLoad,
-    Loading,
-    Loaded,
-    /// A value this build does not know, or the state could not be read.
-    Unknown,
-}
-
-impl LoadState {
-    pub fn from_proto(v: i32) -> Self {
-        match v {
-            0 => LoadState::NotExist,
-            1 => LoadState::NotLoad,
-            2 => LoadState::Loading,
-            3 => LoadState::Loaded,
-            _ => LoadState::Unknown,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoadState::NotExist => "NotExist",
-            LoadState::NotLoad => "NotLoad",
-            LoadState::Loading => "Loading",
-            LoadState::Loaded => "Loaded",
-            LoadState::Unknown => "Unknown",
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -13,44 +13,10 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::config::MilvusTarget;
 use crate::snapshot::{CheckResult, Counters, Snapshot};
 
+pub use crate::model::CheckError;
+
 pub use milvus::MilvusClient;
 pub use system::SystemSampler;
-
-/// Why a check (or one part of it) failed. Display is one line, safe to show to anyone:
-/// credentials never reach these strings because requests are never formatted into them.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum CheckError {
-    #[error("{rpc}: timed out after {}", humantime::format_duration(*.after))]
-    Timeout { rpc: &'static str, after: Duration },
-    #[error("{rpc}: cannot reach Milvus at {address}: {message}")]
-    Unreachable {
-        rpc: &'static str,
-        address: String,
-        message: String,
-    },
-    #[error("{rpc}: gRPC {code}: {message}")]
-    Rpc {
-        rpc: &'static str,
-        code: String,
-        message: String,
-    },
-    #[error("{rpc}: Milvus error {code}: {reason}")]
-    Status {
-        rpc: &'static str,
-        code: i32,
-        reason: String,
-    },
-    #[error("{rpc}: malformed reply: {message}")]
-    Malformed { rpc: &'static str, message: String },
-    #[error("{0}")]
-    Other(String),
-}
-
-impl CheckError {
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, CheckError::Timeout { .. })
-    }
-}
 
 /// The text of a panic payload, for the error that stands in for a panicking check.
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
