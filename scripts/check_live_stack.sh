@@ -30,6 +30,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 PY="$ROOT/.venv/bin/python"
 HELPER="$ROOT/scripts/live_stack.py"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/milvus-live-stack.XXXXXX")
@@ -38,19 +40,10 @@ LITE_PGID=""
 EXPORTER_PGID=""
 PROM_PGID=""
 
-stop_group() { # pgid: SIGTERM, then SIGKILL after 5 s (bounded)
-    local pg=$1 i
-    [[ -n "$pg" ]] || return 0
-    kill -0 -- "-$pg" 2>/dev/null || return 0
-    kill -TERM -- "-$pg" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do kill -0 -- "-$pg" 2>/dev/null || return 0; sleep 0.1; done
-    kill -KILL -- "-$pg" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do kill -0 -- "-$pg" 2>/dev/null || return 0; sleep 0.1; done
-}
 cleanup() {
-    stop_group "$PROM_PGID"
-    stop_group "$EXPORTER_PGID"
-    stop_group "$LITE_PGID"
+    stop_group "$PROM_PGID" || true
+    stop_group "$EXPORTER_PGID" || true
+    stop_group "$LITE_PGID" || true
     if [[ "${KEEP_TMP:-0}" == 1 ]]; then
         echo "temp dir kept: $TMP"
     else
@@ -88,16 +81,6 @@ check_show() {
 }
 # A check that cannot run because an earlier one failed still counts as a failure.
 not_run() { fail "$1"; echo "    not run: $2"; }
-# start_group PGIDFILE LOG CMD...: runs CMD in its own session/process group, in the background.
-start_group() {
-    local pgfile=$1 log=$2
-    shift 2
-    # shellcheck disable=SC2016  # $$ and $@ are for the inner bash
-    setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' start_group "$pgfile" "$@" </dev/null >"$log" 2>&1 &
-    local i
-    for ((i = 0; i < 100; i++)); do [[ -s "$pgfile" ]] && break; sleep 0.05; done
-    tr -dc '0-9' <"$pgfile"
-}
 log_tail() { echo "--- last lines of $1 ---"; tail -n "${2:-20}" "$1" 2>/dev/null || true; }
 
 # --------------------------------------------------------------------------- 1. tools
@@ -144,12 +127,13 @@ fi
 # --------------------------------------------------------------------------- 3. Milvus Lite
 LITE_PORT="" LITE_URL=""
 lite_ok() {
-    LITE_PORT=$("$PY" "$HELPER" free-port) || return 1
+    LITE_PORT=$(free_port) || return 1
     LITE_URL="http://127.0.0.1:$LITE_PORT"
     mkdir -p "$TMP/lite-data"
-    LITE_PGID=$(start_group "$TMP/lite.pgid" "$TMP/lite.log" \
+    start_group "$TMP/lite.pgid" "$TMP/lite.log" \
         env PYTHONUNBUFFERED=1 "$PY" -m milvus_lite server --data-dir "$TMP/lite-data" \
-        --host 127.0.0.1 --port "$LITE_PORT")
+        --host 127.0.0.1 --port "$LITE_PORT" || return 1
+    LITE_PGID=$LIB_PGID
     echo "$LITE_PORT" >"$TMP/lite.port"
     "$PY" scripts/milvus_lite.py wait --uri "$LITE_URL" --timeout 60 || { log_tail "$TMP/lite.log"; return 1; }
 }
@@ -180,10 +164,10 @@ fi
 # --------------------------------------------------------------------------- 4. exporter
 EXP_PORT="" EXP_ADDR="" PROM_PORT=""
 if [[ $STACK == 1 ]]; then
-    EXP_PORT=$("$PY" "$HELPER" free-port)
+    EXP_PORT=$(free_port)
     EXP_ADDR="127.0.0.1:$EXP_PORT"
     # Chosen now so that the exporter can check it as a dependency; Prometheus binds it in step 5.
-    PROM_PORT=$("$PY" "$HELPER" free-port)
+    PROM_PORT=$(free_port)
     cat >"$TMP/exporter.toml" <<EOF
 [web]
 listen_address = "$EXP_ADDR"
@@ -221,13 +205,14 @@ name = "lite"
 address = "$LITE_URL"
 timeout = "2s"
 EOF
-    EXPORTER_PGID=$(start_group "$TMP/exporter.pgid" "$TMP/exporter.log" \
-        "$BIN" --config "$TMP/exporter.toml" --milvus.address "$LITE_URL" --web.listen-address "$EXP_ADDR")
+    start_group "$TMP/exporter.pgid" "$TMP/exporter.log" \
+        "$BIN" --config "$TMP/exporter.toml" --milvus.address "$LITE_URL" --web.listen-address "$EXP_ADDR" || true
+    EXPORTER_PGID=$LIB_PGID
     exporter_ok() {
-        "$PY" "$HELPER" wait-http --url "http://$EXP_ADDR/readyz" --status 200 --timeout 30 \
-            --pgid-file "$TMP/exporter.pgid" \
+        [[ -n "$EXPORTER_PGID" ]] || { log_tail "$TMP/exporter.log"; return 1; }
+        wait_http --status 200 --pgid "$EXPORTER_PGID" "http://$EXP_ADDR/readyz" 30 "the exporter's /readyz" \
             || { log_tail "$TMP/exporter.log"; return 1; }
-        "$PY" "$HELPER" wait-http --url "http://$EXP_ADDR/probe?target=lite" --status 200 --timeout 10
+        wait_http --status 200 "http://$EXP_ADDR/probe?target=lite" 10 "the exporter's /probe?target=lite"
     }
     check "exporter: started on $EXP_ADDR, /readyz 200, /probe?target=lite 200" exporter_ok || STACK=0
 else
@@ -250,9 +235,8 @@ prom_start_ok() {
         --config.file="$TMP/prometheus.yml" \
         --storage.tsdb.path="$TMP/tsdb" \
         --web.listen-address="127.0.0.1:$port" \
-        --log.level=warn >/dev/null
-    "$PY" "$HELPER" wait-http --url "http://127.0.0.1:$port/-/ready" --status 200 --timeout 30 \
-        --pgid-file "$TMP/prom.pgid" \
+        --log.level=warn || return 1
+    wait_http --status 200 --pgid "$LIB_PGID" "http://127.0.0.1:$port/-/ready" 30 "Prometheus" \
         || { log_tail "$TMP/prometheus.log"; return 1; }
 }
 if [[ $STACK == 1 ]]; then
@@ -314,11 +298,8 @@ if [[ $STACK == 1 ]]; then
         --alert MilvusDown MilvusNotReady MilvusProbeFailing MilvusDependencyDown || true
     kill_lite() {
         date +%s.%N >"$TMP/kill.time"
-        kill -KILL -- "-$LITE_PGID"
-        local i
-        for ((i = 0; i < 100; i++)); do kill -0 -- "-$LITE_PGID" 2>/dev/null || { echo "Milvus Lite (process group $LITE_PGID) killed"; return 0; }; sleep 0.1; done
-        echo "process group $LITE_PGID still alive 10 s after SIGKILL"
-        return 1
+        stop_group "$LITE_PGID" 0 10 2>&1 || return 1
+        echo "Milvus Lite (process group $LITE_PGID) killed"
     }
     if check "alerts: SIGKILL Milvus Lite's process group" kill_lite; then
         check_show "alerts: MilvusDown firing within 60 s" \

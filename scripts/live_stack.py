@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """JSON/HTTP helper of scripts/check_live_stack.sh (run it with the repo venv's python).
+Free ports and readiness waits are scripts/lib.sh's; metric names come from scripts/py/promql.py.
 
-    live_stack.py free-port
-    live_stack.py wait-http      --url URL [--status 200] [--timeout S]
     live_stack.py write-prom     --exporter HOST:PORT --probe-target NAME --rules-out FILE --config-out FILE
     live_stack.py wait-scrapes   --prom URL [--timeout S]
     live_stack.py dashboards     --prom URL --exporter-instance HOST:PORT --probe-instance NAME
@@ -19,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
 import sys
 import time
 import urllib.error
@@ -31,6 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "grafana" / "dashboards"
 REPO_PROM_CONFIG = ROOT / "prometheus" / "prometheus.yml"
 REPO_RULES = ROOT / "prometheus" / "rules" / "milvus-alerts.yml"
+
+sys.path.insert(0, str(ROOT / "scripts" / "py"))
+import promql  # noqa: E402  (the one PromQL metric-name extractor of the scripts)
 
 JOBS = ("milvus_exporter", "milvus_probe")
 SCRAPE_INTERVAL = "1s"
@@ -120,50 +121,6 @@ def result_len(res: dict) -> int:
 
 
 # ------------------------------------------------------------------------------ commands
-def cmd_free_port(_args) -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    print(s.getsockname()[1])
-    s.close()
-    return 0
-
-
-def group_alive(pgid_file: str) -> bool:
-    import os
-
-    try:
-        pgid = int(Path(pgid_file).read_text().strip())
-    except (OSError, ValueError):
-        return True  # not known (yet): keep waiting, the timeout still bounds it
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def cmd_wait_http(args) -> int:
-    deadline = time.monotonic() + args.timeout
-    last = "no attempt"
-    while time.monotonic() < deadline:
-        if args.pgid_file and not group_alive(args.pgid_file):
-            print(f"{args.url}: the server's process group ({args.pgid_file}) exited (last: {last})")
-            return 1
-        try:
-            status, body = http_get(args.url, timeout=2)
-            last = f"HTTP {status}: {body[:200]!r}"
-            if status == args.status:
-                print(f"{args.url}: {last}")
-                return 0
-        except Exception as exc:
-            last = f"{type(exc).__name__}: {exc}"
-        time.sleep(0.25)
-    print(f"{args.url} did not answer {args.status} within {args.timeout:g}s (last: {last})")
-    return 1
-
-
 def cmd_write_prom(args) -> int:
     import yaml
 
@@ -277,8 +234,11 @@ def walk_panels(panels):
 
 
 def metric_names(expr: str) -> set[str]:
-    """Metric names of the selectors (every dashboard selector has a {...} matcher)."""
-    return set(re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{", expr))
+    """Metric names the expression selects; none when a __name__ matcher hides them."""
+    try:
+        return promql.metric_names(expr)
+    except ValueError:
+        return set()
 
 
 def panel_key(uid: str, panel: dict, titles: dict) -> str:
@@ -531,13 +491,6 @@ def cmd_wait_alert(args) -> int:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="live_stack.py", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("free-port").set_defaults(func=cmd_free_port)
-    w = sub.add_parser("wait-http")
-    w.add_argument("--url", required=True)
-    w.add_argument("--status", type=int, default=200)
-    w.add_argument("--timeout", type=float, default=30)
-    w.add_argument("--pgid-file", help="give up at once when this process group is gone")
-    w.set_defaults(func=cmd_wait_http)
     c = sub.add_parser("write-prom")
     c.add_argument("--exporter", required=True)
     c.add_argument("--probe-target", required=True)
