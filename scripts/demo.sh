@@ -14,6 +14,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO="$PWD"
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh"
 MILVUS_PORT="${MILVUS_PORT:-19530}"
 EXPORTER_PORT="${EXPORTER_PORT:-9727}"
 MILVUS_URL="http://127.0.0.1:${MILVUS_PORT}"
@@ -31,16 +33,14 @@ EXPORTER_PID=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  if [[ -n "$EXPORTER_PID" ]] && kill -0 "$EXPORTER_PID" 2>/dev/null; then
-    kill -TERM "$EXPORTER_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$EXPORTER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$EXPORTER_PID" 2>/dev/null || true
+  if [[ -n "$EXPORTER_PID" ]]; then
+    stop_pid "$EXPORTER_PID" 5 || true
     wait "$EXPORTER_PID" 2>/dev/null || true
   fi
   if [[ -n "$MILVUS_PID" ]]; then
-    # setsid made Milvus Lite the leader of its own process group.
-    kill -KILL -- "-$MILVUS_PID" 2>/dev/null || kill -KILL "$MILVUS_PID" 2>/dev/null || true
-    wait "$MILVUS_PID" 2>/dev/null || true
+    # start_group made Milvus Lite the leader of its own process group.
+    stop_group "$MILVUS_PID" 0 || true
+    rm -f "$RUN_DIR/milvus-lite.pgid"
   fi
   if [[ -n "$MILVUS_PID$EXPORTER_PID" ]]; then
     echo "demo.sh: stopped the exporter and Milvus Lite (logs in .run/)"
@@ -51,53 +51,26 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# GET a URL, print the body; non-zero if not 2xx or unreachable.
-http_get() {
-  if command -v curl >/dev/null 2>&1; then
-    curl -fsS --max-time 5 "$1"
-  else
-    "$PY" - "$1" <<'EOF'
-import sys, urllib.request
-with urllib.request.urlopen(sys.argv[1], timeout=5) as r:
-    sys.stdout.write(r.read().decode("utf-8", "replace"))
-EOF
-  fi
-}
-
-port_free() {
-  "$PY" - "$1" <<'EOF'
-import socket, sys
-s = socket.socket()
-# Like the servers themselves (Rust std, gRPC): TIME_WAIT leftovers don't count.
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(1)
-finally:
-    s.close()
-EOF
-}
-
 say "Python venv with Milvus Lite (scripts/venv.sh)"
 PY="$(scripts/venv.sh | tail -n1)"
 [[ -x "$PY" ]] || die "scripts/venv.sh did not produce a python ($PY)"
 
 for spec in "Milvus Lite:MILVUS_PORT:$MILVUS_PORT" "the exporter:EXPORTER_PORT:$EXPORTER_PORT"; do
   IFS=: read -r what var port <<<"$spec"
-  port_free "$port" || die "port 127.0.0.1:$port (for $what) is already in use. Stop whatever listens there (ss -ltnp 'sport = :$port') or pick another port: $var=<port> scripts/demo.sh"
+  port_bindable "$port" || die "port 127.0.0.1:$port (for $what) is already in use. Stop whatever listens there (ss -ltnp 'sport = :$port') or pick another port: $var=<port> scripts/demo.sh"
 done
 
 mkdir -p "$RUN_DIR"
 say "Starting Milvus Lite on $MILVUS_URL (data .run/demo-milvus, log .run/milvus-lite.log)"
-setsid "$PY" -m milvus_lite server --data-dir "$RUN_DIR/demo-milvus" \
-  --host 127.0.0.1 --port "$MILVUS_PORT" >"$RUN_DIR/milvus-lite.log" 2>&1 </dev/null &
-MILVUS_PID=$!
+start_group "$RUN_DIR/milvus-lite.pgid" "$RUN_DIR/milvus-lite.log" "$PY" -m milvus_lite server \
+  --data-dir "$RUN_DIR/demo-milvus" --host 127.0.0.1 --port "$MILVUS_PORT" \
+  || die "Milvus Lite did not start (log: .run/milvus-lite.log)"
+MILVUS_PID=$LIB_PGID
 if ! "$PY" scripts/milvus_lite.py wait --uri "$MILVUS_URL" --timeout 60; then
   tail -n 30 "$RUN_DIR/milvus-lite.log" >&2 || true
   die "Milvus Lite did not answer on $MILVUS_URL within 60 s (log: .run/milvus-lite.log)"
 fi
-kill -0 "$MILVUS_PID" 2>/dev/null || die "Milvus Lite exited (log: .run/milvus-lite.log)"
+group_alive "$MILVUS_PID" || die "Milvus Lite exited (log: .run/milvus-lite.log)"
 
 say "Seeding demo collections (docs, faq loaded; archive released)"
 "$PY" scripts/milvus_lite.py seed --uri "$MILVUS_URL" --profile demo \
@@ -117,17 +90,9 @@ say "Starting milvus_exporter on $EXPORTER_URL (log .run/exporter.log)"
   --web.listen-address "127.0.0.1:$EXPORTER_PORT" >"$RUN_DIR/exporter.log" 2>&1 </dev/null &
 EXPORTER_PID=$!
 
-healthy=0
-for _ in $(seq 1 60); do   # 60 x 0.5 s = 30 s
-  if ! kill -0 "$EXPORTER_PID" 2>/dev/null; then
-    tail -n 30 "$RUN_DIR/exporter.log" >&2 || true
-    die "the exporter exited during startup (log: .run/exporter.log)"
-  fi
-  if http_get "$EXPORTER_URL/healthz" >/dev/null 2>&1; then healthy=1; break; fi
-  sleep 0.5
-done
-if [[ "$healthy" != 1 ]]; then
+if ! wait_http --pid "$EXPORTER_PID" "$EXPORTER_URL/healthz" 30 "the exporter's /healthz" 2>/dev/null; then
   tail -n 30 "$RUN_DIR/exporter.log" >&2 || true
+  kill -0 "$EXPORTER_PID" 2>/dev/null || die "the exporter exited during startup (log: .run/exporter.log)"
   die "$EXPORTER_URL/healthz did not answer within 30 s (log: .run/exporter.log)"
 fi
 
