@@ -72,16 +72,6 @@ echo "venv.sh: installing ${PINS[*]} into $VENV" >&2
 rm -f "$MARKER"
 "$PY" -m pip install --disable-pip-version-check --no-input -q -c "$CFILE" "${PINS[@]}" >&2
 # Smoke check: both packages import and report the pinned versions.
-"$PY" - "${PINS[@]}" >&2 <<'EOF'
-import sys
-from importlib.metadata import version
-import pymilvus, milvus_lite  # noqa: F401
-for pin in sys.argv[1:]:
-    name, want = pin.split("==")
-    got = version(name)
-    if got != want:
-        sys.exit(f"venv.sh: {name} is {got}, wanted {want}")
-print("venv.sh: ok: " + ", ".join(sys.argv[1:]))
-EOF
+"$PY" "$REPO/scripts/py/venv_check.py" "${PINS[@]}" >&2
 printf '%s\n' "$WANT" >"$MARKER"
 echo "$PY"
