@@ -7,7 +7,7 @@
 #   scripts/standalone.sh status
 #
 # start   installs milvus==2.3.5 into the venv if missing, starts `milvus-server` (through the
-#         LAUNCHER below, which keeps it on its fixed ports) with setsid
+#         launcher scripts/py/standalone_launcher.py, which keeps it on its fixed ports) with setsid
 #         (its own session and process group) in the background, logs to .run/standalone.log,
 #         records the process group id in .run/standalone.pgid and waits (bounded,
 #         STANDALONE_START_TIMEOUT, default 120 s) until GET http://127.0.0.1:9091/healthz answers
@@ -32,6 +32,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 VENV=${VENV_STANDALONE:-$ROOT/.venv-standalone}
 case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
 RUN_DIR=${STANDALONE_RUN_DIR:-$ROOT/.run}
@@ -58,45 +60,13 @@ usage() {
 # PORT+1, ... without SO_REUSEADDR. Right after a stop, the TIME_WAIT sockets the killed server
 # leaves on its own ports (9091 gets one for every /healthz request) make that bind fail, and the
 # wrapper silently moves /healthz and /metrics to 9092, 9093, ... (and could move gRPC off 19530).
-# This launcher is `milvus-server` with that probe fixed: SO_REUSEADDR (TIME_WAIT no longer
-# counts, a real listener still does) and no moving: a taken port is an error.
-LAUNCHER='
-import socket, sys
-import milvus
-
-def try_bind_port(self, port):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        sock.listen()
-        return sock
-    except OSError:
-        sock.close()
-        return None
-
-def resolve_port(self, port_start):
-    sock = try_bind_port(self, port_start)
-    if sock is None:
-        print(f"standalone launcher: port {port_start} on 127.0.0.1 is taken; not moving to another port",
-              file=sys.stderr, flush=True)
-        raise RuntimeError(f"port {port_start} taken")
-    return port_start, sock
-
-milvus.MilvusServerConfig.try_bind_port = try_bind_port
-milvus.MilvusServerConfig.resolve_port = resolve_port
-sys.argv[0] = "milvus-server"
-sys.exit(milvus.main())
-'
+# The launcher, scripts/py/standalone_launcher.py, is `milvus-server` with that probe fixed:
+# SO_REUSEADDR (TIME_WAIT no longer counts, a real listener still does) and no moving: a taken
+# port is an error.
+LAUNCHER="$ROOT/scripts/py/standalone_launcher.py"
 
 # ---------------------------------------------------------------------------------- helpers
-port_open() { # port: something accepts TCP connections on 127.0.0.1:port
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-group_alive() { # pgid
-    [[ -n "${1:-}" ]] && kill -0 -- "-$1" 2>/dev/null
-}
+# port_open, group_alive, http_get, start_group, stop_group, wait_tcp_closed: scripts/lib.sh.
 
 read_pgid() {
     [[ -f "$PGID_FILE" ]] || return 1
@@ -107,15 +77,7 @@ read_pgid() {
 }
 
 healthz_body() { # prints the body of GET :9091/healthz, fails when there is no 2xx answer
-    if command -v curl >/dev/null 2>&1; then
-        curl -fsS --max-time 2 "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null
-    else
-        "$VENV/bin/python" - "$HTTP_PORT" <<'EOF' 2>/dev/null
-import sys, urllib.request
-with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=2) as r:
-    sys.stdout.write(r.read().decode())
-EOF
-    fi
+    http_get "http://127.0.0.1:$HTTP_PORT/healthz" 2 2>/dev/null
 }
 
 # A real gRPC round trip (MilvusService/GetVersion, empty message) when curl speaks HTTP/2:
@@ -181,20 +143,13 @@ ensure_venv() {
 }
 
 # --------------------------------------------------------------------------------- stop
-stop_group() { # pgid graceful(0|1)
-    local pgid=$1 graceful=$2 i
-    if [[ $graceful == 1 ]] && group_alive "$pgid"; then
-        kill -TERM -- "-$pgid" 2>/dev/null || true
-        for ((i = 0; i < 300; i++)); do group_alive "$pgid" || break; sleep 0.1; done
-    fi
-    if group_alive "$pgid"; then kill -KILL -- "-$pgid" 2>/dev/null || true; fi
-    for ((i = 0; i < 600; i++)); do
-        if ! group_alive "$pgid" && [[ -z "$(main_ports_taken)" ]]; then
-            return 0
-        fi
-        sleep 0.1
+stop_standalone() { # pgid graceful(0|1): SIGTERM and 30 s if graceful, then SIGKILL; bounded
+    local pgid=$1 grace=0 p
+    [[ $2 == 1 ]] && grace=30
+    stop_group "$pgid" "$grace" 60 || return 1
+    for p in "${MAIN_PORTS[@]}"; do
+        wait_tcp_closed "$p" 60 "Milvus standalone, stopped," 2>/dev/null || return 1
     done
-    return 1
 }
 
 main_ports_taken() {
@@ -224,7 +179,7 @@ cmd_stop() {
         return 0
     fi
     t0=$(date +%s.%N)
-    if ! stop_group "$pgid" "$graceful"; then
+    if ! stop_standalone "$pgid" "$graceful"; then
         say "process group $pgid stopped but ports $(main_ports_taken) are still taken after 60 s:"
         who_listens
         exit 1
@@ -275,24 +230,17 @@ cmd_start() {
     {
         echo "==== $(date -u +%FT%TZ) standalone.sh start: $VENV/bin/milvus-server ${args[*]} ===="
     } >>"$LOG"
-    rm -f "$PGID_FILE.new"
     local t0
     t0=$(date +%s.%N)
-    # setsid: new session and process group; the inner bash is the group leader, so its $$ is
-    # the process group id of milvus-server and of the `milvus` child it spawns.
-    # shellcheck disable=SC2016  # $$ and $@ are for the inner bash
-    setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' standalone "$PGID_FILE.new" \
-        "$VENV/bin/python" -c "$LAUNCHER" "${args[@]}" </dev/null >>"$LOG" 2>&1 &
-    local i pgid=""
-    for ((i = 0; i < 100; i++)); do
-        [[ -s "$PGID_FILE.new" ]] && { pgid=$(tr -dc '0-9' <"$PGID_FILE.new"); break; }
-        sleep 0.05
-    done
-    [[ -n "$pgid" ]] || die "milvus-server did not start (no process group id); log: $LOG"
+    # Its own session and process group (lib.sh start_group): the group id is that of
+    # milvus-server and of the `milvus` child it spawns.
+    start_group --append "$PGID_FILE.new" "$LOG" "$VENV/bin/python" "$LAUNCHER" "${args[@]}" \
+        || die "milvus-server did not start (no process group id); log: $LOG"
+    local pgid=$LIB_PGID
     mv "$PGID_FILE.new" "$PGID_FILE"
 
-    local deadline=$((SECONDS + START_TIMEOUT)) health="" why=""
-    while true; do
+    local deadline=$((SECONDS + START_TIMEOUT)) health="" why="not ready within ${START_TIMEOUT} s" i
+    for ((i = 0; i <= 2 * START_TIMEOUT + 2; i++)); do
         if ! group_alive "$pgid"; then
             why="milvus-server exited"
             break
@@ -311,7 +259,7 @@ cmd_start() {
     say "error: $why; log $LOG (Milvus' own logs: $data/logs). Last lines:"
     tail -n 30 "$LOG" | sed -e 's/^/    /' >&2
     [[ -f "$data/logs/milvus-stderr.log" ]] && tail -n 15 "$data/logs/milvus-stderr.log" | sed -e 's/^/    /' >&2
-    stop_group "$pgid" 0 || true
+    stop_standalone "$pgid" 0 || true
     rm -f "$PGID_FILE"
     exit 1
 }
