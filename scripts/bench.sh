@@ -27,6 +27,8 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh"
 T0=$SECONDS
 BUDGET="${BENCH_BUDGET:-900}"
 DUR="${BENCH_DURATION:-10}"
@@ -45,16 +47,9 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    # Milvus Lite runs in its own process group.
-    kill -TERM -- "-$pid" 2>/dev/null || true
-  done
-  sleep 0.2
-  for pid in "${PIDS[@]}"; do
-    kill -KILL "$pid" 2>/dev/null || true
-    kill -KILL -- "-$pid" 2>/dev/null || true
+    # Milvus Lite runs in its own process group (its pid is the group id); the rest do not.
+    stop_group "$pid" 1 || true
+    stop_pid "$pid" 1 || true
   done
   rm -rf "$WORK"
 }
@@ -136,44 +131,8 @@ EXPORTER="$REL/milvus_exporter"
 EX="$REL/examples"
 
 # ------------------------------------------------------------------------------------------
-# Process helpers
+# Process helpers (free_port, wait_line, wait_http, start_group, stop_pid: scripts/lib.sh)
 # ------------------------------------------------------------------------------------------
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# wait_line FILE PREFIX SECONDS: the rest of the first line of FILE starting with PREFIX.
-wait_line() {
-  local file="$1" prefix="$2" limit="$3" end=$((SECONDS + $3)) line
-  while ((SECONDS <= end)); do
-    line="$(grep -m1 "^$prefix " "$file" 2>/dev/null || true)"
-    if [[ -n "$line" ]]; then
-      echo "${line#"$prefix "}"
-      return 0
-    fi
-    sleep 0.05
-  done
-  die "no '$prefix' line in $file within ${limit}s: $(tail -5 "$file" 2>/dev/null)"
-}
-
-# wait_http URL SECONDS: until URL answers at all.
-wait_http() {
-  local end=$((SECONDS + $2))
-  until curl -s -o /dev/null --max-time 1 "$1"; do
-    ((SECONDS <= end)) || die "$1 did not answer within $2s"
-    sleep 0.05
-  done
-}
-
-stop_pid() {
-  kill -TERM "$1" 2>/dev/null || true
-  local i
-  for i in $(seq 1 40); do
-    kill -0 "$1" 2>/dev/null || return 0
-    sleep 0.05
-  done
-  kill -KILL "$1" 2>/dev/null || true
-}
 
 # start_fake N [extra args...]: sets FAKE_PID FAKE_URL FAKE_CTL.
 start_fake() {
@@ -209,7 +168,7 @@ EOF
   EXP_PID=$!
   PIDS+=("$EXP_PID")
   EXP_URL="http://127.0.0.1:$port"
-  wait_http "$EXP_URL/healthz" 20
+  wait_http --any "$EXP_URL/healthz" 20 2>/dev/null || die "$EXP_URL/healthz did not answer within 20s"
 }
 
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
@@ -260,7 +219,7 @@ if ! skipped http && fits $((4 * DUR + 20)) "http"; then
   wrk -t2 -c64 -d1s "$BODY_URL/" >/dev/null 2>&1 || true
   run_wrk baseline_body "$BODY_URL/" -t2 -c64 -d"${DUR}s"
   BB_RPS=$RPS
-  stop_pid "$BODY_PID"
+  stop_pid "$BODY_PID" 2 || true
   READYZ_BYTES="$(stat -c %s "$WORK/readyz.json")"
   READYZ_STATUS="$(curl -s -o /dev/null -w '%{http_code}' "$EXP_URL/readyz")"
   HEALTH_CALLS="$(curl -s "$FAKE_CTL/calls" | python3 -c 'import json,sys; print(json.load(sys.stdin)["CheckHealth"])')"
@@ -270,9 +229,9 @@ if ! skipped http && fits $((4 * DUR + 20)) "http"; then
   row "1 /readyz cached p99 (ms)" "$(fmt "$R_P99" 2)" "$(fmt "$B_P99" 2)" "$(ratio "$R_P99" "$B_P99")" "≤ 2×" "$(cmp "$R_P99" '<=' "$(awk -v b="$B_P99" 'BEGIN{print 2*b}')")"
   note "1: the same hyper server answering the ${READYZ_BYTES}-byte /readyz body instead of OK: $(fmt "$BB_RPS" 0) req/s, $(ratio "$BB_RPS" "$B_RPS") of OK; cached /readyz is $(ratio "$R_RPS" "$BB_RPS") of that server, /healthz $(ratio "$H_RPS" "$B_RPS") of OK."
   note "1: wrk -t2 -c64 -d${DUR}s --latency on the same 2 cores as the servers; /readyz answered $READYZ_STATUS; non-2xx/socket errors: healthz $H_ERR, readyz $R_ERR; CheckHealth calls during the whole scenario: $HEALTH_CALLS (ttl 1h: served from cache)."
-  stop_pid "$EXP_PID"
-  stop_pid "$FAKE_PID"
-  stop_pid "$BASE_PID"
+  stop_pid "$EXP_PID" 2 || true
+  stop_pid "$FAKE_PID" 2 || true
+  stop_pid "$BASE_PID" 2 || true
 fi
 
 # ------------------------------------------------------------------------------------------
@@ -310,8 +269,8 @@ if ! skipped metrics && fits $((2 * DUR + 30)) "metrics"; then
   row "2 /metrics 10k collections throughput (req/s, 4 in flight)" "$(fmt "$M_RPS" 1)" "—" "—" "report" "—"
   row "2 RSS with 10k collections (MiB)" "$RSS10K" "—" "—" "≤ 30 MiB" "$(cmp "$RSS10K" '<=' 30)"
   note "2: body ${BODY_KB} KiB, ${SERIES} collections; p50/p99 one scraper (wrk -t1 -c1) ${M_P50}/${M_P99} ms; with 4 in flight (wrk -t2 -c4) p50 ${M4_P50} ms; RSS read 1 s after the load (VmRSS), peak VmHWM ${HWM10K} MiB."
-  stop_pid "$EXP_PID"
-  stop_pid "$FAKE_PID"
+  stop_pid "$EXP_PID" 2 || true
+  stop_pid "$FAKE_PID" 2 || true
 
   start_fake 10
   start_exporter idle10 "$FAKE_URL" 10s 3s
@@ -320,8 +279,8 @@ if ! skipped metrics && fits $((2 * DUR + 30)) "metrics"; then
   sleep 2
   RSS10="$(rss_mib "$EXP_PID")"
   row "2 RSS idle with 10 collections (MiB)" "$RSS10" "—" "—" "≤ 15 MiB" "$(cmp "$RSS10" '<=' 15)"
-  stop_pid "$EXP_PID"
-  stop_pid "$FAKE_PID"
+  stop_pid "$EXP_PID" 2 || true
+  stop_pid "$FAKE_PID" 2 || true
 fi
 
 # ------------------------------------------------------------------------------------------
@@ -353,12 +312,13 @@ if ! skipped lite && fits 180 "lite"; then
   if ((LITE_OK)); then
     LPORT="$(free_port)"
     mkdir -p "$WORK/lite-data"
-    setsid "$PY" -m milvus_lite server --data-dir "$WORK/lite-data" --host 127.0.0.1 --port "$LPORT" \
-      >"$WORK/lite.log" 2>&1 </dev/null &
-    LITE_PID=$!
+    start_group "$WORK/lite.pgid" "$WORK/lite.log" \
+      "$PY" -m milvus_lite server --data-dir "$WORK/lite-data" --host 127.0.0.1 --port "$LPORT" \
+      || LITE_OK=0
+    LITE_PID=$LIB_PGID
     PIDS+=("$LITE_PID")
     LURI="http://127.0.0.1:$LPORT"
-    timeout 90 "$PY" scripts/milvus_lite.py wait --uri "$LURI" --timeout 80 --quiet >&2 \
+    ((LITE_OK)) && timeout 90 "$PY" scripts/milvus_lite.py wait --uri "$LURI" --timeout 80 --quiet >&2 \
       || { LITE_OK=0; note "3: Milvus Lite did not start: $(tail -3 "$WORK/lite.log" | tr '\n' ' ')"; }
   fi
   if ((LITE_OK)); then
@@ -402,43 +362,7 @@ if ! skipped lite && fits 180 "lite"; then
       SPY_T1="$(date +%s.%N)"
       kill -INT "$SPY_PID" 2>/dev/null || true
       for _ in $(seq 1 100); do kill -0 "$SPY_PID" 2>/dev/null || break; sleep 0.1; done
-      LITE_PROFILE="$(python3 - "$WORK/lite.folded" "$WORK/pyspy.log" "$SPY_T0" "$SPY_T1" "$SPY_CPU0" "$SPY_CPU1" "$(getconf CLK_TCK)" "$(dirname "$OUT")/lite-profile.txt" <<'PY'
-import collections, re, sys
-folded, log, t0, t1, c0, c1, hz, out = sys.argv[1:9]
-wall = float(t1) - float(t0)
-cores = (float(c1) - float(c0)) / float(hz) / wall
-total, parts, handlers, leaves = 0, collections.Counter(), collections.Counter(), collections.Counter()
-for line in open(folded):
-    stack, _, count = line.rstrip("\n").rpartition(" ")
-    if not count.isdigit():
-        continue
-    n = int(count)
-    total += n
-    frames = stack.split(";")
-    handler = next((f.split(" ")[0] for f in frames if "MilvusServicer." in f), None)
-    if handler:
-        part = "Milvus Lite's own handlers"
-        handlers[handler.split(".")[1]] += n
-    elif any(f.startswith("_serve ") for f in frames):
-        part = "gRPC's single dispatch thread (grpc._server._serve)"
-    else:
-        part = "gRPC worker-pool hand-offs (queues, locks, status)"
-    parts[part] += n
-    leaves[frames[-1]] += n
-pct = lambda n: 100 * n / max(total, 1)
-lines = [f"Milvus Lite during {wall:.1f} s of refreshes at concurrency 16: {cores:.2f} cores of CPU; "
-         f"{total} samples of the thread holding the GIL."]
-lines += [f"  {pct(n):5.1f}%  {p}" for p, n in parts.most_common()]
-lines.append("Handlers:")
-lines += [f"  {pct(n):5.1f}%  {h}" for h, n in handlers.most_common(8)]
-lines.append("Innermost frames:")
-lines += [f"  {pct(n):5.1f}%  {f}" for f, n in leaves.most_common(12)]
-open(out, "w").write("\n".join(lines) + "\n")
-top = "; ".join(f"{p} {pct(n):.0f}%" for p, n in parts.most_common())
-hs = ", ".join(f"{h} {pct(n):.0f}%" for h, n in handlers.most_common(3))
-print(f"{cores:.2f} cores busy; of {total} GIL-held samples: {top} ({hs})")
-PY
-)" || note "3: the py-spy profile could not be summarised: $(tail -2 "$WORK/pyspy.log" | tr '\n' ' ')"
+      LITE_PROFILE="$(python3 scripts/py/pyspy_summary.py "$WORK/lite.folded" "$WORK/pyspy.log" "$SPY_T0" "$SPY_T1" "$SPY_CPU0" "$SPY_CPU1" "$(getconf CLK_TCK)" "$(dirname "$OUT")/lite-profile.txt")" || note "3: the py-spy profile could not be summarised: $(tail -2 "$WORK/pyspy.log" | tr '\n' ' ')"
     fi
   fi
   if ((LITE_OK)); then
@@ -450,7 +374,7 @@ PY
   else
     row "3 Lite refresh of $LITE_N collections" "not measured" "—" "—" "≥ 8×" "n/a"
   fi
-  [[ -n "${LITE_PID:-}" ]] && { kill -TERM -- "-$LITE_PID" 2>/dev/null || true; stop_pid "$LITE_PID"; }
+  [[ -n "${LITE_PID:-}" ]] && { stop_group "$LITE_PID" 2 || true; }
 fi
 
 # ------------------------------------------------------------------------------------------
@@ -525,8 +449,8 @@ EOF
   EXPECT=$(((30 + 2) / 3))
   row "4 refreshes in 30 s at $(fmt "$L_RPS" 0) req/s, ttl 3s (CheckHealth calls)" "$REFRESHES" "ceil(30/3) = $EXPECT" "$(ratio "$REFRESHES" "$EXPECT")" "exactly $EXPECT" "$(awk -v r="$REFRESHES" -v e="$EXPECT" 'BEGIN { print ((r == e) ? "yes" : "**no**") }')"
   note "4: wrk -t2 -c56 paced 10 ms per connection over /healthz, /readyz, /metrics (2:2:1), 100 collections; $(fmt "$L_RPS" 0) req/s achieved, p99 ${L_P99} ms, errors $L_ERR; RPCs of the fake in the window: $CALLS."
-  stop_pid "$EXP_PID"
-  stop_pid "$FAKE_PID"
+  stop_pid "$EXP_PID" 2 || true
+  stop_pid "$FAKE_PID" 2 || true
 fi
 
 # ------------------------------------------------------------------------------------------
@@ -546,7 +470,7 @@ EOF
   C_MED="$(awk '$2 == "coldstart_median_ms" { print $3 }' "$WORK/cold.out")"
   row "5 cold start → first 200 on /healthz (ms, median of 30)" "$(fmt "$C_MED" 1)" "—" "—" "≤ 50 ms" "$(cmp "$C_MED" '<=' 50)"
   note "5: $(sed 's/^coldstart: //' "$WORK/cold.err" | tail -1)."
-  stop_pid "$FAKE_PID"
+  stop_pid "$FAKE_PID" 2 || true
 fi
 
 # ------------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@
 #   http_code URL [SECONDS]         prints the status code, 000 when nothing answered
 #   wait_tcp PORT SECONDS [WHAT]    until 127.0.0.1:PORT accepts a connection
 #   wait_tcp_closed PORT SECONDS [WHAT]  until 127.0.0.1:PORT no longer accepts one
+#   wait_line FILE PREFIX SECONDS   until FILE has a line "PREFIX rest"; prints the rest (a server
+#                                   announcing its address on stdout)
 #   wait_http [--any] [--status N] [--pgid G | --pid P] URL SECONDS [WHAT]
 #                                   until URL answers 2xx (--any: any HTTP answer; --status N:
 #                                   exactly N); gives up at once when group G / process P is gone
@@ -88,6 +90,21 @@ wait_tcp_closed() {
     done
     port_open "$port" || return 0
     echo "timed out after ${secs}s waiting for $what to stop accepting TCP connections on 127.0.0.1:$port" >&2
+    return 1
+}
+
+wait_line() {
+    local file=$1 prefix=$2 secs=$3 end=$((SECONDS + ${3%.*} + 1)) i n line
+    n=$(_lib_iterations "$secs" 0.05)
+    for ((i = 0; i <= n && SECONDS <= end; i++)); do
+        line="$(grep -m1 "^$prefix " "$file" 2>/dev/null || true)"
+        if [[ -n "$line" ]]; then
+            echo "${line#"$prefix "}"
+            return 0
+        fi
+        sleep 0.05
+    done
+    echo "timed out after ${secs}s waiting for a '$prefix' line in $file: $(tail -5 "$file" 2>/dev/null)" >&2
     return 1
 }
 
