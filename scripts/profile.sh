@@ -15,6 +15,8 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh"
 SECS="${PROFILE_SECONDS:-10}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 OUT="$REPO/target/bench/metrics-profile.txt"
@@ -56,10 +58,9 @@ timeout $((SECS * 6)) perf record -F 999 -o "$WORK/render.data" -- \
 log "2/2 serve: /metrics with 10,000 collections under wrk for ${SECS}s"
 "$BIN/examples/fake_milvus_server" --collections 10000 >"$WORK/fake.out" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 200); do grep -q '^milvus ' "$WORK/fake.out" && break; sleep 0.1; done
-MURL="$(grep -m1 '^milvus ' "$WORK/fake.out" | cut -d' ' -f2)"
+MURL="$(wait_line "$WORK/fake.out" milvus 20 2>/dev/null || true)"
 [[ -n "$MURL" ]] || die "the fake Milvus did not start: $(cat "$WORK/fake.out")"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+PORT="$(free_port)"
 printf '[web]\nlisten_address = "127.0.0.1:%s"\n[log]\nlevel = "warn"\n[milvus]\naddress = "%s"\ntimeout = "60s"\n[cache]\nttl = "1h"\nrefresh_interval = "0s"\n' \
   "$PORT" "$MURL" >"$WORK/exporter.toml"
 "$BIN/milvus_exporter" --config "$WORK/exporter.toml" >"$WORK/exporter.log" 2>&1 &
