@@ -213,6 +213,13 @@ impl Reloader {
         if running.log_level != config.log_level || running.log_format != config.log_format {
             notes.push("log settings need a restart to change".to_string());
         }
+        if running.header_read_timeout != config.header_read_timeout
+            || running.max_connections != config.max_connections
+            || running.write_timeout != config.write_timeout
+            || running.max_requests != config.max_requests
+        {
+            notes.push("web connection limits need a restart to change".to_string());
+        }
         for n in &notes {
             tracing::warn!("{n}");
         }
@@ -269,6 +276,7 @@ fn init_logging(config: &Config) {
 }
 
 async fn serve(config: Config, web: WebConfig, layers: Layers) -> u8 {
+    raise_nofile_limit();
     let mut caches = match Caches::from_config(&config) {
         Ok(c) => c,
         Err(e) => {
@@ -309,6 +317,8 @@ async fn serve(config: Config, web: WebConfig, layers: Layers) -> u8 {
         web: Arc::new(ArcSwap::from_pointee(web)),
         header_read_timeout: config.header_read_timeout,
         max_connections: config.max_connections,
+        write_timeout: config.write_timeout,
+        max_requests: config.max_requests,
         ..ServeOptions::default()
     };
     let reloader = Reloader::new(layers, &state, Arc::clone(&options.web), config);
@@ -328,6 +338,44 @@ async fn serve(config: Config, web: WebConfig, layers: Layers) -> u8 {
         }
     }
 }
+
+/// Raises the soft limit on open files to the hard limit, as Go's runtime does at start-up:
+/// every held connection is a descriptor, and a soft limit of 1024 (a common default) would
+/// run out before `web.max_connections` does.
+#[cfg(unix)]
+fn raise_nofile_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` through a valid, exclusive pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot read RLIMIT_NOFILE");
+        return;
+    }
+    let before = limit.rlim_cur;
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads one `rlimit` through a valid pointer.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        } else {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "cannot raise RLIMIT_NOFILE");
+        }
+    }
+    tracing::debug!(
+        soft = limit.rlim_cur,
+        hard = limit.rlim_max,
+        soft_before = before,
+        "open file limit (RLIMIT_NOFILE)"
+    );
+}
+
+#[cfg(not(unix))]
+fn raise_nofile_limit() {}
 
 #[cfg(unix)]
 type Signal = Option<tokio::signal::unix::Signal>;

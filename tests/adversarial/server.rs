@@ -1,8 +1,388 @@
-//! Adversarial cases: server.
+//! Adversarial cases: the HTTP server under hostile clients (issue 11, "Trust under attack").
+//!
+//! Liveness cannot be starved by idle, slowloris or non-reading connections; `/metrics` and
+//! `/probe` are capped; an unauthenticated `/readyz` tells only its status; `POST /-/reload`
+//! needs `--web.enable-lifecycle`.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use milvus_exporter::server::ServeOptions;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use super::support;
+use support::exporter::eventually;
+use support::fake_milvus::{FakeCollection, FakeMilvus, FakeState};
+use support::hardened::{raw_request, Served};
 
-#[allow(dead_code)]
-fn _support_is_linked() -> usize {
-    std::mem::size_of::<support::exporter::Exporter>()
+/// Main target at `url`, on-demand refreshes, host rules off, and `extra` appended.
+fn fake_config(url: &str, timeout: &str, ttl: &str, extra: &str) -> String {
+    format!(
+        "[milvus]\naddress = \"{url}\"\ntimeout = \"{timeout}\"\n\
+         [cache]\nttl = \"{ttl}\"\nrefresh_interval = \"0s\"\n\
+         [readiness]\ndisabled_rules = [\"memory\", \"disk\"]\n{extra}"
+    )
+}
+
+fn status_of(raw: &str) -> &str {
+    raw.split_whitespace().nth(1).unwrap_or("")
+}
+
+const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+/// Up to `n` connections to `addr`, opened fifty at a time (the listen backlog
+/// is finite), for at most about `limit`: a server that stops accepting gets fewer.
+async fn open_many(addr: SocketAddr, n: usize, limit: Duration) -> Vec<TcpStream> {
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n && Instant::now() < deadline {
+        let batch = (n - out.len()).min(50);
+        let mut tasks = Vec::with_capacity(batch);
+        for _ in 0..batch {
+            tasks.push(tokio::spawn(async move {
+                tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await
+            }));
+        }
+        for t in tasks {
+            if let Ok(Ok(Ok(s))) = t.await {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// One `/healthz` on a fresh connection, connecting included, given at most 2 s: (the status
+/// code, or "" when there was no answer; time to the full answer).
+async fn timed_healthz(addr: SocketAddr) -> (String, Duration) {
+    let t = Instant::now();
+    let reply = tokio::time::timeout(
+        Duration::from_secs(2),
+        raw_request(addr, HEALTHZ, Duration::from_secs(2)),
+    )
+    .await
+    .unwrap_or_default();
+    (status_of(&reply).to_string(), t.elapsed())
+}
+
+/// The worst of `n` `/healthz` answers, each of which must be 200.
+async fn worst_healthz(addr: SocketAddr, n: usize, what: &str) -> Duration {
+    let mut worst = Duration::ZERO;
+    for _ in 0..n {
+        let (status, took) = timed_healthz(addr).await;
+        assert_eq!(
+            status, "200",
+            "{what}: /healthz was not answered 200 within 2 s (took {took:?})"
+        );
+        worst = worst.max(took);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worst
+}
+
+// ------------------------------------------------------------------------------------------
+// A. Liveness cannot be starved
+// ------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_within_100ms_while_2000_idle_connections_are_open() {
+    let fake = FakeMilvus::start(FakeState::new()).await;
+    let s = Served::start(
+        &fake_config(&fake.url(), "2s", "10s", ""),
+        ServeOptions::default(),
+    )
+    .await;
+    let idle = open_many(s.addr, 2000, Duration::from_secs(6)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let worst = worst_healthz(s.addr, 10, "2000 idle connections open").await;
+    println!("{} idle connections: worst /healthz {worst:?}", idle.len());
+    assert_eq!(idle.len(), 2000, "every connection is accepted");
+    // At the limit of 1024 the oldest were evicted to make room; the newest are held.
+    let mut idle = idle;
+    let mut buf = [0u8; 16];
+    let oldest = tokio::time::timeout(Duration::from_secs(1), idle[0].read(&mut buf)).await;
+    assert!(
+        matches!(oldest, Ok(Ok(0)) | Ok(Err(_))),
+        "the oldest idle connection was closed: {oldest:?}"
+    );
+    let newest = idle.len() - 1;
+    let held = tokio::time::timeout(Duration::from_millis(200), idle[newest].read(&mut buf)).await;
+    assert!(held.is_err(), "the newest is still open: {held:?}");
+    assert!(
+        worst < Duration::from_millis(100),
+        "/healthz took {worst:?} with 2000 idle connections open"
+    );
+    drop(idle);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_within_100ms_while_2000_slowloris_connections_trickle_their_heads() {
+    let fake = FakeMilvus::start(FakeState::new()).await;
+    let s = Served::start(
+        &fake_config(&fake.url(), "2s", "10s", ""),
+        ServeOptions::default(),
+    )
+    .await;
+    let conns = open_many(s.addr, 2000, Duration::from_secs(6)).await;
+    assert_eq!(conns.len(), 2000, "every connection is accepted");
+    for c in &conns {
+        let _ = c.try_write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    }
+    // One more byte on every connection every 100 ms, for at most 4 s.
+    let trickle = tokio::spawn(async move {
+        let (mut sent, mut refused) = (0u64, 0u64);
+        for _ in 0..40 {
+            for c in &conns {
+                match c.try_write(b"a") {
+                    Ok(_) => sent += 1,
+                    Err(_) => refused += 1,
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (sent, refused)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let worst = worst_healthz(s.addr, 20, "2000 slowloris connections").await;
+    let (sent, refused) = trickle.await.expect("trickler");
+    println!(
+        "2000 slowloris connections: worst /healthz {worst:?}; {sent} bytes trickled, {refused} \
+         writes refused (connections evicted)"
+    );
+    assert!(
+        worst < Duration::from_millis(100),
+        "/healthz took {worst:?} with 2000 slowloris connections open"
+    );
+    s.stop().await;
+}
+
+/// `n` loaded collections with 250-byte names: about 1 KiB of `/metrics` body each.
+fn many_collections(n: usize) -> Vec<FakeCollection> {
+    (0..n)
+        .map(|i| FakeCollection::loaded("default", &format!("c{i:05}_{}", "x".repeat(244)), 7))
+        .collect()
+}
+
+/// Reads a response head, returning the Content-Length and the body bytes already read.
+async fn read_head(conn: &mut TcpStream) -> (usize, usize) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut chunk))
+            .await
+            .expect("a head within 5 s")
+            .expect("read");
+        assert!(
+            n > 0,
+            "closed before the head: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("a content-length");
+            return (len, buf.len() - end - 4);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_a_large_metrics_body_is_cut_off_after_the_write_timeout() {
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        // More than the kernel buffers on both ends of a loopback connection take (the
+        // sender's grows to tcp_wmem's 4 MiB), so the server's writes do stall.
+        b.collections = many_collections(4500);
+    }))
+    .await;
+    let opts = ServeOptions {
+        write_timeout: Duration::from_secs(1),
+        // Far longer: a cut within seconds is the write timeout, not the idle timeout.
+        header_read_timeout: Duration::from_secs(30),
+        ..ServeOptions::default()
+    };
+    let s = Served::start(&fake_config(&fake.url(), "10s", "60s", ""), opts).await;
+    // A reading client gets the whole body (and primes the cache).
+    let t = Instant::now();
+    let full = reqwest::get(s.url("/metrics"))
+        .await
+        .expect("GET /metrics")
+        .bytes()
+        .await
+        .expect("body");
+    println!(
+        "/metrics body {} bytes, first answer in {:?}",
+        full.len(),
+        t.elapsed()
+    );
+    assert!(full.len() > 4 << 20, "a body of over 4 MiB: {}", full.len());
+
+    // Non-reading clients: a small receive window, the request, then silence.
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let mut c = sock.connect(s.addr).await.expect("connect");
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("request");
+        stalled.push(c);
+    }
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let worst = worst_healthz(s.addr, 5, "3 stalled /metrics readers").await;
+    assert!(
+        worst < Duration::from_millis(100),
+        "/healthz took {worst:?}"
+    );
+    // Past the write timeout (with slack), read what the server managed to send: the
+    // connection has ended short of the body.
+    tokio::time::sleep(Duration::from_millis(2500).saturating_sub(start.elapsed())).await;
+    for (i, c) in stalled.iter_mut().enumerate() {
+        let (len, mut got) = read_head(c).await;
+        let mut chunk = vec![0u8; 64 * 1024];
+        let ended = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match c.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+        })
+        .await;
+        println!("stalled reader {i}: {got} of {len} body bytes before the cut");
+        assert!(
+            ended.is_ok(),
+            "stalled reader {i}: the connection was not closed"
+        );
+        assert!(
+            got < len,
+            "stalled reader {i}: got the whole body ({got} of {len})"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_max_requests_metrics_and_probe_get_503_while_healthz_answers() {
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        b.delay = Duration::from_millis(1500);
+    }))
+    .await;
+    let opts = ServeOptions {
+        max_requests: 2,
+        ..ServeOptions::default()
+    };
+    let s = Served::start(&fake_config(&fake.url(), "5s", "60s", ""), opts).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client");
+    // Two answers waiting on a slow refresh take both places.
+    let mut slow = Vec::new();
+    for path in ["/metrics", "/probe?target=default"] {
+        let (c, url) = (client.clone(), s.url(path));
+        slow.push(tokio::spawn(async move {
+            let r = c.get(&url).send().await.expect("send");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }));
+    }
+    eventually(
+        Duration::from_secs(3),
+        "the refresh reached Milvus",
+        || async { fake.state().in_flight() > 0 },
+    )
+    .await;
+    for path in ["/metrics", "/probe?target=default"] {
+        let t = Instant::now();
+        let r = client.get(s.url(path)).send().await.expect("send");
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap_or_default();
+        println!(
+            "{path} beyond max_requests: {status} in {:?}: {body:?}",
+            t.elapsed()
+        );
+        assert_eq!(status, 503, "{path}: {body}");
+        assert_eq!(body.trim_end().lines().count(), 1, "one line: {body:?}");
+        assert!(body.contains("web.max_requests"), "{body}");
+        assert!(t.elapsed() < Duration::from_millis(500), "answered at once");
+    }
+    let worst = worst_healthz(s.addr, 5, "max_requests reached").await;
+    assert!(
+        worst < Duration::from_millis(100),
+        "/healthz took {worst:?}"
+    );
+    for t in slow {
+        let (status, body) = t.await.expect("task");
+        assert_eq!(
+            status, 200,
+            "the requests within the limit are answered: {body:.200}"
+        );
+    }
+    // The places are free again.
+    let r = client.get(s.url("/metrics")).send().await.expect("send");
+    assert_eq!(r.status().as_u16(), 200);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eviction_at_max_connections_never_cuts_a_request_in_flight() {
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        b.delay = Duration::from_millis(1500);
+    }))
+    .await;
+    let opts = ServeOptions {
+        max_connections: 4,
+        ..ServeOptions::default()
+    };
+    let s = Served::start(&fake_config(&fake.url(), "5s", "60s", ""), opts).await;
+    // The oldest connection has a request in flight (waiting on a slow refresh).
+    let addr = s.addr;
+    let in_flight = tokio::spawn(async move {
+        raw_request(
+            addr,
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        )
+        .await
+    });
+    eventually(
+        Duration::from_secs(3),
+        "the refresh reached Milvus",
+        || async { fake.state().in_flight() > 0 },
+    )
+    .await;
+    // Twenty idle newcomers, each at the limit: each evicts an idle one, never the busy one.
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(TcpStream::connect(s.addr).await.expect("connect"));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let worst = worst_healthz(s.addr, 3, "at max_connections").await;
+    assert!(
+        worst < Duration::from_millis(100),
+        "/healthz took {worst:?}"
+    );
+    let reply = in_flight.await.expect("task");
+    assert_eq!(
+        status_of(&reply),
+        "200",
+        "the in-flight request survived: {reply:.200}"
+    );
+    assert!(
+        reply.contains("milvus_up"),
+        "and its whole body: {} bytes",
+        reply.len()
+    );
+    // The early idle ones were closed; the last three are held.
+    let mut buf = [0u8; 16];
+    let first = tokio::time::timeout(Duration::from_secs(1), idle[0].read(&mut buf)).await;
+    assert!(matches!(first, Ok(Ok(0)) | Ok(Err(_))), "{first:?}");
+    s.stop().await;
 }
