@@ -364,18 +364,33 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
+/// How much a health answer may tell. With basic auth configured, a request on a path exempt
+/// from it (`/readyz` for the kubelet) that does not carry valid credentials gets
+/// [`Disclosure::StatusOnly`]: the status and the failing rules' names, no addresses,
+/// collection names, versions, dependency names or error details.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disclosure {
+    Full,
+    StatusOnly,
+}
+
 /// Basic auth (when configured and the path is not exempt), the `max_requests` cap on
 /// `/metrics` and `/probe`, then the router. The permit, if any, goes with the response body.
 async fn handle(
-    req: Request<hyper::body::Incoming>,
+    mut req: Request<hyper::body::Incoming>,
     app: Router,
     web: &WebConfig,
     requests: Option<&Arc<Semaphore>>,
 ) -> (Response, Option<OwnedSemaphorePermit>) {
+    let mut disclosure = Disclosure::Full;
     if let Some(auth) = &web.auth {
-        if web.needs_auth(req.uri().path())
-            && !auth.check(req.headers().get(header::AUTHORIZATION)).await
-        {
+        let credentials = req.headers().get(header::AUTHORIZATION);
+        if !web.needs_auth(req.uri().path()) {
+            // Open to all, but only the authenticated see the details.
+            if credentials.is_none() || !auth.check(credentials).await {
+                disclosure = Disclosure::StatusOnly;
+            }
+        } else if !auth.check(credentials).await {
             let mut resp = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -399,6 +414,7 @@ async fn handle(
         },
         _ => None,
     };
+    req.extensions_mut().insert(disclosure);
     match app.oneshot(req.map(Body::new)).await {
         Ok(resp) => (resp, permit),
         Err(never) => match never {},

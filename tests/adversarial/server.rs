@@ -5,9 +5,10 @@
 //! needs `--web.enable-lifecycle`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use milvus_exporter::server::ServeOptions;
+use milvus_exporter::server::{ServeOptions, WebConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -384,5 +385,155 @@ async fn eviction_at_max_connections_never_cuts_a_request_in_flight() {
     let mut buf = [0u8; 16];
     let first = tokio::time::timeout(Duration::from_secs(1), idle[0].read(&mut buf)).await;
     assert!(matches!(first, Ok(Ok(0)) | Ok(Err(_))), "{first:?}");
+    s.stop().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// B. Secrets stay where they belong: unauthenticated /readyz tells the status only
+// ------------------------------------------------------------------------------------------
+
+const SECRET_COLLECTION: &str = "payroll_embeddings_q3";
+const PRESENT_COLLECTION: &str = "customer_docs_v7";
+const DEPENDENCY: &str = "embedder-internal-gw";
+
+/// A web config with one basic-auth user (`prometheus` / `right-password`).
+fn auth_options(dir: &std::path::Path) -> ServeOptions {
+    let hash = bcrypt::hash("right-password", 4).expect("hash");
+    let path = dir.join("web.yml");
+    std::fs::write(&path, format!("basic_auth_users:\n  prometheus: {hash}\n")).expect("write");
+    let web = WebConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    ServeOptions {
+        web: Arc::new(arc_swap::ArcSwap::from_pointee(web)),
+        ..ServeOptions::default()
+    }
+}
+
+async fn get_as(url: &str, user: Option<(&str, &str)>) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client");
+    let mut req = client.get(url);
+    if let Some((u, p)) = user {
+        req = req.basic_auth(u, Some(p));
+    }
+    let r = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_readyz_tells_status_and_failing_rules_but_no_details() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        b.version = "v2.5.9-fakeversion".into();
+        b.collections = vec![FakeCollection::loaded("default", PRESENT_COLLECTION, 3)];
+    }))
+    .await;
+    // Milvus up, a required collection missing, a required dependency down.
+    let extra = format!(
+        "required_collections = [\"{SECRET_COLLECTION}\"]\n\
+         [[dependencies]]\nname = \"{DEPENDENCY}\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
+         timeout = \"500ms\"\nrequired = true\n"
+    );
+    let s = Served::start(
+        &fake_config(&fake.url(), "2s", "10s", &extra),
+        auth_options(dir.path()),
+    )
+    .await;
+    let fake_addr = fake.addr().to_string();
+    let forbidden = [
+        SECRET_COLLECTION,
+        PRESENT_COLLECTION,
+        DEPENDENCY,
+        "v2.5.9-fakeversion",
+        fake_addr.as_str(),
+        "127.0.0.1:9",
+    ];
+    for path in ["/readyz", "/readyz?verbose"] {
+        let (status, body) = get_as(&s.url(path), None).await;
+        println!("unauthenticated {path}: {status} {body}");
+        assert_eq!(status, 503, "{path}: {body}");
+        for f in forbidden {
+            assert!(
+                !body.contains(f),
+                "unauthenticated {path} names {f:?}: {body}"
+            );
+        }
+        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(v["status"], "not_ready");
+        assert_eq!(
+            v["failing"],
+            serde_json::json!(["collections", "dependencies"]),
+            "{body}"
+        );
+    }
+    // Wrong credentials on the open path: still the status only, not a 401.
+    let (status, body) = get_as(&s.url("/readyz"), Some(("prometheus", "wrong"))).await;
+    assert_eq!(status, 503);
+    assert!(!body.contains(SECRET_COLLECTION), "{body}");
+    // Authenticated: the full answer, as before.
+    let (status, body) = get_as(&s.url("/readyz"), Some(("prometheus", "right-password"))).await;
+    assert_eq!(status, 503);
+    for f in [
+        SECRET_COLLECTION,
+        DEPENDENCY,
+        "v2.5.9-fakeversion",
+        fake_addr.as_str(),
+    ] {
+        assert!(
+            body.contains(f),
+            "the authenticated /readyz names {f:?}: {body}"
+        );
+    }
+    // /health and / stay behind the password.
+    for path in ["/health", "/", "/metrics", "/probe?target=default"] {
+        let (status, body) = get_as(&s.url(path), None).await;
+        assert_eq!(status, 401, "{path}: {body:.200}");
+        assert!(!body.contains(SECRET_COLLECTION), "{path}: {body}");
+    }
+    let (status, body) = get_as(&s.url("/health"), Some(("prometheus", "right-password"))).await;
+    assert_eq!(status, 200);
+    assert!(body.contains(SECRET_COLLECTION), "{body:.300}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_readyz_with_milvus_down_hides_its_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Nothing listens here once the listener is dropped.
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = gone.local_addr().expect("addr").to_string();
+    drop(gone);
+    let s = Served::start(
+        &fake_config(&format!("http://{addr}"), "1s", "10s", ""),
+        auth_options(dir.path()),
+    )
+    .await;
+    let (status, body) = get_as(&s.url("/readyz"), None).await;
+    println!("unauthenticated /readyz, Milvus down: {status} {body}");
+    assert_eq!(status, 503);
+    assert!(!body.contains(&addr), "{body}");
+    assert!(
+        !body.to_lowercase().contains("refused"),
+        "no error detail: {body}"
+    );
+    assert_eq!(
+        body, r#"{"status":"not_ready","failing":["milvus"]}"#,
+        "the whole unauthenticated answer"
+    );
+    let (status, body) = get_as(&s.url("/readyz"), Some(("prometheus", "right-password"))).await;
+    assert_eq!(status, 503);
+    assert!(
+        body.contains(&addr),
+        "the authenticated answer names the address: {body}"
+    );
+    // /healthz stays open and plain.
+    let (status, body) = get_as(&s.url("/healthz"), None).await;
+    assert_eq!((status, body.as_str()), (200, "OK"));
     s.stop().await;
 }
