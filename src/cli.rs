@@ -43,6 +43,10 @@ pub struct Cli {
     /// TLS and basic auth, in the Prometheus exporter-toolkit web config format (YAML).
     #[arg(long = "web.config.file", global = true, value_name = "PATH")]
     pub web_config_file: Option<PathBuf>,
+    /// Allow reloading over HTTP (POST /-/reload); without it the endpoint answers 403.
+    /// SIGHUP reloads either way.
+    #[arg(long = "web.enable-lifecycle", global = true)]
+    pub enable_lifecycle: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -117,7 +121,7 @@ pub async fn run(cli: Cli) -> u8 {
                 overrides,
                 web_file: cli.web_config_file.clone(),
             };
-            serve(config, web, layers).await
+            serve(config, web, layers, cli.enable_lifecycle).await
         }
     }
 }
@@ -275,7 +279,7 @@ fn init_logging(config: &Config) {
     }
 }
 
-async fn serve(config: Config, web: WebConfig, layers: Layers) -> u8 {
+async fn serve(config: Config, web: WebConfig, layers: Layers, enable_lifecycle: bool) -> u8 {
     raise_nofile_limit();
     let mut caches = match Caches::from_config(&config) {
         Ok(c) => c,
@@ -323,6 +327,9 @@ async fn serve(config: Config, web: WebConfig, layers: Layers) -> u8 {
     };
     let reloader = Reloader::new(layers, &state, Arc::clone(&options.web), config);
     state.set_reloader(reloader.clone());
+    if enable_lifecycle {
+        state.enable_lifecycle();
+    }
     let Signals { term, hup } = signals;
     let hangups = tokio::spawn(reload_on_sighup(reloader, hup));
     let result = server::serve_with(listener, state, options, shutdown_signal(term)).await;

@@ -652,7 +652,10 @@ async fn sighup_and_post_reload_swap_the_config_and_refuse_a_bad_one() {
     };
     let target =
         |name: &str, url: &str| format!("[[targets]]\nname = \"{name}\"\naddress = \"{url}\"\n");
-    let bin = start_binary(&config_a(&old.url(), &target("a", &new.url())), &[]);
+    let bin = start_binary(
+        &config_a(&old.url(), &target("a", &new.url())),
+        &["--web.enable-lifecycle"],
+    );
     assert_eq!(get(&bin.url("/probe?target=a")).await.0, 200);
     assert_eq!(get(&bin.url("/probe?target=b")).await.0, 400);
 
@@ -783,7 +786,7 @@ async fn secrets_never_appear_in_bodies_logs_or_errors_even_at_trace_level() {
         }
     };
 
-    let mut bin = start_binary(&toml, &["--log.level", "trace"]);
+    let mut bin = start_binary(&toml, &["--log.level", "trace", "--web.enable-lifecycle"]);
     let mut bodies = Vec::new();
     let paths = [
         "/",
@@ -1192,7 +1195,7 @@ async fn the_binary_serves_tls_from_web_config_file_and_reload_rereads_it() {
     let web_arg = web.display().to_string();
     let bin = start_binary(
         &fake_config(&fake.url(), "2s", "10s", ""),
-        &["--web.config.file", &web_arg],
+        &["--web.config.file", &web_arg, "--web.enable-lifecycle"],
     );
     let base = format!("https://{}", bin.addr);
     let client = tls_client(&pki, None);

@@ -18,6 +18,7 @@ pub mod web_config;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -111,6 +112,8 @@ pub struct AppState {
     pub caches: ArcSwap<Caches>,
     pub started: Instant,
     reloader: OnceLock<Arc<dyn Reload>>,
+    /// `--web.enable-lifecycle`: without it `POST /-/reload` answers 403 (SIGHUP still works).
+    lifecycle: AtomicBool,
 }
 
 impl AppState {
@@ -119,12 +122,23 @@ impl AppState {
             caches: ArcSwap::from_pointee(caches),
             started: Instant::now(),
             reloader: OnceLock::new(),
+            lifecycle: AtomicBool::new(false),
         })
     }
 
     /// Enables `POST /-/reload` (once; later calls are ignored).
     pub fn set_reloader(&self, reloader: Arc<dyn Reload>) {
         let _ = self.reloader.set(reloader);
+    }
+
+    /// Lets `POST /-/reload` run the reload (`--web.enable-lifecycle`, as in Prometheus).
+    pub fn enable_lifecycle(&self) {
+        self.lifecycle.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether `POST /-/reload` may reload.
+    pub fn lifecycle_enabled(&self) -> bool {
+        self.lifecycle.load(Ordering::SeqCst)
     }
 
     /// Runs the installed reload, if any.
@@ -149,8 +163,11 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// `POST /-/reload`: re-read the configuration; 200 with a summary, or 500 with the reason
-/// (the running configuration stays).
+/// (the running configuration stays). Without `--web.enable-lifecycle`, 403 and nothing done.
 async fn reload(State(state): State<Arc<AppState>>) -> Response {
+    if state.reloader.get().is_some() && !state.lifecycle_enabled() {
+        return text(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n");
+    }
     match state.reload().await {
         None => text(
             StatusCode::NOT_FOUND,

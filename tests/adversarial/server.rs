@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::support;
+use support::binary::Binary;
 use support::exporter::eventually;
 use support::fake_milvus::{FakeCollection, FakeMilvus, FakeState};
 use support::hardened::{raw_request, Served};
@@ -536,4 +537,47 @@ async fn unauthenticated_readyz_with_milvus_down_hides_its_address() {
     let (status, body) = get_as(&s.url("/healthz"), None).await;
     assert_eq!((status, body.as_str()), (200, "OK"));
     s.stop().await;
+}
+
+// ------------------------------------------------------------------------------------------
+// C. POST /-/reload needs --web.enable-lifecycle
+// ------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_reload_without_enable_lifecycle_is_403_and_changes_nothing_but_sighup_reloads() {
+    let fake = FakeMilvus::start(FakeState::new()).await;
+    let base = fake_config(&fake.url(), "2s", "10s", "");
+    let target = format!(
+        "[[targets]]\nname = \"added\"\naddress = \"{}\"\n",
+        fake.url()
+    );
+    let bin = tokio::task::block_in_place(|| Binary::start(&base, &[], &[]));
+    let (status, _) = get_as(&bin.url("/probe?target=added"), None).await;
+    assert_eq!(status, 400, "no such target yet");
+
+    std::fs::write(bin.config_path(), format!("{base}{target}")).expect("rewrite");
+    let r = reqwest::Client::new()
+        .post(bin.url("/-/reload"))
+        .send()
+        .await
+        .expect("post");
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap_or_default();
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body.trim_end(), "Lifecycle API is not enabled.");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = get_as(&bin.url("/probe?target=added"), None).await;
+    assert_eq!(status, 400, "the refused POST reloaded nothing");
+    assert!(
+        !bin.stderr().contains("configuration reloaded"),
+        "{}",
+        bin.stderr()
+    );
+
+    // SIGHUP still reloads.
+    bin.signal("HUP");
+    eventually(Duration::from_secs(5), "SIGHUP reload", || async {
+        get_as(&bin.url("/probe?target=added"), None).await.0 == 200
+    })
+    .await;
 }
