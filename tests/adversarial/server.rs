@@ -389,6 +389,75 @@ async fn eviction_at_max_connections_never_cuts_a_request_in_flight() {
     s.stop().await;
 }
 
+/// VmRSS of a process, in KiB.
+fn rss_kib_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_connection_costs_a_bounded_amount_of_memory() {
+    let fake = FakeMilvus::start(FakeState::new()).await;
+    // Room for all 2,000, so each one is held and counted.
+    let toml = format!(
+        "[web]\nmax_connections = 4096\n{}",
+        fake_config(&fake.url(), "2s", "60s", "")
+    );
+    let bin = tokio::task::block_in_place(|| Binary::start(&toml, &[], &[]));
+    let addr: SocketAddr = bin.addr.parse().expect("address");
+    // Warm up: the first answers allocate what every later one reuses.
+    for _ in 0..3 {
+        assert_eq!(timed_healthz(addr).await.0, "200");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = rss_kib_of(bin.pid());
+    let idle = open_many(addr, 2000, Duration::from_secs(6)).await;
+    assert_eq!(idle.len(), 2000);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let with_idle = rss_kib_of(bin.pid());
+    // The same connections, each with 1 KiB of an unfinished request head (slowloris).
+    let head = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: {}",
+        "a".repeat(1000)
+    );
+    for c in &idle {
+        let _ = c.try_write(head.as_bytes());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let with_heads = rss_kib_of(bin.pid());
+    // The worst a head can do: 15 KiB of it, just under the 16 KiB limit.
+    let more = "b".repeat(14 * 1024);
+    for c in &idle {
+        let _ = c.try_write(more.as_bytes());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let with_big_heads = rss_kib_of(bin.pid());
+    let each = |kib: u64| (kib.saturating_sub(before) as f64) * 1024.0 / 2000.0;
+    let (per_idle, per_head, per_big) = (each(with_idle), each(with_heads), each(with_big_heads));
+    println!(
+        "binary VmRSS: {before} KiB before; with 2000 connections: {with_idle} KiB idle \
+         ({per_idle:.0} B each), {with_heads} KiB with 1 KiB of a head each ({per_head:.0} B \
+         each), {with_big_heads} KiB with 15 KiB of a head each ({per_big:.0} B each)"
+    );
+    assert_eq!(timed_healthz(addr).await.0, "200");
+    // hyper's read buffer (8 KiB at first, growing to at most 64 KiB) and write buffer, the
+    // task and its timers: bounded by the 16 KiB head limit and the 64 KiB buffer limit.
+    assert!(
+        per_idle < 32.0 * 1024.0,
+        "{per_idle:.0} B per idle connection"
+    );
+    assert!(per_head < 64.0 * 1024.0, "{per_head:.0} B per 1 KiB head");
+    assert!(per_big < 96.0 * 1024.0, "{per_big:.0} B per 15 KiB head");
+    drop(idle);
+}
+
 // ------------------------------------------------------------------------------------------
 // B. Secrets stay where they belong: unauthenticated /readyz tells the status only
 // ------------------------------------------------------------------------------------------
