@@ -160,6 +160,41 @@ async fn healthz_answers_within_100ms_while_2000_slowloris_connections_trickle_t
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_within_100ms_while_2000_clients_never_read_their_answers() {
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        b.collections = many_collections(50);
+    }))
+    .await;
+    let s = Served::start(
+        &fake_config(&fake.url(), "2s", "60s", ""),
+        ServeOptions::default(),
+    )
+    .await;
+    let conns = open_many(s.addr, 2000, Duration::from_secs(6)).await;
+    assert_eq!(conns.len(), 2000, "every connection is accepted");
+    // Each asks for /metrics (then /healthz, pipelined) and never reads a byte of the answers.
+    let mut asked = 0;
+    for c in &conns {
+        if c.try_write(
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .is_ok()
+        {
+            asked += 1;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let worst = worst_healthz(s.addr, 20, "2000 clients not reading").await;
+    println!("2000 clients not reading ({asked} asked): worst /healthz {worst:?}");
+    assert!(
+        worst < Duration::from_millis(100),
+        "/healthz took {worst:?} with 2000 non-reading clients"
+    );
+    drop(conns);
+    s.stop().await;
+}
+
 /// `n` loaded collections with 250-byte names: about 1 KiB of `/metrics` body each.
 fn many_collections(n: usize) -> Vec<FakeCollection> {
     (0..n)
