@@ -693,16 +693,12 @@ impl Config {
             ));
         }
         let max_connections = raw.web.max_connections as usize;
-        let write_timeout = raw.web.write_timeout.0;
-        if write_timeout.is_zero() || write_timeout > Duration::from_secs(600) {
-            return Err(ConfigError::invalid(
-                "web.write_timeout",
-                format!(
-                    "{} is outside 1ms-10m",
-                    humantime::format_duration(write_timeout)
-                ),
-            ));
-        }
+        let write_timeout = bounded(
+            "web.write_timeout",
+            raw.web.write_timeout.0,
+            Duration::from_millis(1),
+            MAX_TIMEOUT,
+        )?;
         if !(0..=1_000_000).contains(&raw.web.max_requests) {
             return Err(ConfigError::invalid(
                 "web.max_requests",
