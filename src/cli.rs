@@ -351,32 +351,30 @@ async fn serve(config: Config, web: WebConfig, layers: Layers, enable_lifecycle:
 /// run out before `web.max_connections` does.
 #[cfg(unix)]
 fn raise_nofile_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let before = getrlimit(Resource::Nofile);
+    let mut now = before;
+    // `None` is unlimited: a soft limit below an unlimited hard one has room to grow too.
+    let below_hard = match (before.current, before.maximum) {
+        (Some(soft), Some(hard)) => soft < hard,
+        (Some(_), None) => true,
+        (None, _) => false,
     };
-    // SAFETY: getrlimit writes one `rlimit` through a valid, exclusive pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot read RLIMIT_NOFILE");
-        return;
-    }
-    let before = limit.rlim_cur;
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: limit.rlim_max,
-            rlim_max: limit.rlim_max,
+    if below_hard {
+        let raised = Rlimit {
+            current: before.maximum,
+            maximum: before.maximum,
         };
-        // SAFETY: setrlimit reads one `rlimit` through a valid pointer.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit = raised;
-        } else {
-            tracing::debug!(error = %std::io::Error::last_os_error(), "cannot raise RLIMIT_NOFILE");
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => now = raised,
+            Err(e) => tracing::debug!(error = %e, "cannot raise RLIMIT_NOFILE"),
         }
     }
+    let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
     tracing::debug!(
-        soft = limit.rlim_cur,
-        hard = limit.rlim_max,
-        soft_before = before,
+        soft = %show(now.current),
+        hard = %show(now.maximum),
+        soft_before = %show(before.current),
         "open file limit (RLIMIT_NOFILE)"
     );
 }
