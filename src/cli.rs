@@ -43,6 +43,10 @@ pub struct Cli {
     /// TLS and basic auth, in the Prometheus exporter-toolkit web config format (YAML).
     #[arg(long = "web.config.file", global = true, value_name = "PATH")]
     pub web_config_file: Option<PathBuf>,
+    /// Allow reloading over HTTP (POST /-/reload); without it the endpoint answers 403.
+    /// SIGHUP reloads either way.
+    #[arg(long = "web.enable-lifecycle", global = true)]
+    pub enable_lifecycle: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -117,7 +121,7 @@ pub async fn run(cli: Cli) -> u8 {
                 overrides,
                 web_file: cli.web_config_file.clone(),
             };
-            serve(config, web, layers).await
+            serve(config, web, layers, cli.enable_lifecycle).await
         }
     }
 }
@@ -213,6 +217,13 @@ impl Reloader {
         if running.log_level != config.log_level || running.log_format != config.log_format {
             notes.push("log settings need a restart to change".to_string());
         }
+        if running.header_read_timeout != config.header_read_timeout
+            || running.max_connections != config.max_connections
+            || running.write_timeout != config.write_timeout
+            || running.max_requests != config.max_requests
+        {
+            notes.push("web connection limits need a restart to change".to_string());
+        }
         for n in &notes {
             tracing::warn!("{n}");
         }
@@ -268,7 +279,8 @@ fn init_logging(config: &Config) {
     }
 }
 
-async fn serve(config: Config, web: WebConfig, layers: Layers) -> u8 {
+async fn serve(config: Config, web: WebConfig, layers: Layers, enable_lifecycle: bool) -> u8 {
+    raise_nofile_limit();
     let mut caches = match Caches::from_config(&config) {
         Ok(c) => c,
         Err(e) => {
@@ -309,10 +321,15 @@ async fn serve(config: Config, web: WebConfig, layers: Layers) -> u8 {
         web: Arc::new(ArcSwap::from_pointee(web)),
         header_read_timeout: config.header_read_timeout,
         max_connections: config.max_connections,
+        write_timeout: config.write_timeout,
+        max_requests: config.max_requests,
         ..ServeOptions::default()
     };
     let reloader = Reloader::new(layers, &state, Arc::clone(&options.web), config);
     state.set_reloader(reloader.clone());
+    if enable_lifecycle {
+        state.enable_lifecycle();
+    }
     let Signals { term, hup } = signals;
     let hangups = tokio::spawn(reload_on_sighup(reloader, hup));
     let result = server::serve_with(listener, state, options, shutdown_signal(term)).await;
@@ -328,6 +345,42 @@ async fn serve(config: Config, web: WebConfig, layers: Layers) -> u8 {
         }
     }
 }
+
+/// Raises the soft limit on open files to the hard limit, as Go's runtime does at start-up:
+/// every held connection is a descriptor, and a soft limit of 1024 (a common default) would
+/// run out before `web.max_connections` does.
+#[cfg(unix)]
+fn raise_nofile_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let before = getrlimit(Resource::Nofile);
+    let mut now = before;
+    // `None` is unlimited: a soft limit below an unlimited hard one has room to grow too.
+    let below_hard = match (before.current, before.maximum) {
+        (Some(soft), Some(hard)) => soft < hard,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if below_hard {
+        let raised = Rlimit {
+            current: before.maximum,
+            maximum: before.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => now = raised,
+            Err(e) => tracing::debug!(error = %e, "cannot raise RLIMIT_NOFILE"),
+        }
+    }
+    let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+    tracing::debug!(
+        soft = %show(now.current),
+        hard = %show(now.maximum),
+        soft_before = %show(before.current),
+        "open file limit (RLIMIT_NOFILE)"
+    );
+}
+
+#[cfg(not(unix))]
+fn raise_nofile_limit() {}
 
 #[cfg(unix)]
 type Signal = Option<tokio::signal::unix::Signal>;

@@ -213,6 +213,8 @@ struct RawWeb {
     scrape_timeout_offset: HumanDuration,
     header_read_timeout: HumanDuration,
     max_connections: i64,
+    write_timeout: HumanDuration,
+    max_requests: i64,
 }
 
 impl Default for RawWeb {
@@ -222,6 +224,8 @@ impl Default for RawWeb {
             scrape_timeout_offset: HumanDuration(Duration::from_millis(100)),
             header_read_timeout: HumanDuration(Duration::from_secs(10)),
             max_connections: 1024,
+            write_timeout: HumanDuration(Duration::from_secs(30)),
+            max_requests: 40,
         }
     }
 }
@@ -441,8 +445,12 @@ pub struct Config {
     pub scrape_timeout_offset: Duration,
     /// A client must send its request head within this (slowloris protection).
     pub header_read_timeout: Duration,
-    /// Connections served at once; more wait in the listen backlog.
+    /// Connections held at once; at the limit a new one evicts the longest-idle connection.
     pub max_connections: usize,
+    /// A response write that makes no progress for this long closes the connection.
+    pub write_timeout: Duration,
+    /// `/metrics` and `/probe` answers at once (0 = no limit); more get 503.
+    pub max_requests: usize,
     /// RAG dependencies (embedding API, LLM gateway, …) checked beside Milvus.
     pub dependencies: Vec<DependencyConfig>,
     pub log_level: LogLevel,
@@ -685,6 +693,22 @@ impl Config {
             ));
         }
         let max_connections = raw.web.max_connections as usize;
+        let write_timeout = bounded(
+            "web.write_timeout",
+            raw.web.write_timeout.0,
+            Duration::from_millis(1),
+            MAX_TIMEOUT,
+        )?;
+        if !(0..=1_000_000).contains(&raw.web.max_requests) {
+            return Err(ConfigError::invalid(
+                "web.max_requests",
+                format!(
+                    "{} is outside 0-1000000 (0 means no limit)",
+                    raw.web.max_requests
+                ),
+            ));
+        }
+        let max_requests = raw.web.max_requests as usize;
         let log_level = raw
             .log
             .level
@@ -853,6 +877,8 @@ impl Config {
             scrape_timeout_offset,
             header_read_timeout,
             max_connections,
+            write_timeout,
+            max_requests,
             dependencies,
             log_level,
             log_format,
@@ -1525,6 +1551,8 @@ mod tests {
         assert_eq!(c.listen_address.to_string(), "0.0.0.0:9727");
         assert_eq!(c.header_read_timeout, Duration::from_secs(10));
         assert_eq!(c.max_connections, 1024);
+        assert_eq!(c.write_timeout, Duration::from_secs(30));
+        assert_eq!(c.max_requests, 40);
         assert_eq!(c.milvus.address, "http://localhost:19530");
         assert_eq!(c.milvus.timeout, Duration::from_secs(3));
         assert_eq!(c.milvus.max_concurrency, 16);
@@ -1602,6 +1630,24 @@ mod tests {
     }
 
     #[test]
+    fn web_limits_are_bounded() {
+        for (toml, key) in [
+            ("[web]\nwrite_timeout = \"0s\"\n", "web.write_timeout"),
+            ("[web]\nwrite_timeout = \"11m\"\n", "web.write_timeout"),
+            ("[web]\nmax_requests = -1\n", "web.max_requests"),
+            ("[web]\nmax_requests = 1000001\n", "web.max_requests"),
+            ("[web]\nmax_connections = 0\n", "web.max_connections"),
+        ] {
+            let err = load_toml(toml, &[]).expect_err(toml).to_string();
+            assert!(err.contains(key), "{toml:?} gave {err:?}, wanted key {key}");
+        }
+        let c = load_toml("[web]\nwrite_timeout = \"10m\"\nmax_requests = 0\n", &[])
+            .expect("the bounds themselves are allowed");
+        assert_eq!(c.write_timeout, Duration::from_secs(600));
+        assert_eq!(c.max_requests, 0);
+    }
+
+    #[test]
     fn the_shipped_sample_config_loads_and_states_the_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/milvus_exporter.toml");
         let sample = Config::load_from(Some(&path), &[], &Overrides::default())
@@ -1614,6 +1660,8 @@ mod tests {
         assert_eq!(sample.listen_address, defaults.listen_address);
         assert_eq!(sample.header_read_timeout, defaults.header_read_timeout);
         assert_eq!(sample.max_connections, defaults.max_connections);
+        assert_eq!(sample.write_timeout, defaults.write_timeout);
+        assert_eq!(sample.max_requests, defaults.max_requests);
         assert_eq!(sample.scrape_timeout_offset, defaults.scrape_timeout_offset);
     }
 

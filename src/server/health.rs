@@ -7,8 +7,12 @@ use std::time::Instant;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::Extension;
 
-use super::{json, query_params, raw_json, text, AppState};
+use super::{json, query_params, raw_json, text, AppState, Disclosure};
+use crate::cache::View;
+use crate::config::Rule;
+use crate::readiness::RuleStatus;
 use crate::report;
 
 /// Liveness: never waits on a refresh and never asks Milvus. Fails only when the exporter's
@@ -23,7 +27,54 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-pub async fn readyz(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -> Response {
+/// The names of the failing rules, built-in rules by name and every dependency as
+/// `dependencies` (a dependency's name can say what the application talks to).
+fn failing_rules(view: &View) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for r in &view.verdict.rules {
+        if !matches!(r.status, RuleStatus::Fail(_)) {
+            continue;
+        }
+        let name = Rule::ALL
+            .into_iter()
+            .map(Rule::as_str)
+            .find(|n| *n == r.name)
+            .unwrap_or("dependencies");
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// The answer for a client that has not authenticated: `{"status":"not_ready","failing":
+/// ["milvus","collections"]}`. Tiny, so rendered per request rather than memoised.
+#[derive(serde::Serialize)]
+struct StatusOnly<'a> {
+    status: &'static str,
+    failing: Vec<&'a str>,
+}
+
+fn status_only(view: &View) -> StatusOnly<'static> {
+    StatusOnly {
+        status: if view.verdict.ready {
+            "ready"
+        } else {
+            "not_ready"
+        },
+        failing: failing_rules(view),
+    }
+}
+
+fn disclosure(d: Option<Extension<Disclosure>>) -> Disclosure {
+    d.map_or(Disclosure::Full, |Extension(d)| d)
+}
+
+pub async fn readyz(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+    shown: Option<Extension<Disclosure>>,
+) -> Response {
     let params = match query_params(q.as_deref(), &["verbose"]) {
         Ok(p) => p,
         Err(msg) => return text(StatusCode::BAD_REQUEST, msg),
@@ -40,6 +91,9 @@ pub async fn readyz(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    if disclosure(shown) == Disclosure::StatusOnly {
+        return json(status, &status_only(&read.view));
+    }
     if verbose {
         text(status, report::verbose_text(&read.view, read.cached, age))
     } else {
@@ -48,13 +102,31 @@ pub async fn readyz(State(state): State<Arc<AppState>>, RawQuery(q): RawQuery) -
 }
 
 /// Everything at once, always 200: the status is in the body, for people and dashboards.
-pub async fn health(State(state): State<Arc<AppState>>) -> Response {
+/// (Behind basic auth unless the operator exempts it; then the unauthenticated get the status
+/// only, as on `/readyz`.)
+pub async fn health(
+    State(state): State<Arc<AppState>>,
+    shown: Option<Extension<Disclosure>>,
+) -> Response {
     let arrived = Instant::now();
     let caches = state.caches.load();
     let liveness = caches.wedged().is_none();
     let cache = Arc::clone(&caches.main);
     drop(caches);
     let read = cache.read().await;
+    if disclosure(shown) == Disclosure::StatusOnly {
+        #[derive(serde::Serialize)]
+        struct Health {
+            liveness: bool,
+            #[serde(flatten)]
+            status: StatusOnly<'static>,
+        }
+        let body = Health {
+            liveness,
+            status: status_only(&read.view),
+        };
+        return json(StatusCode::OK, &body);
+    }
     let age = read.view.snapshot.age(arrived).as_secs_f64();
     json(StatusCode::OK, &report::health_body(&read, age, liveness))
 }

@@ -1,11 +1,15 @@
 //! HTTP: the router, its shared state, and the connection loop that serves it.
 //!
 //! Every handler reads the cache; none talks to Milvus. [`serve_with`] owns the sockets: it
-//! caps concurrent connections, bounds how long a client may take to send its headers (and
-//! its TLS handshake), rejects oversized request heads with 431, applies the
-//! `--web.config.file` TLS and basic-auth settings, and on shutdown stops accepting, lets
-//! in-flight requests finish for a bounded grace period, then closes what is left.
+//! always accepts, and at `max_connections` closes the connection idle longest to make room
+//! (so idle, slowloris or stalled clients cannot starve `/healthz`); it bounds how long a
+//! client may take to send its headers (and its TLS handshake) and how long a response write
+//! may make no progress; it caps concurrent `/metrics` and `/probe` answers; it rejects
+//! oversized request heads with 431, applies the `--web.config.file` TLS and basic-auth
+//! settings, and on shutdown stops accepting, lets in-flight requests finish for a bounded
+//! grace period, then closes what is left.
 
+mod conn;
 mod health;
 mod landing;
 mod metrics;
@@ -14,6 +18,7 @@ pub mod web_config;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -27,7 +32,7 @@ use axum::Router;
 use futures::future::BoxFuture;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
@@ -35,21 +40,24 @@ pub use web_config::{WebConfig, WebConfigError};
 
 use crate::cache::Caches;
 
-/// Limits of the HTTP server. `Default` holds the documented defaults.
-///
-/// `header_read_timeout` and `max_connections` are meant to come from the configuration
-/// (`web.header_read_timeout`, `web.max_connections`); until `Config` carries them the
-/// binary uses these defaults.
+/// Limits of the HTTP server. `Default` holds the documented defaults; the binary takes them
+/// from the `[web]` section of the configuration.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// A client must send its whole request head (and finish a TLS handshake) within this,
     /// and an idle keep-alive connection is closed after it. Slowloris protection.
     pub header_read_timeout: Duration,
-    /// Connections served at once. Further clients are not accepted until one closes: they
-    /// wait in the kernel's listen backlog (and time out on their own side if it lasts),
-    /// rather than being accepted and reset. Every connection is released after at most
-    /// `header_read_timeout` of idleness, so the wait is bounded.
+    /// Connections held at once. Every client is accepted; at the limit the connection idle
+    /// longest (no request in flight: idle keep-alive, or still sending its head) is closed to
+    /// make room. A connection with a request in flight is never closed for this; when all
+    /// are busy the new connection is closed instead.
     pub max_connections: usize,
+    /// A response write (or TLS flush) that makes no progress for this long closes the
+    /// connection: a client that stops reading cannot hold it.
+    pub write_timeout: Duration,
+    /// `/metrics` and `/probe` answers at once, counted until the body is written; more get
+    /// 503 at once. 0 = no limit. `/healthz`, `/readyz` and `/health` are never limited.
+    pub max_requests: usize,
     /// Largest request head (request line and headers) in bytes; larger heads get 431.
     pub max_header_bytes: usize,
     /// On shutdown, how long in-flight requests may run before their connections are closed.
@@ -62,6 +70,16 @@ pub struct ServeOptions {
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `web.max_connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default `web.write_timeout`.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `web.max_requests` (node_exporter's `--web.max-requests` default).
+pub const DEFAULT_MAX_REQUESTS: usize = 40;
+/// At `max_connections`, a connection idle for less than this is not evicted at once: one
+/// just accepted may not have sent its request yet. The accept loop waits at most this long
+/// for an older idle connection or a free place, then evicts the longest idle whatever its
+/// age (or, when every connection has a request in flight, closes the newcomer). Far below
+/// the 100 ms `/healthz` budget, and only spent when a burst outruns the limit.
+const EVICTION_GRACE: Duration = Duration::from_millis(20);
 /// Largest accepted request head: 16 KiB.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long a graceful shutdown waits for in-flight requests (the process must be gone
@@ -73,6 +91,8 @@ impl Default for ServeOptions {
         ServeOptions {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            max_requests: DEFAULT_MAX_REQUESTS,
             max_header_bytes: MAX_HEADER_BYTES,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             web: Arc::new(ArcSwap::from_pointee(WebConfig::default())),
@@ -92,6 +112,8 @@ pub struct AppState {
     pub caches: ArcSwap<Caches>,
     pub started: Instant,
     reloader: OnceLock<Arc<dyn Reload>>,
+    /// `--web.enable-lifecycle`: without it `POST /-/reload` answers 403 (SIGHUP still works).
+    lifecycle: AtomicBool,
 }
 
 impl AppState {
@@ -100,12 +122,23 @@ impl AppState {
             caches: ArcSwap::from_pointee(caches),
             started: Instant::now(),
             reloader: OnceLock::new(),
+            lifecycle: AtomicBool::new(false),
         })
     }
 
     /// Enables `POST /-/reload` (once; later calls are ignored).
     pub fn set_reloader(&self, reloader: Arc<dyn Reload>) {
         let _ = self.reloader.set(reloader);
+    }
+
+    /// Lets `POST /-/reload` run the reload (`--web.enable-lifecycle`, as in Prometheus).
+    pub fn enable_lifecycle(&self) {
+        self.lifecycle.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether `POST /-/reload` may reload.
+    pub fn lifecycle_enabled(&self) -> bool {
+        self.lifecycle.load(Ordering::SeqCst)
     }
 
     /// Runs the installed reload, if any.
@@ -130,8 +163,11 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// `POST /-/reload`: re-read the configuration; 200 with a summary, or 500 with the reason
-/// (the running configuration stays).
+/// (the running configuration stays). Without `--web.enable-lifecycle`, 403 and nothing done.
 async fn reload(State(state): State<Arc<AppState>>) -> Response {
+    if state.reloader.get().is_some() && !state.lifecycle_enabled() {
+        return text(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n");
+    }
     match state.reload().await {
         None => text(
             StatusCode::NOT_FOUND,
@@ -163,21 +199,17 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state);
-    let limit = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let registry = conn::Registry::new(options.max_connections);
+    let requests =
+        (options.max_requests > 0).then(|| Arc::new(Semaphore::new(options.max_requests)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let options = Arc::new(options);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         while connections.try_join_next().is_some() {}
-        // Take a slot first: at the cap, new clients wait in the listen backlog.
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            p = Arc::clone(&limit).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
+        // Never wait for a slot before accepting: a full house of idle or slow clients must
+        // not keep the kubelet's /healthz in the listen backlog.
         let (tcp, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -190,13 +222,26 @@ pub async fn serve_with(
                 }
             },
         };
+        let slot = match admit(&registry).await {
+            Ok(slot) => slot,
+            Err(conn::AllBusy) => {
+                // Every held connection has a request in flight (each bounded by its
+                // handler and the write timeout); closing the newcomer keeps memory bounded.
+                tracing::debug!(peer = %peer, held = registry.len(), "all connections busy; closing a new one");
+                drop(tcp);
+                continue;
+            }
+        };
         let _ = tcp.set_nodelay(true);
-        let app = app.clone();
-        let options = Arc::clone(&options);
+        let ctx = Conn {
+            app: app.clone(),
+            options: Arc::clone(&options),
+            requests: requests.clone(),
+            slot,
+        };
         let stop = stop_rx.clone();
         connections.spawn(async move {
-            serve_connection(tcp, peer, app, &options, stop).await;
-            drop(permit);
+            serve_connection(tcp, peer, ctx, stop).await;
         });
     }
     drop(listener);
@@ -218,27 +263,53 @@ pub async fn serve_with(
     Ok(())
 }
 
+/// A place for a new connection: see [`EVICTION_GRACE`].
+async fn admit(registry: &Arc<conn::Registry>) -> Result<conn::Slot, conn::AllBusy> {
+    let deadline = Instant::now() + EVICTION_GRACE;
+    loop {
+        if let Ok(slot) = registry.admit(EVICTION_GRACE) {
+            return Ok(slot);
+        }
+        if Instant::now() >= deadline {
+            return registry.admit(Duration::ZERO);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// What one connection's task holds. Dropping it (the `slot`) frees its place.
+struct Conn {
+    app: Router,
+    options: Arc<ServeOptions>,
+    requests: Option<Arc<Semaphore>>,
+    slot: conn::Slot,
+}
+
 /// One client connection: optional TLS handshake (bounded by the header read timeout), then
-/// HTTP/1.1 until the client leaves, a limit is hit, or the server shuts down.
+/// HTTP/1.1 until the client leaves, a limit is hit, it is evicted, or the server shuts down.
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
-    app: Router,
-    options: &ServeOptions,
+    ctx: Conn,
     mut stop: watch::Receiver<bool>,
 ) {
-    let web = options.web.load_full();
+    let web = ctx.options.web.load_full();
+    // Every write, TLS records included, must make progress within the write timeout.
+    let tcp = conn::TimedIo::new(tcp, ctx.options.write_timeout);
     match web.tls.clone() {
-        None => drive(TokioIo::new(tcp), app, options, stop).await,
+        None => drive(TokioIo::new(tcp), ctx, stop).await,
         Some(tls) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-            let handshake = tokio::time::timeout(options.header_read_timeout, acceptor.accept(tcp));
+            let handshake =
+                tokio::time::timeout(ctx.options.header_read_timeout, acceptor.accept(tcp));
             let stream = tokio::select! {
+                biased;
                 r = handshake => r,
                 _ = stopped(&mut stop) => return,
+                _ = ctx.slot.shared.evicted.notified() => return,
             };
             match stream {
-                Ok(Ok(s)) => drive(TokioIo::new(s), app, options, stop).await,
+                Ok(Ok(s)) => drive(TokioIo::new(s), ctx, stop).await,
                 Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
             }
@@ -246,15 +317,29 @@ async fn serve_connection(
     }
 }
 
-async fn drive<I>(io: I, app: Router, options: &ServeOptions, mut stop: watch::Receiver<bool>)
+async fn drive<I>(io: I, ctx: Conn, mut stop: watch::Receiver<bool>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let Conn {
+        app,
+        options,
+        requests,
+        slot,
+    } = ctx;
     let web = Arc::clone(&options.web);
+    let shared = Arc::clone(&slot.shared);
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        // Counted from the parsed head, synchronously: from here on the connection is busy
+        // and eviction passes it by.
+        let in_flight = conn::InFlight::begin(&shared);
         let app = app.clone();
         let web = web.load_full();
-        async move { Ok::<_, Infallible>(handle(req, app, &web).await) }
+        let requests = requests.clone();
+        async move {
+            let (resp, permit) = handle(req, app, &web, requests.as_ref()).await;
+            Ok::<_, Infallible>(resp.map(|body| conn::Tracked::new(body, in_flight, permit)))
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -266,7 +351,10 @@ where
         .max_headers(100);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
+    // The connection first: one evicted before its task ever ran still reads the request it
+    // has already sent, and a request that has begun is finished below.
     tokio::select! {
+        biased;
         r = conn.as_mut() => {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "connection ended with an error");
@@ -276,7 +364,16 @@ where
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+        _ = slot.shared.evicted.notified() => {
+            // Chosen while idle. Checked again here, after polling the connection, so a
+            // request that began since is finished first (then the connection closes).
+            if !slot.shared.is_idle() {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
     }
+    drop(slot);
 }
 
 /// Resolves once the server is shutting down.
@@ -284,22 +381,59 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// Basic auth (when configured and the path is not exempt), then the router.
-async fn handle(req: Request<hyper::body::Incoming>, app: Router, web: &WebConfig) -> Response {
+/// How much a health answer may tell. With basic auth configured, a request on a path exempt
+/// from it (`/readyz` for the kubelet) that does not carry valid credentials gets
+/// [`Disclosure::StatusOnly`]: the status and the failing rules' names, no addresses,
+/// collection names, versions, dependency names or error details.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disclosure {
+    Full,
+    StatusOnly,
+}
+
+/// Basic auth (when configured and the path is not exempt), the `max_requests` cap on
+/// `/metrics` and `/probe`, then the router. The permit, if any, goes with the response body.
+async fn handle(
+    mut req: Request<hyper::body::Incoming>,
+    app: Router,
+    web: &WebConfig,
+    requests: Option<&Arc<Semaphore>>,
+) -> (Response, Option<OwnedSemaphorePermit>) {
+    let mut disclosure = Disclosure::Full;
     if let Some(auth) = &web.auth {
-        if web.needs_auth(req.uri().path())
-            && !auth.check(req.headers().get(header::AUTHORIZATION)).await
-        {
+        let credentials = req.headers().get(header::AUTHORIZATION);
+        if !web.needs_auth(req.uri().path()) {
+            // Open to all, but only the authenticated see the details.
+            if credentials.is_none() || !auth.check(credentials).await {
+                disclosure = Disclosure::StatusOnly;
+            }
+        } else if !auth.check(credentials).await {
             let mut resp = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Basic"),
             );
-            return resp;
+            return (resp, None);
         }
     }
+    let permit = match (requests, matches!(req.uri().path(), "/metrics" | "/probe")) {
+        (Some(limit), true) => match Arc::clone(limit).try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                return (
+                    text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "too many concurrent /metrics and /probe requests (web.max_requests); retry later\n",
+                    ),
+                    None,
+                )
+            }
+        },
+        _ => None,
+    };
+    req.extensions_mut().insert(disclosure);
     match app.oneshot(req.map(Body::new)).await {
-        Ok(resp) => resp,
+        Ok(resp) => (resp, permit),
         Err(never) => match never {},
     }
 }
