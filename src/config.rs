@@ -1439,7 +1439,7 @@ impl config::Source for VerbatimEnv {
     }
 }
 
-/// The longest any timeout may be (Milvus, probes, dependencies, header reads). Past it a
+/// The longest any timeout may be (Milvus, probes, dependencies, header reads, writes). Past it a
 /// value is a typo (`y` for `s`) that would overflow deadlines deep inside the gRPC stack;
 /// no health check should wait longer than this anyway.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
