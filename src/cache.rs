@@ -13,16 +13,16 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::checks::CheckError;
-use crate::config::ReadinessConfig;
+use crate::config::{ConfigError, ReadinessConfig};
 use crate::readiness::{evaluate, Scope, Verdict};
-use crate::snapshot::{CheckName, CheckResult, Counters, Snapshot};
+use crate::snapshot::{Counters, Snapshot};
 
 /// A snapshot and the verdict it leads to: what every endpoint renders.
 #[derive(Debug)]
@@ -128,13 +128,12 @@ impl TargetCache {
         scope: Scope,
         ttl: Duration,
     ) -> Self {
-        let mut errors = BTreeMap::new();
-        let checks: &[CheckName] = match scope {
-            Scope::Main => &[CheckName::Milvus, CheckName::Collections, CheckName::System],
-            Scope::ProbeTarget => &[CheckName::Milvus, CheckName::Collections],
-        };
-        for c in checks {
-            errors.insert(*c, 0);
+        // Every check this target runs has an error counter from the start, at zero, so a
+        // `rate()` over it has a first value: the checks of a failed snapshot are exactly those.
+        let mut counters = Counters::default();
+        let none = CheckError::Other(String::new());
+        for row in checker.failed(scope, none, Counters::default()).checks() {
+            counters.errors_of(row.name);
         }
         TargetCache {
             checker: Box::new(checker),
@@ -143,10 +142,7 @@ impl TargetCache {
             ttl,
             current: ArcSwapOption::empty(),
             inflight: Mutex::new(None),
-            counters: Mutex::new(Counters {
-                refreshes: 0,
-                errors,
-            }),
+            counters: Mutex::new(counters),
         }
     }
 
@@ -247,9 +243,9 @@ impl TargetCache {
                 Err(p) => p.into_inner(),
             };
             c.refreshes += 1;
-            for (name, success, _, _) in snapshot.checks() {
-                let e = c.errors.entry(name).or_insert(0);
-                if !success {
+            for row in snapshot.checks() {
+                let e = c.errors_of(row.name);
+                if !row.success {
                     *e += 1;
                 }
             }
@@ -330,30 +326,12 @@ impl Collect for crate::checks::Checker {
     }
 
     fn collect(&self, budget: Duration, counters: Counters) -> BoxFuture<'_, Snapshot> {
-        crate::checks::Checker::collect(self, budget, counters).boxed()
+        Snapshot::take(self, budget, counters).boxed()
     }
 
-    fn failed(&self, scope: Scope, error: CheckError, counters: Counters) -> Snapshot {
-        fn failed<T>(error: &CheckError) -> CheckResult<T> {
-            CheckResult {
-                duration: Duration::ZERO,
-                outcome: Err(error.clone()),
-            }
-        }
-        Snapshot {
-            target: self.target.name.clone(),
-            address: self.target.address.clone(),
-            checked_at: SystemTime::now(),
-            taken_at: now(),
-            duration: Duration::ZERO,
-            milvus: failed(&error),
-            collections: failed(&error),
-            system: (scope == Scope::Main).then(|| failed(&error)),
-            components: self.components.as_ref().map(|_| failed(&error)),
-            probes: Vec::new(),
-            dependencies: Vec::new(),
-            counters,
-        }
+    /// The scope is already in the checker: only the main target's has the host check.
+    fn failed(&self, _scope: Scope, error: CheckError, counters: Counters) -> Snapshot {
+        Snapshot::failed(self, &error, counters)
     }
 }
 
@@ -447,8 +425,10 @@ impl Drop for Caches {
 /// Why the caches could not be built from a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error("config: {0}")]
-    Client(#[from] crate::checks::milvus::ClientError),
+    Client(#[from] crate::checks::ClientError),
     #[error("{0}")]
     Sampler(#[from] crate::checks::system::SamplerError),
 }
@@ -456,13 +436,18 @@ pub enum BuildError {
 impl Caches {
     /// Builds every target's cache and starts the CPU sampler (needs a tokio runtime).
     pub fn from_config(config: &crate::config::Config) -> Result<Caches, BuildError> {
+        crate::checks::validate(config)?;
         let sampler = Arc::new(crate::checks::SystemSampler::new(
             config.system.disk_paths.clone(),
         )?);
         let sampler_task = sampler.start_cpu_sampler(config.system.cpu_sample_interval);
         let main = Arc::new(TargetCache::new(
-            crate::checks::Checker::new(config.milvus.clone(), Some(sampler))?
-                .with_extras(config.readiness.probes.clone(), config.dependencies.clone())?,
+            crate::checks::Checker::new(
+                config.milvus.clone(),
+                Some(sampler),
+                &config.readiness.probes,
+                &config.dependencies,
+            )?,
             config.readiness.clone(),
             Scope::Main,
             config.cache.ttl,
@@ -470,7 +455,7 @@ impl Caches {
         let mut targets = BTreeMap::new();
         for t in &config.targets {
             let cache = TargetCache::new(
-                crate::checks::Checker::new(t.clone(), None)?,
+                crate::checks::Checker::new(t.clone(), None, &[], &[])?,
                 config.readiness.clone(),
                 Scope::ProbeTarget,
                 config.cache.ttl,
@@ -492,7 +477,8 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
-    use crate::readiness::tests::{cfg, healthy};
+    use crate::checks::milvus::MilvusFacts;
+    use crate::readiness::tests::{cfg, collections, healthy, milvus};
 
     /// What one scripted refresh does.
     #[derive(Clone, Copy)]
@@ -532,14 +518,14 @@ mod tests {
                             .await
                             .is_err()
                         {
-                            s.milvus.outcome = Err(CheckError::Timeout {
+                            milvus(&mut s).outcome = Err(CheckError::Timeout {
                                 rpc: "CheckHealth",
                                 after: budget,
                             });
                         }
                     }
                     Step::Down => {
-                        s.milvus.outcome = Err(CheckError::Other("down".into()));
+                        milvus(&mut s).outcome = Err(CheckError::Other("down".into()));
                     }
                     Step::Panic => panic!("boom in collect"),
                 }
@@ -550,8 +536,8 @@ mod tests {
         }
         fn failed(&self, _: Scope, error: CheckError, counters: Counters) -> Snapshot {
             let mut s = healthy();
-            s.milvus.outcome = Err(error.clone());
-            s.collections.outcome = Err(error);
+            milvus(&mut s).outcome = Err(error.clone());
+            collections(&mut s).outcome = Err(error);
             s.counters = counters;
             s.taken_at = now();
             s
@@ -579,8 +565,8 @@ mod tests {
     fn milvus_error(r: &Read) -> String {
         r.view
             .snapshot
-            .milvus
-            .error()
+            .result::<MilvusFacts>()
+            .and_then(|m| m.error())
             .map(|e| e.to_string())
             .unwrap_or_default()
     }
@@ -630,7 +616,7 @@ mod tests {
         // Everyone else still reads the complete, ready view...
         let peeked = c.peek().expect("a view");
         assert!(peeked.verdict.ready);
-        assert!(peeked.snapshot.milvus.ok().is_some());
+        assert!(peeked.snapshot.facts::<MilvusFacts>().is_some());
         // ...and the refresh it joined runs to completion under the full deadline.
         let full = c.read().await;
         assert!(!full.cached);

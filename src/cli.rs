@@ -527,94 +527,18 @@ pub fn table(view: &View) -> String {
         let _ = writeln!(out, "{}", line.trim_end());
     }
     let _ = writeln!(out);
-    for (name, success, duration, error) in s.checks() {
+    for c in s.checks() {
         let line = format!(
             "  check {:<11} {:<4} {:>8.1} ms  {}",
-            name.as_str(),
-            if success { "ok" } else { "FAIL" },
-            duration.as_secs_f64() * 1000.0,
-            error.unwrap_or_default()
+            c.name,
+            if c.success { "ok" } else { "FAIL" },
+            c.duration.as_secs_f64() * 1000.0,
+            c.error.unwrap_or_default()
         );
         let _ = writeln!(out, "{}", line.trim_end());
     }
-    if let Some(m) = s.milvus.ok() {
-        let _ = writeln!(
-            out,
-            "\n  version {}  healthy {}{}",
-            m.version.as_deref().unwrap_or("unknown"),
-            m.healthy,
-            if m.quota_states.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "  quota {}",
-                    m.quota_states
-                        .iter()
-                        .map(|q| q.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                )
-            }
-        );
-    }
-    if let Some(c) = s.collections.ok() {
-        let _ = writeln!(
-            out,
-            "\n  {:<12} {:<32} {:<9} {:>9} {:>12}",
-            "DATABASE", "COLLECTION", "STATE", "PROGRESS", "ROWS"
-        );
-        for col in &c.collections {
-            let _ = writeln!(
-                out,
-                "  {:<12} {:<32} {:<9} {:>8}% {:>12}{}",
-                col.db_name,
-                col.name,
-                col.load_state.as_str(),
-                col.loading_progress
-                    .map(|p| p.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                col.rows
-                    .map(|r| r.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                col.error
-                    .as_ref()
-                    .map(|e| format!("  ({e})"))
-                    .unwrap_or_default()
-            );
-        }
-    }
-    if let Some(h) = s.system.as_ref().and_then(|r| r.ok()) {
-        let _ = writeln!(
-            out,
-            "\n  host memory {:.1}% ({:.2} GiB available{}), cpu {}",
-            h.memory_percent,
-            h.memory_available_bytes as f64 / (1u64 << 30) as f64,
-            if h.memory_cgroup_limited {
-                ", cgroup limit"
-            } else {
-                ""
-            },
-            h.cpu_percent
-                .map(|c| format!("{c:.1}%"))
-                .unwrap_or_else(|| "n/a".into())
-        );
-        for d in &h.disks {
-            match &d.error {
-                None => {
-                    let _ = writeln!(
-                        out,
-                        "  disk {} ({}) {:.1}% used, {:.2} GiB free",
-                        d.path,
-                        d.mount_point,
-                        d.percent,
-                        d.free_bytes as f64 / (1u64 << 30) as f64
-                    );
-                }
-                Some(e) => {
-                    let _ = writeln!(out, "  disk {}: {e}", d.path);
-                }
-            }
-        }
+    for r in s.results.iter() {
+        r.table(&mut out);
     }
     out
 }

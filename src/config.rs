@@ -1,7 +1,7 @@
 //! Layered configuration: defaults < TOML file < `MILVUS_EXPORTER_*` environment < flags.
 //!
 //! Everything is parsed and checked once, here, so the rest of the program works with typed
-//! values (`Duration`, `Url`, `Rule`) and never has to handle a bad string at request time.
+//! values (`Duration`, `Url`, `CollectionRef`) and never has to handle a bad string at request time.
 //! Every problem becomes one [`ConfigError`] that names the key, because an operator reading a
 //! crash-looping pod's log has exactly one line to go on.
 
@@ -28,7 +28,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
+    pub fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
         ConfigError::Invalid {
             key: key.into(),
             problem: problem.into(),
@@ -77,58 +77,6 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 serde::de::Error::custom(format!(
                     "invalid duration {text:?} ({e}); write e.g. \"3s\" or \"500ms\""
                 ))
-            })
-    }
-}
-
-/// The built-in readiness rules, by the names used in `/readyz?verbose` and
-/// `milvus_readiness_check{check}`. Each `[[dependencies]]` entry adds a rule of its own name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Rule {
-    Milvus,
-    Components,
-    Quota,
-    Collections,
-    Probe,
-    Memory,
-    Disk,
-}
-
-impl Rule {
-    pub const ALL: [Rule; 7] = [
-        Rule::Milvus,
-        Rule::Components,
-        Rule::Quota,
-        Rule::Collections,
-        Rule::Probe,
-        Rule::Memory,
-        Rule::Disk,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rule::Milvus => "milvus",
-            Rule::Components => "components",
-            Rule::Quota => "quota",
-            Rule::Collections => "collections",
-            Rule::Probe => "probe",
-            Rule::Memory => "memory",
-            Rule::Disk => "disk",
-        }
-    }
-}
-
-impl FromStr for Rule {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Rule::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown rule {s:?} (known: {}, or a dependency name)",
-                    Rule::ALL.map(Rule::as_str).join(", ")
-                )
             })
     }
 }
@@ -784,7 +732,9 @@ impl Config {
         let mut dependencies: Vec<DependencyConfig> = Vec::new();
         for (i, d) in raw.dependencies.into_iter().enumerate() {
             let dep = DependencyConfig::from_raw(d, i, &env_lookup)?;
-            if dep.name.parse::<Rule>().is_ok() || names.contains(&dep.name) {
+            // A rule of the same name is refused by `checks::validate`: the rules are the
+            // checks', above config in the floor plan.
+            if names.contains(&dep.name) {
                 return Err(ConfigError::invalid(
                     format!("dependencies[{i}].name"),
                     format!("{:?} is already the name of a rule or target", dep.name),
@@ -799,20 +749,15 @@ impl Config {
             dependencies.push(dep);
         }
 
-        let mut disabled = Vec::new();
-        for (i, r) in raw.readiness.disabled_rules.iter().enumerate() {
-            let r = r.trim();
-            if r.parse::<Rule>().is_err() && !dependencies.iter().any(|d| d.name == r) {
-                return Err(ConfigError::invalid(
-                    format!("readiness.disabled_rules[{i}]"),
-                    format!(
-                        "unknown rule {r:?} (known: {}, or a dependency name)",
-                        Rule::ALL.map(Rule::as_str).join(", ")
-                    ),
-                ));
-            }
-            disabled.push(r.to_string());
-        }
+        // Each name is checked against the checks' rules and the dependencies by
+        // `checks::validate` when the checks are built (start-up, `check`, reload): config sits
+        // below the checks and cannot see their rules.
+        let disabled: Vec<String> = raw
+            .readiness
+            .disabled_rules
+            .iter()
+            .map(|r| r.trim().to_string())
+            .collect();
         let mut quota_states = Vec::new();
         for (i, q) in raw.readiness.quota_states_not_ready.iter().enumerate() {
             let state = crate::model::QuotaState::parse(q.trim()).ok_or_else(|| {

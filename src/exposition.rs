@@ -12,19 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeGaugeValue, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
-};
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::MetricType;
+use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
 use bytes::Bytes;
 
 use crate::cache::{Rendering, View};
+use crate::checks::facts::{bool01, Family, MetricsContext};
 use crate::readiness::RuleStatus;
-use crate::snapshot::{CollectionFacts, LoadState};
 
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -170,13 +165,9 @@ pub fn render_families(
         ttl,
         include_host,
     };
-    // ~110 bytes a sample, three samples per collection, plus the fixed families.
-    let collections = view
-        .snapshot
-        .collections
-        .ok()
-        .map_or(0, |c| c.collections.len());
-    let mut out = String::with_capacity(8192 + collections * 330);
+    // The fixed families, plus what each check expects its own to take.
+    let sized: usize = view.snapshot.results.iter().map(|r| r.size_hint()).sum();
+    let mut out = String::with_capacity(8192 + sized);
     let mut registry = Registry::default();
     registry.register_collector(Box::new(families));
     if prometheus_client::encoding::text::encode_registry(&mut out, &registry).is_err() {
@@ -203,10 +194,7 @@ struct Age(f64);
 
 impl Collector for Age {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        Family {
-            encoder: &mut encoder,
-        }
-        .gauge1(
+        Family::new(&mut encoder).gauge1(
             "milvus_exporter_cache_age_seconds",
             "Age of the data in this answer, seconds.",
             Some(self.0),
@@ -214,112 +202,8 @@ impl Collector for Age {
     }
 }
 
-/// Writes one family: a descriptor, then each labelled sample.
-struct Family<'a, 'b> {
-    encoder: &'a mut DescriptorEncoder<'b>,
-}
-
-impl Family<'_, '_> {
-    /// One labelled family. A gauge family with no samples is left out entirely, so a
-    /// missing fact is an absent series rather than a descriptor with nothing under it.
-    /// Label values may be borrowed from the view (`&str`): at 10,000 collections, copying
-    /// each into a `String` per sample was a fifth of the encoding time.
-    fn labelled<L, S, V, M>(
-        &mut self,
-        name: &str,
-        help: &str,
-        kind: MetricType,
-        samples: impl IntoIterator<Item = (L, V)>,
-        metric: impl Fn(V) -> M,
-    ) -> std::fmt::Result
-    where
-        L: AsRef<[(&'static str, S)]>,
-        S: EncodeLabelValue,
-        M: EncodeMetric,
-    {
-        let mut samples = samples.into_iter().peekable();
-        if samples.peek().is_none() && matches!(kind, MetricType::Gauge) {
-            return Ok(());
-        }
-        let mut family = self.encoder.encode_descriptor(name, help, None, kind)?;
-        for (labels, value) in samples {
-            metric(value).encode(family.encode_family(&labels.as_ref())?)?;
-        }
-        Ok(())
-    }
-
-    /// A gauge family. Whole-number facts (states, counts) are given as `i64` and written as
-    /// integers: no float formatting, and `rows` stays exact past 2^53.
-    fn gauge<L, S, V>(
-        &mut self,
-        name: &str,
-        help: &str,
-        samples: impl IntoIterator<Item = (L, V)>,
-    ) -> std::fmt::Result
-    where
-        L: AsRef<[(&'static str, S)]>,
-        S: EncodeLabelValue,
-        V: EncodeGaugeValue,
-    {
-        self.labelled(name, help, MetricType::Gauge, samples, ConstGauge::new)
-    }
-
-    fn counter<L, S>(
-        &mut self,
-        name: &str,
-        help: &str,
-        samples: impl IntoIterator<Item = (L, u64)>,
-    ) -> std::fmt::Result
-    where
-        L: AsRef<[(&'static str, S)]>,
-        S: EncodeLabelValue,
-    {
-        self.labelled(name, help, MetricType::Counter, samples, ConstCounter::new)
-    }
-
-    /// An unlabelled gauge, written `name value` rather than `name{} value`.
-    fn gauge1(&mut self, name: &str, help: &str, value: Option<f64>) -> std::fmt::Result {
-        let Some(value) = value else { return Ok(()) };
-        let family = self
-            .encoder
-            .encode_descriptor(name, help, None, MetricType::Gauge)?;
-        ConstGauge::new(value).encode(family)
-    }
-
-    fn counter1(&mut self, name: &str, help: &str, value: u64) -> std::fmt::Result {
-        let family = self
-            .encoder
-            .encode_descriptor(name, help, None, MetricType::Counter)?;
-        ConstCounter::new(value).encode(family)
-    }
-}
-
-/// A label value that came from Milvus (a collection, database or component name, a version),
-/// written at most [`MAX_LABEL_BYTES`](crate::limits::MAX_LABEL_BYTES) long, cut at a char
-/// boundary and marked `…`. Borrowed, like every label value here: no copy per sample.
-#[derive(Clone, Copy, Debug)]
-struct Clipped<'a>(&'a str);
-
-impl EncodeLabelValue for Clipped<'_> {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
-        match crate::limits::clip_bytes(self.0, crate::limits::MAX_LABEL_BYTES) {
-            (whole, false) => encoder.write_str(whole),
-            (head, true) => {
-                encoder.write_str(head)?;
-                encoder.write_str("…")
-            }
-        }
-    }
-}
-
-fn bool01(b: bool) -> f64 {
-    if b {
-        1.0
-    } else {
-        0.0
-    }
-}
-
+/// Every check's families in registry order, with the verdict's after the checks' headlines
+/// and the exporter's own (per-check success, duration and errors; refreshes; build) last.
 impl Collector for Families {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = &self.view.snapshot;
@@ -328,20 +212,15 @@ impl Collector for Families {
             " Cached: refreshed at most every {}.",
             humantime::format_duration(self.ttl)
         );
-        let mut f = Family {
-            encoder: &mut encoder,
+        let m = MetricsContext {
+            cached: &cached,
+            include_host: self.include_host,
         };
+        let mut f = Family::new(&mut encoder);
 
-        f.gauge1(
-            "milvus_up",
-            &format!("1 when the last refresh reached Milvus and it answered.{cached}"),
-            Some(bool01(s.milvus_up())),
-        )?;
-        f.gauge1(
-            "milvus_healthy",
-            &format!("1 when Milvus's CheckHealth says it is healthy.{cached}"),
-            Some(bool01(s.milvus_healthy())),
-        )?;
+        for r in s.results.iter() {
+            r.headline(&mut f, &m)?;
+        }
         f.gauge1(
             "milvus_readiness",
             &format!("1 ready, 0 not: the /readyz verdict.{cached}"),
@@ -356,166 +235,8 @@ impl Collector for Families {
                 RuleStatus::Excluded => None,
             }),
         )?;
-        if let Some(m) = s.milvus.ok() {
-            f.gauge(
-                "milvus_server_info",
-                &format!("Milvus server version, always 1.{cached}"),
-                m.version.iter().map(|v| ([("version", Clipped(v))], 1.0)),
-            )?;
-            f.gauge(
-                "milvus_quota_state",
-                &format!("1 for each quota state CheckHealth reports as active.{cached}"),
-                m.quota_states
-                    .iter()
-                    .map(|q| ([("state", q.as_str())], 1.0)),
-            )?;
-        }
-        if let Some(c) = s.collections.ok() {
-            f.gauge(
-                "milvus_collections",
-                &format!("Number of collections in the database.{cached}"),
-                c.databases.iter().filter_map(|d| {
-                    d.collections_count
-                        .map(|n| ([("db_name", Clipped(&d.name))], n as f64))
-                }),
-            )?;
-            fn labels(c: &CollectionFacts) -> [(&'static str, Clipped<'_>); 2] {
-                [
-                    ("db_name", Clipped(&c.db_name)),
-                    ("collection_name", Clipped(&c.name)),
-                ]
-            }
-            f.gauge(
-                "milvus_collection_loaded",
-                &format!("1 when the collection is loaded into memory, 0 otherwise.{cached}"),
-                c.collections
-                    .iter()
-                    .filter(|c| c.load_state != LoadState::Unknown)
-                    .map(|c| (labels(c), i64::from(c.load_state == LoadState::Loaded))),
-            )?;
-            f.gauge(
-                "milvus_collection_loading_progress_percent",
-                &format!("Loading progress of the collection, 0-100.{cached}"),
-                c.collections
-                    .iter()
-                    .filter_map(|c| c.loading_progress.map(|p| (labels(c), p))),
-            )?;
-            f.gauge(
-                "milvus_collection_replicas",
-                &format!(
-                    "In-memory replicas of the loaded collection (milvus.replicas = true).{cached}"
-                ),
-                c.collections.iter().filter_map(|c| {
-                    c.replicas
-                        .map(|r| (labels(c), i64::try_from(r).unwrap_or(i64::MAX)))
-                }),
-            )?;
-            f.gauge(
-                "milvus_collection_rows",
-                &format!(
-                    "Row count of the collection (GetCollectionStatistics row_count).{cached}"
-                ),
-                c.collections.iter().filter_map(|c| {
-                    c.rows
-                        .map(|r| (labels(c), i64::try_from(r).unwrap_or(i64::MAX)))
-                }),
-            )?;
-        }
-
-        if let Some(list) = s.components.as_ref().and_then(|c| c.ok()) {
-            f.gauge(
-                "milvus_component_state",
-                &format!("1 for each Milvus component's current state, from its metrics port's /healthz.{cached}"),
-                list.iter().map(|c| {
-                    (
-                        [
-                            ("role", Clipped(&c.role)),
-                            ("node_id", Clipped(&c.node_id)),
-                            ("state", Clipped(&c.state)),
-                        ],
-                        1.0,
-                    )
-                }),
-            )?;
-        }
-        fn probe_labels(p: &crate::snapshot::ProbeResult) -> [(&'static str, &str); 3] {
-            [
-                ("db_name", p.db_name.as_str()),
-                ("collection_name", p.collection.as_str()),
-                ("kind", p.kind.as_str()),
-            ]
-        }
-        f.gauge(
-            "milvus_probe_success",
-            &format!("1 when the read probe (query or search) answered within its limits.{cached}"),
-            s.probes
-                .iter()
-                .map(|p| (probe_labels(p), bool01(p.success()))),
-        )?;
-        f.gauge(
-            "milvus_probe_duration_seconds",
-            &format!("How long the read probe took.{cached}"),
-            s.probes
-                .iter()
-                .map(|p| (probe_labels(p), p.duration.as_secs_f64())),
-        )?;
-        f.gauge(
-            "milvus_dependency_up",
-            &format!("1 when the RAG dependency answered as expected.{cached}"),
-            s.dependencies.iter().map(|d| {
-                (
-                    [("dependency", d.name.as_str())],
-                    bool01(d.result.outcome.is_ok()),
-                )
-            }),
-        )?;
-        f.gauge(
-            "milvus_dependency_duration_seconds",
-            &format!("How long the dependency check took.{cached}"),
-            s.dependencies.iter().map(|d| {
-                (
-                    [("dependency", d.name.as_str())],
-                    d.result.duration.as_secs_f64(),
-                )
-            }),
-        )?;
-
-        if self.include_host {
-            if let Some(h) = s.system.as_ref().and_then(|r| r.ok()) {
-                f.gauge1(
-                    "milvus_host_memory_percent",
-                    &format!(
-                        "Memory in use, percent of RAM or of the container's memory limit.{cached}"
-                    ),
-                    Some(h.memory_percent),
-                )?;
-                f.gauge1(
-                    "milvus_host_memory_available_bytes",
-                    &format!("Memory available, bytes.{cached}"),
-                    Some(h.memory_available_bytes as f64),
-                )?;
-                f.gauge1(
-                    "milvus_host_cpu_percent",
-                    "CPU in use, percent of all cores, from the exporter's own sampler.",
-                    h.cpu_percent,
-                )?;
-                f.gauge(
-                    "milvus_host_disk_percent",
-                    &format!("Disk in use on the filesystem holding the path, percent.{cached}"),
-                    h.disks
-                        .iter()
-                        .filter(|d| d.error.is_none())
-                        .map(|d| ([("path", d.path.as_str())], d.percent)),
-                )?;
-                f.gauge(
-                    "milvus_host_disk_free_bytes",
-                    &format!("Free bytes on the filesystem holding the path.{cached}"),
-                    h.disks
-                        .iter()
-                        .filter(|d| d.error.is_none())
-                        .map(|d| ([("path", d.path.as_str())], d.free_bytes as f64)),
-                )?;
-            }
+        for r in s.results.iter() {
+            r.families(&mut f, &m)?;
         }
 
         let checks = s.checks();
@@ -524,22 +245,19 @@ impl Collector for Families {
             &format!("1 when the check succeeded in the last refresh.{cached}"),
             checks
                 .iter()
-                .map(|(n, ok, _, _)| ([("check", n.as_str())], bool01(*ok))),
+                .map(|c| ([("check", c.name)], bool01(c.success))),
         )?;
         f.gauge(
             "milvus_exporter_check_duration_seconds",
             &format!("How long the check took in the last refresh.{cached}"),
             checks
                 .iter()
-                .map(|(n, _, d, _)| ([("check", n.as_str())], d.as_secs_f64())),
+                .map(|c| ([("check", c.name)], c.duration.as_secs_f64())),
         )?;
         f.counter(
             "milvus_exporter_check_errors",
             "Refreshes in which the check failed.",
-            s.counters
-                .errors
-                .iter()
-                .map(|(n, v)| ([("check", n.as_str())], *v)),
+            s.counters.errors.iter().map(|(n, v)| ([("check", *n)], *v)),
         )?;
         f.counter1(
             "milvus_exporter_refreshes",
@@ -701,7 +419,7 @@ mod tests {
     #[test]
     fn label_values_from_milvus_are_clipped_at_a_char_boundary() {
         let mut snapshot = crate::readiness::tests::healthy();
-        if let Ok(c) = &mut snapshot.collections.outcome {
+        if let Ok(c) = &mut crate::readiness::tests::collections(&mut snapshot).outcome {
             c.collections[0].name = format!("{}é", "n".repeat(255));
         }
         let verdict = evaluate(&snapshot, &crate::readiness::tests::cfg(), Scope::Main);

@@ -164,3 +164,29 @@ impl fmt::Display for CollectionRef {
         write!(f, "{}.{}", self.db_name, self.name)
     }
 }
+
+/// One check's result with how long it took: a failing check degrades its own facts only.
+#[derive(Clone, Debug)]
+pub struct CheckResult<T> {
+    pub duration: Duration,
+    pub outcome: Result<T, CheckError>,
+}
+
+impl<T> CheckResult<T> {
+    pub fn ok(&self) -> Option<&T> {
+        self.outcome.as_ref().ok()
+    }
+    pub fn error(&self) -> Option<&CheckError> {
+        self.outcome.as_ref().err()
+    }
+}
+
+/// What a readiness rule concluded. Here, not in readiness, because the rules themselves live
+/// in the check modules that own their facts, below readiness in the floor plan.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RuleStatus {
+    Pass,
+    Fail(String),
+    /// Turned off in `readiness.disabled_rules`, or meaningless for this target.
+    Excluded,
+}

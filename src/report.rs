@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::cache::{Read, Rendering, View};
+use crate::checks::facts::round;
+use crate::checks::Section;
 use crate::readiness::RuleStatus;
-use crate::snapshot::{LoadState, Snapshot};
-
-const GB: f64 = 1024.0 * 1024.0 * 1024.0;
+use crate::snapshot::Snapshot;
 
 /// The `/readyz` body but for its two per-request fields, `cached` and `age_seconds`, which
 /// [`ready_json`] appends: everything here depends on the view alone.
@@ -19,114 +20,11 @@ pub struct ReadyBody {
     pub status: &'static str,
     pub reason: Option<String>,
     pub reasons: Vec<String>,
-    pub dependencies: Dependencies,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub probes: Vec<ProbeEntry>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resources: Option<Resources>,
-    pub checked_at: f64,
-}
-
-#[derive(Serialize)]
-pub struct Dependencies {
-    pub milvus: MilvusDep,
-    pub collections: CollectionsDep,
-    /// RAG dependencies by name, beside Milvus.
+    pub dependencies: Map<String, Value>,
+    /// The checks' top-level sections (`probes`, `resources`), where a check has one.
     #[serde(flatten)]
-    pub others: BTreeMap<String, DependencyEntry>,
-}
-
-#[derive(Serialize)]
-pub struct DependencyEntry {
-    pub status: &'static str,
-    pub kind: &'static str,
-    pub target: String,
-    pub required: bool,
-    pub duration_seconds: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct ComponentEntry {
-    pub role: String,
-    pub node_id: String,
-    pub state: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct ProbeEntry {
-    pub db_name: String,
-    pub collection: String,
-    pub kind: &'static str,
-    pub required: bool,
-    pub success: bool,
-    pub duration_seconds: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct MilvusDep {
-    pub status: &'static str,
-    pub address: String,
-    pub collections_count: usize,
-    pub version: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub quota_states: Vec<&'static str>,
-    /// Per-component states, when `milvus.metrics_address` is set.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub components: Option<Vec<ComponentEntry>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct CollectionsDep {
-    pub total: usize,
-    pub collections: Vec<CollectionEntry>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct CollectionEntry {
-    pub name: String,
-    pub db_name: String,
-    pub loaded: bool,
-    pub load_state: &'static str,
-    pub num_entities: Option<u64>,
-    pub loading_progress: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replicas: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct Resources {
-    pub memory_percent: Option<f64>,
-    pub memory_available_gb: Option<f64>,
-    pub cpu_percent: Option<f64>,
-    pub disk_percent: Option<f64>,
-    pub disk_free_gb: Option<f64>,
-    pub disks: Vec<DiskEntry>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct DiskEntry {
-    pub path: String,
-    pub mount_point: String,
-    pub percent: Option<f64>,
-    pub free_gb: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub sections: Map<String, Value>,
+    pub checked_at: f64,
 }
 
 #[derive(Serialize)]
@@ -136,11 +34,9 @@ pub struct HealthBody {
     pub status: &'static str,
     pub reasons: Vec<String>,
     pub rules: BTreeMap<String, &'static str>,
-    pub dependencies: Dependencies,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub probes: Vec<ProbeEntry>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resources: Option<Resources>,
+    pub dependencies: Map<String, Value>,
+    #[serde(flatten)]
+    pub sections: Map<String, Value>,
     pub checks: BTreeMap<&'static str, CheckEntry>,
     pub cached: bool,
     pub age_seconds: f64,
@@ -155,173 +51,38 @@ pub struct CheckEntry {
     pub error: Option<String>,
 }
 
-fn round(v: f64, places: i32) -> f64 {
-    let f = 10f64.powi(places);
-    (v * f).round() / f
-}
-
-pub fn dependencies(s: &Snapshot) -> Dependencies {
-    let (collections, collections_error) = match &s.collections.outcome {
-        Ok(c) => (
-            c.collections
-                .iter()
-                .map(|c| CollectionEntry {
-                    name: c.name.clone(),
-                    db_name: c.db_name.clone(),
-                    loaded: c.load_state == LoadState::Loaded,
-                    load_state: c.load_state.as_str(),
-                    num_entities: c.rows,
-                    loading_progress: c.loading_progress,
-                    replicas: c.replicas,
-                    error: c.error.clone(),
-                })
-                .collect::<Vec<_>>(),
-            {
-                let p = c.problems();
-                (!p.is_empty()).then(|| p.join("; "))
-            },
-        ),
-        Err(e) => (Vec::new(), Some(e.to_string())),
-    };
-    let milvus = match &s.milvus.outcome {
-        Ok(m) => MilvusDep {
-            status: if m.healthy { "healthy" } else { "unhealthy" },
-            address: s.address.clone(),
-            collections_count: collections.len(),
-            version: m.version.clone(),
-            quota_states: m.quota_states.iter().map(|q| q.as_str()).collect(),
-            components: components(s),
-            error: (!m.healthy).then(|| {
-                if m.reasons.is_empty() {
-                    "CheckHealth: not healthy".to_string()
-                } else {
-                    m.reasons.join("; ")
+/// Every check's sections of the snapshot, in registry order: the `dependencies` object
+/// (`milvus`, `collections`, then each RAG dependency) and the top-level ones. The key order
+/// is the checks' order, kept by serde_json's `preserve_order`.
+pub fn sections(s: &Snapshot) -> (Map<String, Value>, Map<String, Value>) {
+    let mut dependencies = Map::new();
+    let mut top = Map::new();
+    for r in s.results.iter() {
+        for section in r.sections(&s.results, &s.address) {
+            match section {
+                Section::Dependency(key, value) => {
+                    dependencies.insert(key, value);
                 }
-            }),
-        },
-        Err(e) => MilvusDep {
-            status: "unhealthy",
-            address: s.address.clone(),
-            collections_count: collections.len(),
-            version: None,
-            quota_states: Vec::new(),
-            components: components(s),
-            error: Some(e.to_string()),
-        },
-    };
-    let others = s
-        .dependencies
-        .iter()
-        .map(|d| {
-            (
-                d.name.clone(),
-                DependencyEntry {
-                    status: if d.result.outcome.is_ok() {
-                        "healthy"
-                    } else {
-                        "unhealthy"
-                    },
-                    kind: d.kind,
-                    target: d.target.clone(),
-                    required: d.required,
-                    duration_seconds: round(d.result.duration.as_secs_f64(), 6),
-                    http_status: d.result.ok().copied().flatten(),
-                    error: d.result.error().map(|e| e.to_string()),
-                },
-            )
-        })
-        .collect();
-    Dependencies {
-        milvus,
-        collections: CollectionsDep {
-            total: collections.len(),
-            collections,
-            error: collections_error,
-        },
-        others,
-    }
-}
-
-fn components(s: &Snapshot) -> Option<Vec<ComponentEntry>> {
-    let list = s.components.as_ref()?.ok()?;
-    Some(
-        list.iter()
-            .map(|c| ComponentEntry {
-                role: c.role.clone(),
-                node_id: c.node_id.clone(),
-                state: c.state.clone(),
-                reason: c.reason.clone(),
-            })
-            .collect(),
-    )
-}
-
-pub fn probes(s: &Snapshot) -> Vec<ProbeEntry> {
-    s.probes
-        .iter()
-        .map(|p| ProbeEntry {
-            db_name: p.db_name.clone(),
-            collection: p.collection.clone(),
-            kind: p.kind.as_str(),
-            required: p.required,
-            success: p.success(),
-            duration_seconds: round(p.duration.as_secs_f64(), 6),
-            error: p.failure(),
-        })
-        .collect()
-}
-
-pub fn resources(s: &Snapshot) -> Option<Resources> {
-    let sys = s.system.as_ref()?;
-    Some(match &sys.outcome {
-        Ok(h) => {
-            let fullest = h.fullest_disk();
-            Resources {
-                memory_percent: Some(round(h.memory_percent, 2)),
-                memory_available_gb: Some(round(h.memory_available_bytes as f64 / GB, 3)),
-                cpu_percent: h.cpu_percent.map(|c| round(c, 2)),
-                disk_percent: fullest.map(|d| round(d.percent, 2)),
-                disk_free_gb: fullest.map(|d| round(d.free_bytes as f64 / GB, 3)),
-                disks: h
-                    .disks
-                    .iter()
-                    .map(|d| DiskEntry {
-                        path: d.path.clone(),
-                        mount_point: d.mount_point.clone(),
-                        percent: d.error.is_none().then(|| round(d.percent, 2)),
-                        free_gb: d
-                            .error
-                            .is_none()
-                            .then(|| round(d.free_bytes as f64 / GB, 3)),
-                        error: d.error.clone(),
-                    })
-                    .collect(),
-                error: None,
+                Section::Top(key, value) => {
+                    top.insert(key.to_string(), value);
+                }
             }
         }
-        Err(e) => Resources {
-            memory_percent: None,
-            memory_available_gb: None,
-            cpu_percent: None,
-            disk_percent: None,
-            disk_free_gb: None,
-            disks: Vec::new(),
-            error: Some(e.to_string()),
-        },
-    })
+    }
+    (dependencies, top)
 }
 
 pub fn ready_body(view: &View) -> ReadyBody {
     let View {
         snapshot, verdict, ..
     } = view;
+    let (dependencies, sections) = sections(snapshot);
     ReadyBody {
         status: if verdict.ready { "ready" } else { "not_ready" },
         reason: verdict.reason(),
         reasons: verdict.reasons(),
-        dependencies: dependencies(snapshot),
-        probes: probes(snapshot),
-        resources: resources(snapshot),
+        dependencies,
+        sections,
         checked_at: round(snapshot.unix_seconds(), 3),
     }
 }
@@ -366,6 +127,7 @@ pub fn health_body(read: &Read, age_seconds: f64, liveness: bool) -> HealthBody 
     let View {
         snapshot, verdict, ..
     } = read.view.as_ref();
+    let (dependencies, sections) = sections(snapshot);
     HealthBody {
         liveness,
         readiness: verdict.ready,
@@ -385,19 +147,18 @@ pub fn health_body(read: &Read, age_seconds: f64, liveness: bool) -> HealthBody 
                 )
             })
             .collect(),
-        dependencies: dependencies(snapshot),
-        probes: probes(snapshot),
-        resources: resources(snapshot),
+        dependencies,
+        sections,
         checks: snapshot
             .checks()
             .into_iter()
-            .map(|(name, success, duration, error)| {
+            .map(|c| {
                 (
-                    name.as_str(),
+                    c.name,
                     CheckEntry {
-                        success,
-                        duration_seconds: round(duration.as_secs_f64(), 6),
-                        error,
+                        success: c.success,
+                        duration_seconds: round(c.duration.as_secs_f64(), 6),
+                        error: c.error,
                     },
                 )
             })

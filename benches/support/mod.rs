@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use fake_milvus::{FakeCollection, FakeMilvus, FakeState};
 use milvus_exporter::cache::{Caches, View};
+use milvus_exporter::checks::collections::CollectionsFacts;
 use milvus_exporter::config::{Config, Overrides};
 
 pub fn collection_name(i: usize) -> String {
@@ -84,8 +85,7 @@ pub fn view(n: usize) -> (Arc<View>, Config) {
         fake.stop().await;
         let rows = view
             .snapshot
-            .collections
-            .ok()
+            .facts::<CollectionsFacts>()
             .map_or(0, |c| c.collections.len());
         assert_eq!(rows, n, "the refresh saw every collection");
         assert!(

@@ -1,15 +1,141 @@
 //! Milvus's per-component health from its metrics port (`GET :9091/healthz` asking for JSON).
 //! In cluster mode a coordinator or query node can be down while the proxy still answers gRPC;
-//! only this endpoint says so.
+//! only this endpoint says so. The check runs only when `milvus.metrics_address` is set; its
+//! rule is `components` (every component Healthy or StandBy), and its facts are also shown in
+//! `dependencies.milvus.components`, which the `milvus` check reads by type.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use futures::future::{BoxFuture, FutureExt};
+use serde::Serialize;
 use serde_json::Value;
 
-use super::CheckError;
+use super::facts::{CheckRow, Clipped, Facts, Family, MetricsContext};
+use super::{error_chain, timed, Check, CheckError, ClientError, Deadline, Registration, Rule, RuleInput, Setup};
 use crate::limits::{self, BodyError, MAX_COMPONENTS, MAX_COMPONENTS_BODY};
-use crate::snapshot::ComponentFacts;
+use crate::model::{CheckResult, RuleStatus};
+
+pub static CHECK: Registration = Registration {
+    name: "components",
+    rules: &[Rule {
+        name: "components",
+        rank: 20,
+        probe_targets: true,
+        eval: components_rule,
+    }],
+    build: |setup: &Setup<'_>| {
+        let Some(addr) = &setup.target.metrics_address else {
+            return Ok(None);
+        };
+        let client = ComponentsClient::new(addr).map_err(|problem| ClientError {
+            key: "milvus.metrics_address".into(),
+            problem,
+        })?;
+        Ok(Some(Box::new(client)))
+    },
+};
+
+/// One Milvus component as its metrics port reports it (`GET :9091/healthz`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ComponentFacts {
+    pub role: String,
+    pub node_id: String,
+    /// Initializing, Healthy, Abnormal, StandBy or Stopping.
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ComponentFacts {
+    /// StandBy is a normal state for a coordinator in active-standby mode.
+    pub fn is_ok(&self) -> bool {
+        self.state == "Healthy" || self.state == "StandBy"
+    }
+}
+
+impl Check for ComponentsClient {
+    fn run(&self, deadline: Deadline) -> BoxFuture<'_, Box<dyn Facts>> {
+        async move {
+            let r: Box<dyn Facts> = Box::new(timed(self.check(deadline.budget)).await);
+            r
+        }
+        .boxed()
+    }
+
+    fn failed(&self, error: &CheckError) -> Option<Box<dyn Facts>> {
+        super::failed::<Vec<ComponentFacts>>(error)
+    }
+}
+
+fn components_rule(input: &RuleInput<'_>) -> RuleStatus {
+    match input
+        .results
+        .result::<Vec<ComponentFacts>>()
+        .map(|c| &c.outcome)
+    {
+        None => RuleStatus::Excluded,
+        Some(Err(e)) => RuleStatus::Fail(format!("Milvus component health unknown: {e}")),
+        Some(Ok(list)) => {
+            // The first few are named; a cluster with a thousand bad nodes gets a count, not
+            // a page.
+            let unhealthy = list.iter().filter(|c| !c.is_ok()).count();
+            let mut bad: Vec<String> = list
+                .iter()
+                .filter(|c| !c.is_ok())
+                .take(crate::limits::MAX_NAMED_IN_REASON)
+                .map(|c| {
+                    let node = if c.node_id.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (node {})", c.node_id)
+                    };
+                    let reason = c
+                        .reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default();
+                    format!("component {}{node} is {}{reason}", c.role, c.state)
+                })
+                .collect();
+            if unhealthy > bad.len() {
+                bad.push(format!("(and {} more)", unhealthy - bad.len()));
+            }
+            if bad.is_empty() {
+                RuleStatus::Pass
+            } else {
+                RuleStatus::Fail(bad.join("; "))
+            }
+        }
+    }
+}
+
+/// The list itself appears in `dependencies.milvus.components`, written by the `milvus`
+/// check, which reads it from the results by type.
+impl Facts for CheckResult<Vec<ComponentFacts>> {
+    fn checks(&self) -> Vec<CheckRow> {
+        vec![CheckRow::of("components", self)]
+    }
+
+    fn families(&self, f: &mut Family<'_, '_>, m: &MetricsContext<'_>) -> std::fmt::Result {
+        let cached = m.cached;
+        let Some(list) = self.ok() else { return Ok(()) };
+        f.gauge(
+            "milvus_component_state",
+            &format!("1 for each Milvus component's current state, from its metrics port's /healthz.{cached}"),
+            list.iter().map(|c| {
+                (
+                    [
+                        ("role", Clipped(&c.role)),
+                        ("node_id", Clipped(&c.node_id)),
+                        ("state", Clipped(&c.state)),
+                    ],
+                    1.0,
+                )
+            }),
+        )
+    }
+}
 
 pub struct ComponentsClient {
     url: String,
@@ -95,20 +221,6 @@ fn http_error(rpc: &'static str, url: &str, budget: Duration, e: &reqwest::Error
             message: error_chain(e),
         }
     }
-}
-
-/// reqwest's top-level message is generic; the cause (refused, reset, DNS) is below it.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 /// Reads `{"state": …, "detail": [{"name"|"role", "node_id"|"nodeID", "code"|"state", "reason"}]}`

@@ -1,13 +1,167 @@
 //! RAG dependency checks: the embedding API, the LLM gateway, anything the service behind
 //! Milvus needs. An HTTP check asserts status and body; a TCP check only connects.
+//!
+//! The check runs when `[[dependencies]]` lists any. It has no built-in rule: each dependency
+//! is a rule of its own name (failing only when `required`), evaluated after the built-in
+//! rules, and a key of its own in `/readyz`'s `dependencies`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::components::error_chain;
-use super::CheckError;
-use crate::config::{BodyMatch, DependencyConfig, DependencyKind, HttpDependency};
+use futures::future::{BoxFuture, FutureExt};
+use serde::Serialize;
+
+use super::facts::{bool01, round, Facts, Family, MetricsContext, Results, Section};
+use super::{error_chain, Check, CheckError, ClientError, Deadline, Registration, Setup};
+use crate::config::{BodyMatch, DependencyConfig, DependencyKind, HttpDependency, ReadinessConfig};
 use crate::limits::{self, BodyError, MAX_DEPENDENCY_BODY, MAX_REDIRECTS};
-use crate::snapshot::{CheckResult, DependencyResult};
+use crate::model::{CheckResult, RuleStatus};
+
+pub static CHECK: Registration = Registration {
+    name: "dependencies",
+    rules: &[],
+    build: |setup: &Setup<'_>| {
+        if setup.dependencies.is_empty() {
+            return Ok(None);
+        }
+        let mut checkers = Vec::new();
+        for d in setup.dependencies {
+            let name = d.name.clone();
+            checkers.push(
+                DependencyChecker::new(d.clone()).map_err(|problem| ClientError {
+                    key: format!("dependencies.{name}"),
+                    problem,
+                })?,
+            );
+        }
+        Ok(Some(Box::new(Dependencies(checkers))))
+    },
+};
+
+/// One RAG dependency (embedding API, LLM gateway, …) and whether it answered as expected.
+#[derive(Clone, Debug)]
+pub struct DependencyResult {
+    pub name: String,
+    pub kind: &'static str,
+    pub required: bool,
+    /// Where it was checked, without query string or credentials.
+    pub target: String,
+    pub result: CheckResult<Option<u16>>,
+}
+
+/// Every dependency's result of one refresh, in configuration order.
+#[derive(Clone, Debug, Default)]
+pub struct DependencyResults(pub Vec<DependencyResult>);
+
+struct Dependencies(Vec<DependencyChecker>);
+
+impl Check for Dependencies {
+    fn run(&self, deadline: Deadline) -> BoxFuture<'_, Box<dyn Facts>> {
+        async move {
+            let results =
+                futures::future::join_all(self.0.iter().map(|d| d.check(deadline.budget))).await;
+            let r: Box<dyn Facts> = Box::new(DependencyResults(results));
+            r
+        }
+        .boxed()
+    }
+
+    /// A refresh that failed as a whole checked no dependency.
+    fn failed(&self, _error: &CheckError) -> Option<Box<dyn Facts>> {
+        None
+    }
+}
+
+/// One key of `dependencies` in `/readyz` and `/health`.
+#[derive(Serialize)]
+struct DependencyEntry<'a> {
+    status: &'static str,
+    kind: &'static str,
+    target: &'a str,
+    required: bool,
+    duration_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl Facts for DependencyResults {
+    /// One rule per dependency, named after it; one that is not `required` never fails.
+    fn named_rules(&self, _config: &ReadinessConfig) -> Vec<(String, RuleStatus)> {
+        self.0
+            .iter()
+            .map(|d| {
+                let status = if !d.required {
+                    RuleStatus::Excluded
+                } else {
+                    match &d.result.outcome {
+                        Ok(_) => RuleStatus::Pass,
+                        Err(e) => RuleStatus::Fail(format!(
+                            "dependency {} ({} {}) failed: {e}",
+                            d.name, d.kind, d.target
+                        )),
+                    }
+                };
+                (d.name.clone(), status)
+            })
+            .collect()
+    }
+
+    fn families(&self, f: &mut Family<'_, '_>, m: &MetricsContext<'_>) -> std::fmt::Result {
+        let cached = m.cached;
+        f.gauge(
+            "milvus_dependency_up",
+            &format!("1 when the RAG dependency answered as expected.{cached}"),
+            self.0.iter().map(|d| {
+                (
+                    [("dependency", d.name.as_str())],
+                    bool01(d.result.outcome.is_ok()),
+                )
+            }),
+        )?;
+        f.gauge(
+            "milvus_dependency_duration_seconds",
+            &format!("How long the dependency check took.{cached}"),
+            self.0.iter().map(|d| {
+                (
+                    [("dependency", d.name.as_str())],
+                    d.result.duration.as_secs_f64(),
+                )
+            }),
+        )
+    }
+
+    /// One key per dependency beside `milvus` and `collections`, sorted by name.
+    fn sections(&self, _all: &Results, _address: &str) -> Vec<Section> {
+        let sorted: BTreeMap<&str, DependencyEntry<'_>> = self
+            .0
+            .iter()
+            .map(|d| {
+                (
+                    d.name.as_str(),
+                    DependencyEntry {
+                        status: if d.result.outcome.is_ok() {
+                            "healthy"
+                        } else {
+                            "unhealthy"
+                        },
+                        kind: d.kind,
+                        target: &d.target,
+                        required: d.required,
+                        duration_seconds: round(d.result.duration.as_secs_f64(), 6),
+                        http_status: d.result.ok().copied().flatten(),
+                        error: d.result.error().map(|e| e.to_string()),
+                    },
+                )
+            })
+            .collect();
+        sorted
+            .into_iter()
+            .map(|(name, entry)| Section::dependency(name, &entry))
+            .collect()
+    }
+}
 
 pub struct DependencyChecker {
     config: DependencyConfig,

@@ -1,21 +1,28 @@
-//! The checks: each one is a single async call with its own deadline that returns a typed
-//! [`CheckResult`]. [`Checker::collect`] runs them concurrently into one [`Snapshot`].
+//! The checks and their registry. A check is one module: it owns how its facts are fetched
+//! (under the deadline it is given, [`Check::run`]), the typed facts it adds to the snapshot
+//! and how they render ([`Facts`]), and the readiness rules it contributes
+//! ([`Registration::rules`]). The registry at the bottom of this file is one line per check;
+//! the snapshot, readiness, the cache and every rendering iterate it or the results it
+//! produced, and never name a check.
+//!
+//! The model is blackbox_exporter's one `ProbeFn` signature per prober and node_exporter's
+//! collector registry with a success and duration per collector.
 
-pub mod components;
-pub mod http;
-pub mod milvus;
-pub mod probe;
-pub mod system;
+pub mod facts;
+pub mod grpc;
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use crate::config::MilvusTarget;
-use crate::snapshot::{CheckResult, Counters, Snapshot};
+use futures::future::BoxFuture;
+
+use crate::config::{Config, ConfigError, DependencyConfig, MilvusTarget, ProbeConfig};
+use crate::model::{CheckResult, RuleStatus};
 
 pub use crate::model::CheckError;
-
-pub use milvus::MilvusClient;
+pub use facts::{CheckRow, Facts, Results, Section};
+pub use grpc::{ClientError, MilvusClient};
 pub use system::SystemSampler;
 
 /// The text of a panic payload, for the error that stands in for a panicking check.
@@ -29,12 +36,24 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// reqwest's top-level message is generic; the cause (refused, reset, DNS) is below it.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
 /// Runs a check body and times it. A panic inside the body (a bug, or a library tripping on
 /// a value nobody foresaw) becomes this check's failure: the other checks of the refresh are
 /// still reported and the next refresh runs as usual.
-pub async fn timed<T>(
-    fut: impl std::future::Future<Output = Result<T, CheckError>>,
-) -> CheckResult<T> {
+pub async fn timed<T>(fut: impl Future<Output = Result<T, CheckError>>) -> CheckResult<T> {
     use futures::FutureExt;
     let start = Instant::now();
     let outcome = match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
@@ -51,61 +70,160 @@ pub async fn timed<T>(
     }
 }
 
-/// Everything needed to refresh one target: its long-lived Milvus client, and for the main
-/// target the host sampler, read probes and RAG dependencies.
+/// How long a check may take: the refresh's budget, and the instant it runs out. A check
+/// with a timeout of its own (a probe, a dependency) takes the earlier of the two.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    pub budget: Duration,
+    pub at: tokio::time::Instant,
+}
+
+/// One check of one target, built once and run every refresh.
+pub trait Check: Send + Sync {
+    /// Fetches the facts, never past `deadline`. Never fails: a failure is in the facts.
+    fn run(&self, deadline: Deadline) -> BoxFuture<'_, Box<dyn Facts>>;
+    /// The facts of this check when the whole refresh failed (before the first refresh, or
+    /// when it panicked); `None` when the check then says nothing at all.
+    fn failed(&self, error: &CheckError) -> Option<Box<dyn Facts>>;
+}
+
+/// What a rule reads: every result of the refresh, the readiness configuration, and the
+/// address of the target's Milvus (for reasons that name it).
+#[derive(Clone, Copy)]
+pub struct RuleInput<'a> {
+    pub results: &'a Results,
+    pub config: &'a crate::config::ReadinessConfig,
+    pub address: &'a str,
+}
+
+/// A built-in readiness rule, contributed by the check whose facts it judges.
+pub struct Rule {
+    /// Its name in `/readyz?verbose`, `milvus_readiness_check{check}` and
+    /// `readiness.disabled_rules`.
+    pub name: &'static str,
+    /// Where it stands in a verdict, lowest first: the first failing rule is `/readyz`'s
+    /// `reason`, so the order is part of the answer. Registry order cannot give it (the
+    /// `milvus` check's `quota` rule comes after the `components` rule), hence a number, with
+    /// gaps so a new check can slot a rule in without renumbering the others.
+    pub rank: u16,
+    /// Whether it judges `/probe` targets too; a rule about the exporter's own host or the
+    /// main target's configured collections and probes does not.
+    pub probe_targets: bool,
+    pub eval: fn(&RuleInput<'_>) -> RuleStatus,
+}
+
+/// Everything a check's constructor may need of a target.
+pub struct Setup<'a> {
+    pub target: &'a MilvusTarget,
+    /// One gRPC client per target, shared by every check that speaks Milvus's protocol.
+    pub milvus: &'a Arc<MilvusClient>,
+    /// The exporter's host sampler; only the main target has one.
+    pub system: Option<&'a Arc<SystemSampler>>,
+    /// Read probes and RAG dependencies; only the main target has them.
+    pub probes: &'a [ProbeConfig],
+    pub dependencies: &'a [DependencyConfig],
+}
+
+/// What a check's constructor gives: the check, `None` when it does not apply to the target,
+/// or why its client cannot be made (a config error naming the key).
+pub type Built = Result<Option<Box<dyn Check>>, ClientError>;
+
+/// One entry of the registry: a check's rules, and how to build it for a target.
+pub struct Registration {
+    pub name: &'static str,
+    pub rules: &'static [Rule],
+    /// The check for this target, or `None` when it does not apply (no sampler, no probes,
+    /// no `metrics_address`).
+    pub build: fn(&Setup<'_>) -> Built,
+}
+
+/// Declares the check modules and the registry in one list, so adding a check is its file
+/// and one line here.
+macro_rules! registry {
+    ($($check:ident),* $(,)?) => {
+        $(pub mod $check;)*
+        /// Every check, in the order their results, metric families and JSON sections appear.
+        pub static REGISTRY: &[&Registration] = &[$(&$check::CHECK),*];
+    };
+}
+
+registry! {
+    milvus,
+    collections,
+    components,
+    probe,
+    http,
+    system,
+}
+
+/// Every built-in rule, in verdict order.
+pub fn rules() -> Vec<&'static Rule> {
+    let mut rules: Vec<&'static Rule> = REGISTRY.iter().flat_map(|r| r.rules).collect();
+    rules.sort_by_key(|r| r.rank);
+    rules
+}
+
+/// Checks the rule names a configuration uses against the registry: `readiness.disabled_rules`
+/// may name a built-in rule or a dependency, and a dependency may not take a rule's name.
+/// Config sits below the checks and cannot see their rules, so this runs when the checks are
+/// built from a configuration (start-up, `check`, reload), and its errors are config errors
+/// naming the key, exactly as config's own.
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    let rules = rules();
+    let known = || rules.iter().map(|r| r.name).collect::<Vec<_>>().join(", ");
+    let is_rule = |name: &str| rules.iter().any(|r| r.name == name);
+    for (i, dep) in config.dependencies.iter().enumerate() {
+        if is_rule(&dep.name) {
+            return Err(ConfigError::invalid(
+                format!("dependencies[{i}].name"),
+                format!("{:?} is already the name of a rule or target", dep.name),
+            ));
+        }
+    }
+    for (i, r) in config.readiness.disabled_rules.iter().enumerate() {
+        if !is_rule(r) && !config.dependencies.iter().any(|d| &d.name == r) {
+            return Err(ConfigError::invalid(
+                format!("readiness.disabled_rules[{i}]"),
+                format!(
+                    "unknown rule {r:?} (known: {}, or a dependency name)",
+                    known()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Everything needed to refresh one target: its checks, built from the registry.
 pub struct Checker {
     pub target: MilvusTarget,
-    pub milvus: MilvusClient,
-    pub system: Option<Arc<SystemSampler>>,
-    pub components: Option<components::ComponentsClient>,
-    pub prober: probe::Prober,
-    pub dependencies: Vec<http::DependencyChecker>,
+    checks: Vec<Box<dyn Check>>,
 }
 
 impl Checker {
-    /// A checker for a `/probe` target: Milvus (and its components) only.
+    /// A checker for `target`. The main target passes the host sampler, read probes and
+    /// dependencies; a `/probe` target passes none of them.
     pub fn new(
         target: MilvusTarget,
         system: Option<Arc<SystemSampler>>,
-    ) -> Result<Self, milvus::ClientError> {
-        let milvus = MilvusClient::new(&target)?;
-        let components = match &target.metrics_address {
-            Some(addr) => Some(components::ComponentsClient::new(addr).map_err(|problem| {
-                milvus::ClientError {
-                    key: "milvus.metrics_address".into(),
-                    problem,
-                }
-            })?),
-            None => None,
+        probes: &[ProbeConfig],
+        dependencies: &[DependencyConfig],
+    ) -> Result<Self, ClientError> {
+        let milvus = Arc::new(MilvusClient::new(&target)?);
+        let setup = Setup {
+            target: &target,
+            milvus: &milvus,
+            system: system.as_ref(),
+            probes,
+            dependencies,
         };
-        Ok(Checker {
-            target,
-            milvus,
-            system,
-            components,
-            prober: probe::Prober::new(Vec::new()),
-            dependencies: Vec::new(),
-        })
-    }
-
-    /// Adds the main target's read probes and dependency checks.
-    pub fn with_extras(
-        mut self,
-        probes: Vec<crate::config::ProbeConfig>,
-        dependencies: Vec<crate::config::DependencyConfig>,
-    ) -> Result<Self, milvus::ClientError> {
-        self.prober = probe::Prober::new(probes);
-        for d in dependencies {
-            let name = d.name.clone();
-            self.dependencies
-                .push(
-                    http::DependencyChecker::new(d).map_err(|problem| milvus::ClientError {
-                        key: format!("dependencies.{name}"),
-                        problem,
-                    })?,
-                );
+        let mut checks = Vec::new();
+        for registration in REGISTRY {
+            if let Some(check) = (registration.build)(&setup)? {
+                checks.push(check);
+            }
         }
-        Ok(self)
+        Ok(Checker { target, checks })
     }
 
     /// The longest a refresh can take: every check is cut at its own deadline, and the
@@ -115,62 +233,54 @@ impl Checker {
     }
 
     /// One refresh: all checks at once, each under its own deadline, none past `budget`.
-    pub async fn collect(&self, budget: Duration, counters: Counters) -> Snapshot {
+    pub async fn run(&self, budget: Duration) -> Results {
         let budget = budget.min(self.target.timeout);
-        let started = Instant::now();
-        let checked_at = SystemTime::now();
         // `budget` is at most `milvus.timeout`, which config bounds, so this cannot overflow;
         // if it somehow would, a far deadline is the same as none.
         let now = tokio::time::Instant::now();
-        let deadline = now
+        let at = now
             .checked_add(budget)
             .unwrap_or_else(|| now + Duration::from_secs(86_400));
-        let system = async {
-            let sampler = self.system.clone()?;
-            Some(
-                timed(async move {
-                    let work = tokio::task::spawn_blocking(move || sampler.facts());
-                    match tokio::time::timeout(budget, work).await {
-                        Ok(Ok(facts)) => Ok(facts),
-                        Ok(Err(e)) => Err(CheckError::Other(format!("host sampler failed: {e}"))),
-                        Err(_) => Err(CheckError::Timeout {
-                            rpc: "host sample",
-                            after: budget,
-                        }),
-                    }
-                })
-                .await,
-            )
-        };
-        let components = async {
-            match &self.components {
-                Some(c) => Some(timed(c.check(budget)).await),
-                None => None,
-            }
-        };
-        let dependencies =
-            futures::future::join_all(self.dependencies.iter().map(|d| d.check(budget)));
-        let (milvus, collections, system, components, probes, dependencies) = tokio::join!(
-            timed(self.milvus.health(deadline)),
-            timed(self.milvus.collections(deadline)),
-            system,
-            components,
-            self.prober.run(&self.milvus, deadline),
-            dependencies,
+        let deadline = Deadline { budget, at };
+        let results = futures::future::join_all(self.checks.iter().map(|c| c.run(deadline))).await;
+        Results::new(results)
+    }
+
+    /// The results of a refresh in which every check failed with `error`.
+    pub fn failed(&self, error: &CheckError) -> Results {
+        Results::new(self.checks.iter().filter_map(|c| c.failed(error)).collect())
+    }
+}
+
+/// A failed `CheckResult`, boxed: what most checks' [`Check::failed`] returns.
+pub fn failed<T: 'static>(error: &CheckError) -> Option<Box<dyn Facts>>
+where
+    CheckResult<T>: Facts,
+{
+    Some(Box::new(CheckResult::<T> {
+        duration: Duration::ZERO,
+        outcome: Err(error.clone()),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_keep_their_names_and_verdict_order() {
+        let names: Vec<&str> = rules().iter().map(|r| r.name).collect();
+        assert_eq!(
+            names,
+            [
+                "milvus",
+                "components",
+                "quota",
+                "collections",
+                "probe",
+                "memory",
+                "disk"
+            ]
         );
-        Snapshot {
-            target: self.target.name.clone(),
-            address: self.target.address.clone(),
-            checked_at,
-            taken_at: tokio::time::Instant::now().into_std(),
-            duration: started.elapsed(),
-            milvus,
-            collections,
-            system,
-            components,
-            probes,
-            dependencies,
-            counters,
-        }
     }
 }

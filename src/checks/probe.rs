@@ -4,21 +4,203 @@
 //! a segment not loaded, no shard leader). A probe costs Milvus almost nothing: one primary key
 //! or one nearest neighbour, with Bounded consistency so it never waits for fresh writes.
 //! Only read RPCs: Query, Search, and DescribeCollection to learn the vector field.
+//!
+//! The check runs when `readiness.probes` lists any; its rule is `probe` (every required
+//! probe answered within its limits), and a failing probe's reason says what the
+//! `collections` check knows of the collection's load state, read from the results by type.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::milvus::proto::common::{self, KeyValuePair};
 use ::milvus::proto::milvus as pb;
 use ::milvus::proto::schema;
+use futures::future::{BoxFuture, FutureExt};
 use prost::Message;
+use serde::Serialize;
 use tokio::time::Instant;
 
-use super::milvus::{status_ok, MilvusClient};
-use super::CheckError;
+use super::collections::CollectionsFacts;
+use super::facts::{bool01, round, Facts, Family, MetricsContext, Results, Section};
+use super::grpc::{status_ok, MilvusClient};
+use super::{Check, CheckError, Deadline, Registration, Rule, RuleInput, Setup};
 use crate::config::{ProbeConfig, ProbeKind, VectorFrom};
-use crate::snapshot::ProbeResult;
+use crate::model::{LoadState, RuleStatus};
+
+pub static CHECK: Registration = Registration {
+    name: "probe",
+    rules: &[Rule {
+        name: "probe",
+        rank: 50,
+        probe_targets: false,
+        eval: probe_rule,
+    }],
+    build: |setup: &Setup<'_>| {
+        if setup.probes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(ProbeCheck {
+            client: Arc::clone(setup.milvus),
+            prober: Prober::new(setup.probes.to_vec()),
+        })))
+    },
+};
+
+/// One read probe: did a real query or search on the collection answer, and how fast.
+#[derive(Clone, Debug)]
+pub struct ProbeResult {
+    pub db_name: String,
+    pub collection: String,
+    pub kind: crate::model::ProbeKind,
+    pub required: bool,
+    pub duration: Duration,
+    pub max_latency: Option<Duration>,
+    pub outcome: Result<(), CheckError>,
+}
+
+impl ProbeResult {
+    pub fn too_slow(&self) -> bool {
+        self.max_latency.is_some_and(|m| self.duration > m)
+    }
+    pub fn success(&self) -> bool {
+        self.outcome.is_ok() && !self.too_slow()
+    }
+    /// Why it failed, in words a person can act on.
+    pub fn failure(&self) -> Option<String> {
+        match &self.outcome {
+            Err(e) => Some(e.to_string()),
+            Ok(()) => self.max_latency.filter(|_| self.too_slow()).map(|m| {
+                format!(
+                    "answered in {:.0} ms, slower than max_latency {:.0} ms",
+                    self.duration.as_secs_f64() * 1000.0,
+                    m.as_secs_f64() * 1000.0
+                )
+            }),
+        }
+    }
+}
+
+/// Every probe's result of one refresh, in configuration order.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeResults(pub Vec<ProbeResult>);
+
+struct ProbeCheck {
+    client: Arc<MilvusClient>,
+    prober: Prober,
+}
+
+impl Check for ProbeCheck {
+    fn run(&self, deadline: Deadline) -> BoxFuture<'_, Box<dyn Facts>> {
+        async move {
+            let r: Box<dyn Facts> =
+                Box::new(ProbeResults(self.prober.run(&self.client, deadline.at).await));
+            r
+        }
+        .boxed()
+    }
+
+    /// A refresh that failed as a whole ran no probe.
+    fn failed(&self, _error: &CheckError) -> Option<Box<dyn Facts>> {
+        None
+    }
+}
+
+fn probe_rule(input: &RuleInput<'_>) -> RuleStatus {
+    let probes = match input.results.get::<ProbeResults>() {
+        Some(p) if !p.0.is_empty() => &p.0,
+        _ => return RuleStatus::Excluded,
+    };
+    let facts = input.results.facts::<CollectionsFacts>();
+    let problems: Vec<String> = probes
+        .iter()
+        .filter(|p| p.required)
+        .filter_map(|p| {
+            let why = p.failure()?;
+            let hint = facts
+                .and_then(|f| f.find(&p.db_name, &p.collection))
+                .map(|c| match c.load_state {
+                    LoadState::Loaded => String::new(),
+                    other => format!(" (collection is {})", other.as_str()),
+                })
+                .unwrap_or_else(|| match facts {
+                    Some(_) => " (collection does not exist)".to_string(),
+                    None => String::new(),
+                });
+            Some(format!(
+                "probe {} {}.{} failed: {why}{hint}",
+                p.kind.as_str(),
+                p.db_name,
+                p.collection
+            ))
+        })
+        .collect();
+    if problems.is_empty() {
+        RuleStatus::Pass
+    } else {
+        RuleStatus::Fail(problems.join("; "))
+    }
+}
+
+/// One entry of `probes` in `/readyz` and `/health`.
+#[derive(Serialize)]
+struct ProbeEntry<'a> {
+    db_name: &'a str,
+    collection: &'a str,
+    kind: &'static str,
+    required: bool,
+    success: bool,
+    duration_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn probe_labels(p: &ProbeResult) -> [(&'static str, &str); 3] {
+    [
+        ("db_name", p.db_name.as_str()),
+        ("collection_name", p.collection.as_str()),
+        ("kind", p.kind.as_str()),
+    ]
+}
+
+impl Facts for ProbeResults {
+    fn families(&self, f: &mut Family<'_, '_>, m: &MetricsContext<'_>) -> std::fmt::Result {
+        let cached = m.cached;
+        f.gauge(
+            "milvus_probe_success",
+            &format!("1 when the read probe (query or search) answered within its limits.{cached}"),
+            self.0.iter().map(|p| (probe_labels(p), bool01(p.success()))),
+        )?;
+        f.gauge(
+            "milvus_probe_duration_seconds",
+            &format!("How long the read probe took.{cached}"),
+            self.0
+                .iter()
+                .map(|p| (probe_labels(p), p.duration.as_secs_f64())),
+        )
+    }
+
+    /// `probes`, left out when there are none.
+    fn sections(&self, _all: &Results, _address: &str) -> Vec<Section> {
+        if self.0.is_empty() {
+            return Vec::new();
+        }
+        let entries: Vec<ProbeEntry<'_>> = self
+            .0
+            .iter()
+            .map(|p| ProbeEntry {
+                db_name: &p.db_name,
+                collection: &p.collection,
+                kind: p.kind.as_str(),
+                required: p.required,
+                success: p.success(),
+                duration_seconds: round(p.duration.as_secs_f64(), 6),
+                error: p.failure(),
+            })
+            .collect();
+        vec![Section::top("probes", &entries)]
+    }
+}
 
 const BOUNDED: i32 = common::ConsistencyLevel::Bounded as i32;
 
@@ -43,10 +225,6 @@ impl Prober {
             probes,
             schemas: Mutex::new(HashMap::new()),
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.probes.is_empty()
     }
 
     /// Every probe at once, each under its own timeout and never past the refresh deadline.

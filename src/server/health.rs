@@ -11,7 +11,6 @@ use axum::Extension;
 
 use super::{json, query_params, raw_json, text, AppState, Disclosure};
 use crate::cache::View;
-use crate::config::Rule;
 use crate::readiness::RuleStatus;
 use crate::report;
 
@@ -35,9 +34,9 @@ fn failing_rules(view: &View) -> Vec<&'static str> {
         if !matches!(r.status, RuleStatus::Fail(_)) {
             continue;
         }
-        let name = Rule::ALL
+        let name = crate::checks::rules()
             .into_iter()
-            .map(Rule::as_str)
+            .map(|rule| rule.name)
             .find(|n| *n == r.name)
             .unwrap_or("dependencies");
         if !out.contains(&name) {

@@ -1,4 +1,4 @@
-//! Host checks: memory and CPU with `sysinfo`, disks with `statvfs(2)` of each configured
+//! The host sampler: memory and CPU with `sysinfo`, disks with `statvfs(2)` of each configured
 //! path, for the machine (or container) the exporter shares with Milvus.
 //!
 //! CPU usage needs two samples some time apart. The reference implementation slept a second
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use sysinfo::{MemoryRefreshKind, System};
 
-use crate::snapshot::{DiskFacts, SystemFacts};
+use super::{DiskFacts, SystemFacts};
 
 /// How long one refresh waits for a path's statvfs. A local filesystem answers in
 /// microseconds and a healthy NFS mount in milliseconds; past a second the mount is in trouble,
