@@ -1,7 +1,7 @@
-//! The shared vocabulary: the words every layer uses (why a check failed, a collection's
-//! load state, a quota state, a probe's kind, a collection reference). A leaf module: it
-//! imports nothing of the crate, so config, checks, snapshot and the renderings can all use
-//! it without importing each other.
+//! The shared vocabulary: the words every layer uses (why a check failed, a check's timed
+//! result, what a rule concluded, a collection's load state, a quota state, a probe's kind, a
+//! collection reference). A leaf module: it imports nothing of the crate, so config, checks,
+//! snapshot and the renderings can all use it without importing each other.
 
 use std::fmt;
 use std::time::Duration;

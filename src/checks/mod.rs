@@ -266,21 +266,64 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Overrides;
+
+    fn config(toml: &str) -> Config {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("exporter.toml");
+        std::fs::write(&path, toml).expect("write config");
+        Config::load_from(Some(&path), &[], &Overrides::default()).expect("loads")
+    }
+
+    fn key_of(e: ConfigError) -> String {
+        match e {
+            ConfigError::Invalid { key, .. } => key,
+            other => panic!("not an invalid key: {other}"),
+        }
+    }
 
     #[test]
     fn rules_keep_their_names_and_verdict_order() {
-        let names: Vec<&str> = rules().iter().map(|r| r.name).collect();
+        const TODAY: [&str; 7] = [
+            "milvus",
+            "components",
+            "quota",
+            "collections",
+            "probe",
+            "memory",
+            "disk",
+        ];
+        let all: Vec<&str> = rules().iter().map(|r| r.name).collect();
+        let known: Vec<&str> = all.iter().copied().filter(|n| TODAY.contains(n)).collect();
         assert_eq!(
-            names,
-            [
-                "milvus",
-                "components",
-                "quota",
-                "collections",
-                "probe",
-                "memory",
-                "disk"
-            ]
+            known, TODAY,
+            "a new rule may slot in, these keep their order"
+        );
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "rule names are unique: {all:?}");
+    }
+
+    #[test]
+    fn disabled_rules_may_name_a_rule_or_a_dependency_and_nothing_else() {
+        let dep = "[[dependencies]]\nname = \"embed\"\naddress = \"127.0.0.1:1\"\n";
+        let ok = config(&format!(
+            "[readiness]\ndisabled_rules = [\"disk\", \"embed\"]\n{dep}"
+        ));
+        assert!(validate(&ok).is_ok());
+        let bad = config("[readiness]\ndisabled_rules = [\"memory\", \"nope\"]\n");
+        let err = validate(&bad).expect_err("nope is no rule");
+        assert!(err.to_string().contains("unknown rule \"nope\""), "{err}");
+        assert_eq!(key_of(err), "readiness.disabled_rules[1]");
+    }
+
+    #[test]
+    fn a_dependency_may_not_take_a_rules_name() {
+        let c = config("[[dependencies]]\nname = \"quota\"\naddress = \"127.0.0.1:1\"\n");
+        assert_eq!(
+            key_of(validate(&c).expect_err("quota is a rule")),
+            "dependencies[0].name"
         );
     }
 }
