@@ -1,7 +1,7 @@
 //! The checks and their registry. A check is one module: it owns how its facts are fetched
 //! (under the deadline it is given, [`Check::run`]), the typed facts it adds to the snapshot
 //! and how they render ([`Facts`]), and the readiness rules it contributes
-//! ([`Registration::rules`]). The registry at the bottom of this file is one line per check;
+//! ([`Registration::rules`]). The registry below ([`REGISTRY`]) is one line per check;
 //! the snapshot, readiness, the cache and every rendering iterate it or the results it
 //! produced, and never name a check.
 //!
@@ -303,6 +303,10 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), all.len(), "rule names are unique: {all:?}");
+        let mut checks: Vec<&str> = REGISTRY.iter().map(|r| r.name).collect();
+        checks.sort();
+        checks.dedup();
+        assert_eq!(checks.len(), REGISTRY.len(), "check names are unique");
     }
 
     #[test]
