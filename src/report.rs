@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use crate::cache::{Read, Rendering, View};
 use crate::checks::facts::round;
@@ -20,10 +21,10 @@ pub struct ReadyBody {
     pub status: &'static str,
     pub reason: Option<String>,
     pub reasons: Vec<String>,
-    pub dependencies: Map<String, Value>,
+    pub dependencies: Sections,
     /// The checks' top-level sections (`probes`, `resources`), where a check has one.
     #[serde(flatten)]
-    pub sections: Map<String, Value>,
+    pub sections: Sections,
     pub checked_at: f64,
 }
 
@@ -34,9 +35,9 @@ pub struct HealthBody {
     pub status: &'static str,
     pub reasons: Vec<String>,
     pub rules: BTreeMap<String, &'static str>,
-    pub dependencies: Map<String, Value>,
+    pub dependencies: Sections,
     #[serde(flatten)]
-    pub sections: Map<String, Value>,
+    pub sections: Sections,
     pub checks: BTreeMap<&'static str, CheckEntry>,
     pub cached: bool,
     pub age_seconds: f64,
@@ -51,21 +52,30 @@ pub struct CheckEntry {
     pub error: Option<String>,
 }
 
+/// JSON sections by key, serialised as an object in the order the checks wrote them.
+#[derive(Default)]
+pub struct Sections(Vec<(String, Box<RawValue>)>);
+
+impl Serialize for Sections {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
 /// Every check's sections of the snapshot, in registry order: the `dependencies` object
-/// (`milvus`, `collections`, then each RAG dependency) and the top-level ones. The key order
-/// is the checks' order, kept by serde_json's `preserve_order`.
-pub fn sections(s: &Snapshot) -> (Map<String, Value>, Map<String, Value>) {
-    let mut dependencies = Map::new();
-    let mut top = Map::new();
+/// (`milvus`, `collections`, then each RAG dependency) and the top-level ones.
+pub fn sections(s: &Snapshot) -> (Sections, Sections) {
+    let mut dependencies = Sections::default();
+    let mut top = Sections::default();
     for r in s.results.iter() {
         for section in r.sections(&s.results, &s.address) {
             match section {
-                Section::Dependency(key, value) => {
-                    dependencies.insert(key, value);
-                }
-                Section::Top(key, value) => {
-                    top.insert(key.to_string(), value);
-                }
+                Section::Dependency(key, value) => dependencies.0.push((key, value)),
+                Section::Top(key, value) => top.0.push((key.to_string(), value)),
             }
         }
     }

@@ -18,6 +18,7 @@ use prometheus_client::encoding::{
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
+use serde_json::value::RawValue;
 
 use crate::config::ReadinessConfig;
 use crate::model::{CheckResult, RuleStatus};
@@ -43,18 +44,19 @@ impl CheckRow {
     }
 }
 
-/// Where a JSON section goes in `/readyz` and `/health`.
-#[derive(Clone, Debug, PartialEq)]
+/// Where a JSON section goes in `/readyz` and `/health`. The body is serialised once, here,
+/// straight from the check's typed structs (so its fields keep their declared order), and
+/// copied into the answer as it is: going through `serde_json::Value` instead made `/health`
+/// six times slower at 10,000 collections.
+#[derive(Clone, Debug)]
 pub enum Section {
     /// A key of the `dependencies` object (`milvus`, `collections`, a RAG dependency's name).
-    Dependency(String, serde_json::Value),
+    Dependency(String, Box<RawValue>),
     /// A top-level key after `dependencies` (`probes`, `resources`).
-    Top(&'static str, serde_json::Value),
+    Top(&'static str, Box<RawValue>),
 }
 
 impl Section {
-    /// A section from a typed body; a body that cannot become JSON (none here can) is `null`
-    /// rather than a missing key, so the shape stays.
     pub fn dependency(key: impl Into<String>, body: &impl serde::Serialize) -> Self {
         Section::Dependency(key.into(), json(body))
     }
@@ -63,8 +65,10 @@ impl Section {
     }
 }
 
-fn json(body: &impl serde::Serialize) -> serde_json::Value {
-    serde_json::to_value(body).unwrap_or(serde_json::Value::Null)
+/// A body that cannot become JSON (none here can: plain structs of strings and numbers) is
+/// `null` rather than a missing key, so the shape stays.
+fn json(body: &impl serde::Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(body).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 /// What every metric family of one answer shares.
