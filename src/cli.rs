@@ -488,7 +488,7 @@ async fn check(config: &Config, output: Output) -> u8 {
                 view: Arc::clone(&view),
                 cached: false,
             };
-            match serde_json::to_string_pretty(&report::health_body(&read, 0.0, true)) {
+            match report::health_json_pretty(&report::health_body(&read, 0.0, true)) {
                 Ok(s) => println!("{s}"),
                 Err(e) => eprintln!("milvus_exporter: cannot encode JSON: {e}"),
             }

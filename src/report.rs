@@ -186,6 +186,70 @@ pub fn health_body(read: &Read, age_seconds: f64, liveness: bool) -> HealthBody 
     }
 }
 
+/// The `/health` body indented for people (`check --output json`). The checks' sections are
+/// raw JSON, which serde_json's pretty printer copies as they are, so the compact text is
+/// indented here instead, the way `serde_json::to_string_pretty` indents.
+pub fn health_json_pretty(body: &HealthBody) -> serde_json::Result<String> {
+    Ok(indent(&serde_json::to_string(body)?))
+}
+
+/// Indents compact JSON (as serde_json writes it: no whitespace outside strings) with two
+/// spaces a level, `": "` after keys, and `{}`/`[]` for empty containers.
+fn indent(compact: &str) -> String {
+    let mut out = String::with_capacity(compact.len() * 2);
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut chars = compact.chars().peekable();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        for _ in 0..depth {
+            out.push_str("  ");
+        }
+    };
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                let close = if c == '{' { '}' } else { ']' };
+                out.push(c);
+                if chars.peek() == Some(&close) {
+                    chars.next();
+                    out.push(close);
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The kube-apiserver `?verbose` style: one `[+]`/`[-]` line per rule, the verdict last.
 pub fn verbose_text(view: &View, cached: bool, age_seconds: f64) -> String {
     let mut out = String::new();
@@ -213,6 +277,19 @@ pub fn verbose_text(view: &View, cached: bool, age_seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indent_matches_serde_jsons_pretty_printer() {
+        let v = serde_json::json!({
+            "a": {"b": [1, 2.5, {"c": null}], "empty": {}, "none": []},
+            "s": "x:{y},[z]\\\"q\"",
+            "n": [[], [{}]],
+            "t": true
+        });
+        let compact = serde_json::to_string(&v).expect("serialises");
+        let pretty = serde_json::to_string_pretty(&v).expect("serialises");
+        assert_eq!(indent(&compact), pretty);
+    }
     use crate::readiness::{evaluate, Scope};
     use std::sync::Arc;
 
