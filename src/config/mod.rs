@@ -1,0 +1,532 @@
+//! Layered configuration: defaults < TOML file < `MILVUS_EXPORTER_*` environment < flags.
+//!
+//! Everything is parsed and checked once, here, so the rest of the program works with typed
+//! values (`Duration`, `Url`, `CollectionRef`) and never has to handle a bad string at request time.
+//! Every problem becomes one [`ConfigError`] that names the key, because an operator reading a
+//! crash-looping pod's log has exactly one line to go on.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+mod cache;
+mod dependencies;
+mod env;
+mod log;
+mod milvus;
+mod readiness;
+mod system;
+mod values;
+mod web;
+use web::WebConfig;
+
+pub use cache::CacheConfig;
+use cache::RawCache;
+use dependencies::RawDependency;
+pub use dependencies::{BodyMatch, DependencyConfig, DependencyKind, HttpDependency};
+use env::VerbatimEnv;
+use log::RawLog;
+pub use log::{LogFormat, LogLevel};
+use milvus::RawMilvus;
+pub use milvus::{Credentials, MilvusTarget, TlsConfig};
+use readiness::RawReadiness;
+pub use readiness::{ProbeConfig, ReadinessConfig, VectorFrom};
+use system::RawSystem;
+pub use system::SystemConfig;
+use values::{bounded, key_paths, one_line, read_bounded_text};
+pub use values::{
+    io_reason, read_bounded, HumanDuration, Secret, MAX_CPU_SAMPLE_INTERVAL, MAX_FILE_BYTES,
+    MAX_INTERVAL, MAX_TIMEOUT,
+};
+use web::RawWeb;
+
+/// Prefix of environment overrides; `__` separates levels (`MILVUS_EXPORTER_CACHE__TTL=2s`).
+pub use crate::model::{CollectionRef, ProbeKind};
+
+pub const ENV_PREFIX: &str = "MILVUS_EXPORTER";
+
+/// A configuration problem, always tied to the key that caused it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config: {key}: {problem}")]
+    Invalid { key: String, problem: String },
+    #[error("config: {0}")]
+    Parse(String),
+}
+
+impl ConfigError {
+    pub fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw shape of the file/environment. Strings stay strings here; `Config::from_raw` types them.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawConfig {
+    web: RawWeb,
+    log: RawLog,
+    milvus: RawMilvus,
+    targets: Vec<RawMilvus>,
+    dependencies: Vec<RawDependency>,
+    cache: RawCache,
+    readiness: RawReadiness,
+    system: RawSystem,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed configuration.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen_address: std::net::SocketAddr,
+    /// Subtracted from Prometheus's scrape timeout to leave time to write the answer.
+    pub scrape_timeout_offset: Duration,
+    /// A client must send its request head within this (slowloris protection).
+    pub header_read_timeout: Duration,
+    /// Connections held at once; at the limit a new one evicts the longest-idle connection.
+    pub max_connections: usize,
+    /// A response write that makes no progress for this long closes the connection.
+    pub write_timeout: Duration,
+    /// `/metrics` and `/probe` answers at once (0 = no limit); more get 503.
+    pub max_requests: usize,
+    /// RAG dependencies (embedding API, LLM gateway, …) checked beside Milvus.
+    pub dependencies: Vec<DependencyConfig>,
+    pub log_level: LogLevel,
+    pub log_format: LogFormat,
+    /// The Milvus watched by `/metrics`, `/readyz` and friends (target name `default` unless set).
+    pub milvus: MilvusTarget,
+    /// Extra Milvus instances reachable only through `/probe?target=NAME`.
+    pub targets: Vec<MilvusTarget>,
+    pub cache: CacheConfig,
+    pub readiness: ReadinessConfig,
+    pub system: SystemConfig,
+    /// The file the configuration came from, kept so a reload can read it again.
+    pub file: Option<PathBuf>,
+}
+
+/// Command-line values that override everything else.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen_address: Option<String>,
+    pub milvus_address: Option<String>,
+    pub log_level: Option<String>,
+    pub log_format: Option<String>,
+}
+
+impl Config {
+    /// Loads defaults, then `file`, then the process environment, then `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_from(file, &Self::environment()?, overrides)
+    }
+
+    /// The process environment as text. `std::env::vars` would panic on a variable that is
+    /// not UTF-8: ours must be text (one is refused by name); anybody else's is not our
+    /// business and is left out.
+    pub fn environment() -> Result<Vec<(String, String)>, ConfigError> {
+        let mut env = Vec::new();
+        for (k, v) in std::env::vars_os() {
+            match (k.into_string(), v.into_string()) {
+                (Ok(k), Ok(v)) => env.push((k, v)),
+                (Ok(k), Err(_)) if VerbatimEnv::key_of(&k).is_some() => {
+                    return Err(ConfigError::invalid(k, "is not valid UTF-8"));
+                }
+                _ => {}
+            }
+        }
+        Ok(env)
+    }
+
+    /// Same as [`Config::load`] with an explicit environment, so tests need not mutate the
+    /// process environment (which is shared by every test thread).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::invalid(
+                    "--config",
+                    format!("cannot read {}: no such file", path.display()),
+                ));
+            }
+            builder = builder.add_source(
+                config::File::from(path.to_path_buf()).format(config::FileFormat::Toml),
+            );
+        }
+        builder = builder.add_source(VerbatimEnv::from_vars(env));
+        let set = |b: config::ConfigBuilder<config::builder::DefaultState>,
+                   key: &str,
+                   v: &Option<String>| match v {
+            Some(v) => b.set_override(key, v.clone()),
+            None => Ok(b),
+        };
+        builder = set(builder, "web.listen_address", &overrides.listen_address)
+            .and_then(|b| set(b, "milvus.address", &overrides.milvus_address))
+            .and_then(|b| set(b, "log.level", &overrides.log_level))
+            .and_then(|b| set(b, "log.format", &overrides.log_format))
+            .map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
+        let raw: RawConfig = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Parse(key_paths(&one_line(&e.to_string()))))?;
+        Config::from_raw(raw, file.map(Path::to_path_buf), env)
+    }
+
+    fn from_raw(
+        raw: RawConfig,
+        file: Option<PathBuf>,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let web = WebConfig::from_raw(raw.web)?;
+        let (log_level, log_format) = log::from_raw(&raw.log)?;
+        let milvus = MilvusTarget::from_raw(raw.milvus, "milvus", "default")?;
+        let mut targets = Vec::with_capacity(raw.targets.len());
+        let mut names = HashSet::from([milvus.name.clone()]);
+        for (i, t) in raw.targets.into_iter().enumerate() {
+            let key = format!("targets[{i}]");
+            let name = t.name.clone().unwrap_or_default();
+            if name.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.name"),
+                    "every target needs a non-empty name",
+                ));
+            }
+            let target = MilvusTarget::from_raw(t, &key, &name)?;
+            if !names.insert(target.name.clone()) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.name"),
+                    format!("duplicate target name {:?}", target.name),
+                ));
+            }
+            targets.push(target);
+        }
+
+        let cache = CacheConfig::from_raw(&raw.cache)?;
+        let readiness = ReadinessConfig::from_raw(raw.readiness)?;
+        let system = SystemConfig::from_raw(raw.system)?;
+        let env_lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let mut dependencies: Vec<DependencyConfig> = Vec::new();
+        for (i, d) in raw.dependencies.into_iter().enumerate() {
+            let dep = DependencyConfig::from_raw(d, i, &env_lookup)?;
+            // A rule of the same name is refused by `checks::validate`: the rules are the
+            // checks', above config in the floor plan.
+            if names.contains(&dep.name) {
+                return Err(ConfigError::invalid(
+                    format!("dependencies[{i}].name"),
+                    format!("{:?} is already the name of a rule or target", dep.name),
+                ));
+            }
+            if dependencies.iter().any(|o| o.name == dep.name) {
+                return Err(ConfigError::invalid(
+                    format!("dependencies[{i}].name"),
+                    format!("duplicate dependency name {:?}", dep.name),
+                ));
+            }
+            dependencies.push(dep);
+        }
+
+        Ok(Config {
+            listen_address: web.listen_address,
+            scrape_timeout_offset: web.scrape_timeout_offset,
+            header_read_timeout: web.header_read_timeout,
+            max_connections: web.max_connections,
+            write_timeout: web.write_timeout,
+            max_requests: web.max_requests,
+            dependencies,
+            log_level,
+            log_format,
+            milvus,
+            targets,
+            cache,
+            readiness,
+            system,
+            file,
+        })
+    }
+
+    /// Every target, the default one first.
+    pub fn all_targets(&self) -> impl Iterator<Item = &MilvusTarget> {
+        std::iter::once(&self.milvus).chain(self.targets.iter())
+    }
+
+    /// Every secret value in the configuration, for redaction checks.
+    pub fn secrets(&self) -> Vec<&str> {
+        let headers = self.dependencies.iter().flat_map(|d| match &d.kind {
+            DependencyKind::Http(h) => h.headers.iter().map(|(_, v)| v.expose()).collect(),
+            DependencyKind::Tcp { .. } => Vec::new(),
+        });
+        self.all_targets()
+            .flat_map(|t| t.credentials.secrets())
+            .chain(headers)
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::milvus::normalize_address;
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load_toml(toml: &str, e: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml).expect("write");
+        Config::load_from(Some(&path), &env(e), &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let c = Config::load_from(None, &[], &Overrides::default()).expect("defaults load");
+        assert_eq!(c.listen_address.to_string(), "0.0.0.0:9727");
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_connections, 1024);
+        assert_eq!(c.write_timeout, Duration::from_secs(30));
+        assert_eq!(c.max_requests, 40);
+        assert_eq!(c.milvus.address, "http://localhost:19530");
+        assert_eq!(c.milvus.timeout, Duration::from_secs(3));
+        assert_eq!(c.milvus.max_concurrency, 16);
+        assert_eq!(c.cache.ttl, Duration::from_secs(10));
+        assert_eq!(c.cache.refresh_interval, Duration::from_secs(30));
+        assert_eq!(c.readiness.memory_percent_max, 90.0);
+        assert_eq!(c.readiness.disk_percent_max, 95.0);
+        assert_eq!(c.system.disk_paths, vec![PathBuf::from("/")]);
+        assert_eq!(c.milvus.name, "default");
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        let c = load_toml(
+            "[milvus]\naddress = \"http://file:1\"\ntimeout = \"1s\"\n[cache]\nttl = \"5s\"\n",
+            &[
+                ("MILVUS_EXPORTER_CACHE__TTL", "2s"),
+                ("MILVUS_EXPORTER_MILVUS__ADDRESS", "http://env:2"),
+            ],
+        )
+        .expect("loads");
+        assert_eq!(c.cache.ttl, Duration::from_secs(2), "env beats file");
+        assert_eq!(c.milvus.address, "http://env:2");
+        assert_eq!(
+            c.milvus.timeout,
+            Duration::from_secs(1),
+            "file beats default"
+        );
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[milvus]\naddress = \"http://file:1\"\n").expect("write");
+        let c = Config::load_from(
+            Some(&path),
+            &env(&[("MILVUS_EXPORTER_MILVUS__ADDRESS", "http://env:2")]),
+            &Overrides {
+                milvus_address: Some("flag:3".into()),
+                ..Default::default()
+            },
+        )
+        .expect("loads");
+        assert_eq!(c.milvus.address, "http://flag:3", "flag beats env");
+    }
+
+    #[test]
+    fn env_lists_and_numbers_parse() {
+        let c = Config::load_from(
+            None,
+            &env(&[
+                (
+                    "MILVUS_EXPORTER_READINESS__REQUIRED_COLLECTIONS",
+                    "docs,db2.faq",
+                ),
+                ("MILVUS_EXPORTER_READINESS__MEMORY_PERCENT_MAX", "75"),
+                ("MILVUS_EXPORTER_READINESS__DISABLED_RULES", "disk"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(c.readiness.memory_percent_max, 75.0);
+        assert_eq!(
+            c.readiness.required_collections,
+            vec![
+                CollectionRef {
+                    db_name: "default".into(),
+                    name: "docs".into()
+                },
+                CollectionRef {
+                    db_name: "db2".into(),
+                    name: "faq".into()
+                }
+            ]
+        );
+        assert_eq!(c.readiness.disabled_rules, vec!["disk".to_string()]);
+    }
+
+    #[test]
+    fn web_limits_are_bounded() {
+        for (toml, key) in [
+            ("[web]\nwrite_timeout = \"0s\"\n", "web.write_timeout"),
+            ("[web]\nwrite_timeout = \"11m\"\n", "web.write_timeout"),
+            ("[web]\nmax_requests = -1\n", "web.max_requests"),
+            ("[web]\nmax_requests = 1000001\n", "web.max_requests"),
+            ("[web]\nmax_connections = 0\n", "web.max_connections"),
+        ] {
+            let err = load_toml(toml, &[]).expect_err(toml).to_string();
+            assert!(err.contains(key), "{toml:?} gave {err:?}, wanted key {key}");
+        }
+        let c = load_toml("[web]\nwrite_timeout = \"10m\"\nmax_requests = 0\n", &[])
+            .expect("the bounds themselves are allowed");
+        assert_eq!(c.write_timeout, Duration::from_secs(600));
+        assert_eq!(c.max_requests, 0);
+    }
+
+    #[test]
+    fn the_shipped_sample_config_loads_and_states_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/milvus_exporter.toml");
+        let sample = Config::load_from(Some(&path), &[], &Overrides::default())
+            .expect("config/milvus_exporter.toml loads");
+        let defaults = Config::load_from(None, &[], &Overrides::default()).expect("defaults");
+        assert_eq!(sample.milvus, defaults.milvus);
+        assert_eq!(sample.cache, defaults.cache);
+        assert_eq!(sample.readiness, defaults.readiness);
+        assert_eq!(sample.system, defaults.system);
+        assert_eq!(sample.listen_address, defaults.listen_address);
+        assert_eq!(sample.header_read_timeout, defaults.header_read_timeout);
+        assert_eq!(sample.max_connections, defaults.max_connections);
+        assert_eq!(sample.write_timeout, defaults.write_timeout);
+        assert_eq!(sample.max_requests, defaults.max_requests);
+        assert_eq!(sample.scrape_timeout_offset, defaults.scrape_timeout_offset);
+    }
+
+    #[test]
+    fn secret_files_that_are_not_regular_files_are_refused_not_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("pw.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        // Reading a FIFO with no writer would block start-up forever.
+        for path in [fifo.as_path(), Path::new("/dev/zero")] {
+            let err = load_toml(
+                &format!(
+                    "[milvus]\nusername = \"root\"\npassword_file = \"{}\"\n",
+                    path.display()
+                ),
+                &[],
+            )
+            .expect_err("refused")
+            .to_string();
+            assert!(
+                err.contains("milvus.password_file") && err.contains("not a regular file"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn kubernetes_service_variables_are_not_config() {
+        let c = Config::load_from(
+            None,
+            &env(&[
+                ("MILVUS_EXPORTER_PORT", "tcp://10.0.0.1:9727"),
+                ("MILVUS_EXPORTER_SERVICE_HOST", "10.0.0.1"),
+                ("MILVUS_EXPORTER_PORT_9727_TCP_ADDR", "10.0.0.1"),
+            ]),
+            &Overrides::default(),
+        );
+        assert!(c.is_ok(), "{:?}", c.err());
+        let err = Config::load_from(
+            None,
+            &env(&[("MILVUS_EXPORTER_CACHE__TTLL", "1s")]),
+            &Overrides::default(),
+        )
+        .expect_err("a misspelt key in a section is still an error");
+        assert!(err.to_string().contains("ttll"), "{err}");
+    }
+
+    #[test]
+    fn address_forms_normalise() {
+        assert_eq!(
+            normalize_address("localhost").unwrap(),
+            "http://localhost:19530"
+        );
+        assert_eq!(
+            normalize_address("10.0.0.1:1").unwrap(),
+            "http://10.0.0.1:1"
+        );
+        assert_eq!(
+            normalize_address("https://m.example:443").unwrap(),
+            "https://m.example:443"
+        );
+        assert!(normalize_address("ftp://x:1").is_err());
+        assert!(normalize_address("http://u:p@x:1").is_err());
+        assert!(normalize_address("http://x:1/path").is_err());
+        assert!(normalize_address("").is_err());
+    }
+
+    #[test]
+    fn password_file_is_read_and_trimmed_and_never_debug_printed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret-pw\n").expect("write");
+        let c = load_toml(
+            &format!(
+                "[milvus]\nusername = \"root\"\npassword_file = \"{}\"\n",
+                pw.display()
+            ),
+            &[],
+        )
+        .expect("loads");
+        assert_eq!(c.secrets(), vec!["s3cret-pw"]);
+        assert!(!format!("{c:?}").contains("s3cret-pw"));
+    }
+
+    /// Each malformed input must name its key; the full table lives in tests/config_errors.rs.
+    #[test]
+    fn errors_name_the_key() {
+        let cases: &[(&str, &str)] = &[
+            ("[cache]\nttl = \"3x\"\n", "cache.ttl"),
+            (
+                "[readiness]\nmemory_percent_max = 120\n",
+                "readiness.memory_percent_max",
+            ),
+            ("[milvus]\naddress = \"ftp://x\"\n", "milvus.address"),
+            (
+                "[milvus]\npassword_file = \"/nonexistent/pw\"\n",
+                "milvus.password_file",
+            ),
+            ("[log]\nlevel = \"loud\"\n", "log.level"),
+            ("[[targets]]\nname = \"\"\n", "targets[0].name"),
+            (
+                "[[targets]]\nname = \"a\"\n[[targets]]\nname = \"a\"\n",
+                "targets[1].name",
+            ),
+            ("[cache]\nbogus = 1\n", "bogus"),
+        ];
+        for (toml, key) in cases {
+            let err = load_toml(toml, &[]).expect_err(toml).to_string();
+            assert!(err.contains(key), "{toml:?} gave {err:?}, wanted key {key}");
+            assert!(!err.contains('\n'), "one line: {err:?}");
+        }
+    }
+}
