@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -39,6 +39,11 @@ pub(super) struct Shared {
     /// When the connection last became idle (accepted, or its last answer written), in
     /// nanoseconds since the registry's epoch.
     idle_since: AtomicU64,
+    /// When its current request began (nanoseconds since the epoch); meaningful while busy.
+    busy_since: AtomicU64,
+    /// Set when the registry evicts it although a request is in flight: the request is
+    /// abandoned (the connection closes at once) rather than finished.
+    abandoned: AtomicBool,
     /// Told once when the registry evicts this connection.
     pub(super) evicted: Notify,
     epoch: Instant,
@@ -52,6 +57,11 @@ impl Shared {
     /// No request in flight: the connection is waiting for (the rest of) a request head.
     pub(super) fn is_idle(&self) -> bool {
         self.in_flight.load(Ordering::SeqCst) == 0
+    }
+
+    /// Evicted with a request in flight: close now, do not finish the request.
+    pub(super) fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
     }
 }
 
@@ -97,9 +107,17 @@ impl Registry {
 
     /// Makes room for a new connection: below the limit at once; at it, by evicting the
     /// connection idle longest, if it has been idle for at least `min_idle` (it is told
-    /// through [`Shared::evicted`] and closes itself). `Err` when there is no such connection:
-    /// every held one has a request in flight or became idle more recently.
-    pub(super) fn admit(self: &Arc<Self>, min_idle: Duration) -> Result<Slot, AllBusy> {
+    /// through [`Shared::evicted`] and closes itself). When none is idle and `min_busy` is
+    /// given, the connection whose request has run longest is evicted instead, if that is at
+    /// least `min_busy`: its request is abandoned. Otherwise a flood of slow requests (bad
+    /// passwords queueing for bcrypt, `/readyz` waiting on a hung Milvus) would hold every
+    /// place and the kubelet's `/healthz` would be turned away. `Err` when there is no such
+    /// connection.
+    pub(super) fn admit(
+        self: &Arc<Self>,
+        min_idle: Duration,
+        min_busy: Option<Duration>,
+    ) -> Result<Slot, AllBusy> {
         let mut inner = self.lock();
         if inner.conns.len() >= self.max {
             let newest = nanos_since(self.epoch)
@@ -112,9 +130,24 @@ impl Registry {
                 .filter(|(_, since)| *since <= newest)
                 .min_by_key(|(_, since)| *since)
                 .map(|(id, _)| id);
+            let now = nanos_since(self.epoch);
+            let victim = victim.or_else(|| {
+                let min_busy = u64::try_from(min_busy?.as_nanos()).unwrap_or(u64::MAX);
+                inner
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| !c.is_idle())
+                    .map(|(id, c)| (*id, c.busy_since.load(Ordering::SeqCst)))
+                    .filter(|(_, since)| now.saturating_sub(*since) >= min_busy)
+                    .min_by_key(|(_, since)| *since)
+                    .map(|(id, _)| id)
+            });
             let Some(victim) = victim.and_then(|id| inner.conns.remove(&id)) else {
                 return Err(AllBusy);
             };
+            if !victim.is_idle() {
+                victim.abandoned.store(true, Ordering::SeqCst);
+            }
             victim.evicted.notify_one();
         }
         let id = inner.next_id;
@@ -122,6 +155,8 @@ impl Registry {
         let shared = Arc::new(Shared {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(nanos_since(self.epoch)),
+            busy_since: AtomicU64::new(0),
+            abandoned: AtomicBool::new(false),
             evicted: Notify::new(),
             epoch: self.epoch,
         });
@@ -141,6 +176,10 @@ pub(super) struct InFlight(Arc<Shared>);
 
 impl InFlight {
     pub(super) fn begin(shared: &Arc<Shared>) -> InFlight {
+        // Stamp first, so a scan that sees the connection busy sees since when.
+        if shared.in_flight.load(Ordering::SeqCst) == 0 {
+            shared.busy_since.store(shared.now(), Ordering::SeqCst);
+        }
         shared.in_flight.fetch_add(1, Ordering::SeqCst);
         InFlight(Arc::clone(shared))
     }
@@ -303,28 +342,51 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
+    fn when_every_connection_is_busy_the_longest_running_request_makes_room() {
+        let r = Registry::new(2);
+        let a = r.admit(Duration::ZERO, None).expect("first");
+        let _fa = InFlight::begin(&a.shared);
+        std::thread::sleep(Duration::from_millis(2));
+        let b = r.admit(Duration::ZERO, None).expect("second");
+        let _fb = InFlight::begin(&b.shared);
+        // Not old enough: the newcomer is refused.
+        assert_eq!(
+            r.admit(Duration::ZERO, Some(Duration::from_secs(60))).err(),
+            Some(AllBusy)
+        );
+        // Old enough: the request that began first is abandoned, the other one kept.
+        let _c = r
+            .admit(Duration::ZERO, Some(Duration::ZERO))
+            .expect("third evicts a");
+        assert!(a.shared.is_abandoned());
+        assert!(a.shared.evicted.notified().now_or_never_is_ready());
+        assert!(!b.shared.is_abandoned());
+        assert_eq!(r.len(), 2);
+    }
+
+    #[test]
     fn at_the_limit_the_longest_idle_connection_is_evicted_and_a_busy_one_never() {
         let r = Registry::new(2);
         let any = Duration::ZERO;
-        let a = r.admit(any).expect("first");
+        let a = r.admit(any, None).expect("first");
         std::thread::sleep(Duration::from_millis(2));
-        let b = r.admit(any).expect("second");
+        let b = r.admit(any, None).expect("second");
         // `a` has a request in flight: `b`, though younger, is the one evicted, but only once
         // it has been idle for the minimum asked.
         let flight = InFlight::begin(&a.shared);
-        assert_eq!(r.admit(Duration::from_secs(60)).err(), Some(AllBusy));
-        let c = r.admit(any).expect("third evicts b");
+        assert_eq!(r.admit(Duration::from_secs(60), None).err(), Some(AllBusy));
+        let c = r.admit(any, None).expect("third evicts b");
         assert_eq!(r.len(), 2);
         assert!(b.shared.evicted.notified().now_or_never_is_ready());
         assert!(!a.shared.is_idle());
         // Both held connections busy: a new one is refused rather than cutting a request.
         let flight_c = InFlight::begin(&c.shared);
-        assert_eq!(r.admit(any).err(), Some(AllBusy));
+        assert_eq!(r.admit(any, None).err(), Some(AllBusy));
         // `c` finishes first, then `a`: `c` has been idle longer and goes first.
         drop(flight_c);
         std::thread::sleep(Duration::from_millis(2));
         drop(flight);
-        let _d = r.admit(any).expect("fourth evicts c");
+        let _d = r.admit(any, None).expect("fourth evicts c");
         assert!(c.shared.evicted.notified().now_or_never_is_ready());
         assert!(!a.shared.evicted.notified().now_or_never_is_ready());
         drop(b);

@@ -49,8 +49,9 @@ pub struct ServeOptions {
     pub header_read_timeout: Duration,
     /// Connections held at once. Every client is accepted; at the limit the connection idle
     /// longest (no request in flight: idle keep-alive, or still sending its head) is closed to
-    /// make room. A connection with a request in flight is never closed for this; when all
-    /// are busy the new connection is closed instead.
+    /// make room. When every one has a request in flight, the one whose request has run
+    /// longest (at least a second) is closed and its request abandoned; when none has run
+    /// that long, the new connection is closed instead.
     pub max_connections: usize,
     /// A response write (or TLS flush) that makes no progress for this long closes the
     /// connection: a client that stops reading cannot hold it.
@@ -80,6 +81,12 @@ pub const DEFAULT_MAX_REQUESTS: usize = 40;
 /// age (or, when every connection has a request in flight, closes the newcomer). Far below
 /// the 100 ms `/healthz` budget, and only spent when a burst outruns the limit.
 const EVICTION_GRACE: Duration = Duration::from_millis(20);
+/// When every held connection has a request in flight, a newcomer evicts the one whose
+/// request has run longest, if for at least this long: a flood of slow requests (bad
+/// passwords queueing for bcrypt, `/readyz` waiting on a hung Milvus) must not turn the
+/// kubelet's `/healthz` away. A second is far longer than any cached answer takes, so an
+/// ordinary burst of scrapes is never cut; under such a flood, the oldest request is.
+const BUSY_EVICTION_AGE: Duration = Duration::from_secs(1);
 /// Largest accepted request head: 16 KiB.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long a graceful shutdown waits for in-flight requests (the process must be gone
@@ -225,8 +232,8 @@ pub async fn serve_with(
         let slot = match admit(&registry).await {
             Ok(slot) => slot,
             Err(conn::AllBusy) => {
-                // Every held connection has a request in flight (each bounded by its
-                // handler and the write timeout); closing the newcomer keeps memory bounded.
+                // Every held connection has had a request in flight for less than
+                // BUSY_EVICTION_AGE; closing the newcomer keeps memory bounded.
                 tracing::debug!(peer = %peer, held = registry.len(), "all connections busy; closing a new one");
                 drop(tcp);
                 continue;
@@ -267,11 +274,11 @@ pub async fn serve_with(
 async fn admit(registry: &Arc<conn::Registry>) -> Result<conn::Slot, conn::AllBusy> {
     let deadline = Instant::now() + EVICTION_GRACE;
     loop {
-        if let Ok(slot) = registry.admit(EVICTION_GRACE) {
+        if let Ok(slot) = registry.admit(EVICTION_GRACE, None) {
             return Ok(slot);
         }
         if Instant::now() >= deadline {
-            return registry.admit(Duration::ZERO);
+            return registry.admit(Duration::ZERO, Some(BUSY_EVICTION_AGE));
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -366,8 +373,9 @@ where
         }
         _ = slot.shared.evicted.notified() => {
             // Chosen while idle. Checked again here, after polling the connection, so a
-            // request that began since is finished first (then the connection closes).
-            if !slot.shared.is_idle() {
+            // request that began since is finished first (then the connection closes). One
+            // chosen while busy (every place held by a long request) is closed at once.
+            if !slot.shared.is_idle() && !slot.shared.is_abandoned() {
                 conn.as_mut().graceful_shutdown();
                 let _ = conn.await;
             }

@@ -444,6 +444,51 @@ async fn eviction_at_max_connections_never_cuts_a_request_in_flight() {
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_is_answered_when_every_held_connection_is_stuck_in_a_slow_request() {
+    // A hung Milvus: every /readyz waits out the refresh deadline (8 s + 0.5 s).
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        b.delay = Duration::from_secs(30);
+    }))
+    .await;
+    let opts = ServeOptions {
+        max_connections: 4,
+        ..ServeOptions::default()
+    };
+    let s = Served::start(&fake_config(&fake.url(), "8s", "1s", ""), opts).await;
+    let _turn = heavy().await;
+    // Every place is taken by a request that will run for seconds.
+    let mut stuck = Vec::new();
+    for _ in 0..4 {
+        let addr = s.addr;
+        stuck.push(tokio::spawn(async move {
+            raw_request(
+                addr,
+                b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                Duration::from_secs(15),
+            )
+            .await
+        }));
+    }
+    eventually(
+        Duration::from_secs(3),
+        "the slow refresh reached Milvus",
+        || async { fake.state().in_flight() > 0 },
+    )
+    .await;
+    // Past the age at which a stuck request may be abandoned to make room.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let worst = worst_healthz(s.addr, 3, "every held connection busy").await;
+    assert!(
+        worst < Duration::from_millis(100),
+        "/healthz took {worst:?}"
+    );
+    for t in stuck {
+        t.abort();
+    }
+    s.stop().await;
+}
+
 /// VmRSS of a process, in KiB.
 fn rss_kib_of(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
