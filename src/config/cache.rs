@@ -37,13 +37,26 @@ impl CacheConfig {
                 "must be greater than 0 (a zero ttl would refresh on every request)",
             ));
         }
-        bounded("cache.ttl", cache.ttl, Duration::ZERO, MAX_INTERVAL)?;
-        bounded(
-            "cache.refresh_interval",
-            cache.refresh_interval,
-            Duration::ZERO,
-            MAX_INTERVAL,
-        )?;
+        // A ttl of 1ns is a zero ttl in all but name: every request would refresh, and the
+        // exporter's cost to Milvus would grow with its traffic.
+        bounded("cache.ttl", cache.ttl, MIN_TTL, MAX_INTERVAL)?;
+        if !cache.refresh_interval.is_zero() {
+            bounded(
+                "cache.refresh_interval",
+                cache.refresh_interval,
+                MIN_REFRESH_INTERVAL,
+                MAX_INTERVAL,
+            )
+            .map_err(|_| {
+                ConfigError::invalid(
+                    "cache.refresh_interval",
+                    format!(
+                        "{} is outside 0s (on demand only) or 1s-1day",
+                        humantime::format_duration(cache.refresh_interval)
+                    ),
+                )
+            })?;
+        }
 
         Ok(cache)
     }

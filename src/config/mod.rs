@@ -40,7 +40,7 @@ pub use system::SystemConfig;
 use values::{bounded, key_paths, one_line, read_bounded_text};
 pub use values::{
     io_reason, read_bounded, HumanDuration, Secret, MAX_CPU_SAMPLE_INTERVAL, MAX_FILE_BYTES,
-    MAX_INTERVAL, MAX_TIMEOUT,
+    MAX_INTERVAL, MAX_TIMEOUT, MIN_CLIENT_TIMEOUT, MIN_REFRESH_INTERVAL, MIN_TTL,
 };
 use web::RawWeb;
 

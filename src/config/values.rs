@@ -55,6 +55,13 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// value is a typo (`y` for `s`) that would overflow deadlines deep inside the gRPC stack;
 /// no health check should wait longer than this anyway.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+/// The shortest `cache.ttl`: shorter is a refresh per request in all but name.
+pub const MIN_TTL: Duration = Duration::from_millis(100);
+/// The shortest background `cache.refresh_interval` other than `0s` (on demand only).
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+/// The shortest `web.header_read_timeout` and `web.write_timeout`: under it a real client on
+/// a real network (or a TLS handshake) cannot make it.
+pub const MIN_CLIENT_TIMEOUT: Duration = Duration::from_millis(100);
 /// The longest `cache.ttl` and `cache.refresh_interval` may be: data a day old is not health.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(86_400);
 /// The longest `system.cpu_sample_interval` may be.

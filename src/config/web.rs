@@ -57,7 +57,7 @@ impl WebConfig {
         let header_read_timeout = bounded(
             "web.header_read_timeout",
             raw.header_read_timeout.0,
-            Duration::from_millis(1),
+            MIN_CLIENT_TIMEOUT,
             MAX_TIMEOUT,
         )?;
         if !(1..=1_000_000).contains(&raw.max_connections) {
@@ -70,7 +70,7 @@ impl WebConfig {
         let write_timeout = bounded(
             "web.write_timeout",
             raw.write_timeout.0,
-            Duration::from_millis(1),
+            MIN_CLIENT_TIMEOUT,
             MAX_TIMEOUT,
         )?;
         if !(0..=1_000_000).contains(&raw.max_requests) {

@@ -115,6 +115,12 @@ async fn no_scrape_timeout_header_value_changes_what_others_see() {
 
 /// `(file, key)`: each value is past its bound and must be refused naming the key.
 const PAST_THE_BOUND: &[(&str, &str)] = &[
+    ("[cache]\nttl = \"1ns\"\n", "cache.ttl"),
+    ("[cache]\nttl = \"99ms\"\n", "cache.ttl"),
+    ("[cache]\nrefresh_interval = \"1ns\"\n", "cache.refresh_interval"),
+    ("[cache]\nrefresh_interval = \"999ms\"\n", "cache.refresh_interval"),
+    ("[web]\nheader_read_timeout = \"1ms\"\n", "web.header_read_timeout"),
+    ("[web]\nwrite_timeout = \"1ms\"\n", "web.write_timeout"),
     ("[milvus]\ntimeout = \"100000000y\"\n", "milvus.timeout"),
     ("[milvus]\ntimeout = \"11m\"\n", "milvus.timeout"),
     ("[cache]\nttl = \"2days\"\n", "cache.ttl"),
