@@ -15,10 +15,11 @@ pub(super) struct VerbatimEnv {
 
 impl VerbatimEnv {
     /// Keys whose environment value is a comma-separated list.
-    const LIST_KEYS: [&'static str; 4] = [
+    const LIST_KEYS: [&'static str; 5] = [
         "milvus.databases",
         "readiness.required_collections",
         "readiness.disabled_rules",
+        "readiness.quota_states_not_ready",
         "system.disk_paths",
     ];
 
@@ -39,7 +40,10 @@ impl VerbatimEnv {
             let Some(key) = Self::key_of(var) else {
                 continue;
             };
-            let kind = if Self::LIST_KEYS.contains(&key.as_str()) {
+            let kind = if Self::LIST_KEYS.contains(&key.as_str()) && value.is_empty() {
+                // An empty value is an empty list (to clear a default), not one empty item.
+                config::ValueKind::Array(Vec::new())
+            } else if Self::LIST_KEYS.contains(&key.as_str()) {
                 config::ValueKind::Array(
                     value
                         .split(',')

@@ -288,6 +288,33 @@ fn lists_numbers_and_booleans_from_the_environment_still_parse() {
 }
 
 #[test]
+fn every_list_key_takes_a_list_from_the_environment_and_an_empty_value_clears_it() {
+    let c = Config::load_from(
+        None,
+        &env(&[
+            (
+                "MILVUS_EXPORTER_READINESS__QUOTA_STATES_NOT_READY",
+                "DenyToRead,DenyToWrite",
+            ),
+            ("MILVUS_EXPORTER_READINESS__DISABLED_RULES", ""),
+            ("MILVUS_EXPORTER_MILVUS__DATABASES", ""),
+        ]),
+        &Overrides::default(),
+    )
+    .expect("loads");
+    assert_eq!(c.readiness.quota_states_not_ready.len(), 2);
+    assert!(c.readiness.disabled_rules.is_empty());
+    assert!(c.milvus.databases.is_empty(), "empty means all databases");
+    let cleared = Config::load_from(
+        None,
+        &env(&[("MILVUS_EXPORTER_READINESS__QUOTA_STATES_NOT_READY", "")]),
+        &Overrides::default(),
+    )
+    .expect("loads");
+    assert!(cleared.readiness.quota_states_not_ready.is_empty());
+}
+
+#[test]
 fn a_secret_file_arrives_as_written_less_its_final_newline() {
     let dir = tempfile::tempdir().expect("tempdir");
     for v in TRICKY {
