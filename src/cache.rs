@@ -446,6 +446,7 @@ impl Caches {
                 config.milvus.clone(),
                 Some(sampler),
                 &config.readiness.probes,
+                &config.readiness.required_collections,
                 &config.dependencies,
             )?,
             config.readiness.clone(),
@@ -455,7 +456,7 @@ impl Caches {
         let mut targets = BTreeMap::new();
         for t in &config.targets {
             let cache = TargetCache::new(
-                crate::checks::Checker::new(t.clone(), None, &[], &[])?,
+                crate::checks::Checker::new(t.clone(), None, &[], &[], &[])?,
                 config.readiness.clone(),
                 Scope::ProbeTarget,
                 config.cache.ttl,

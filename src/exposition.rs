@@ -215,6 +215,7 @@ impl Collector for Families {
         let m = MetricsContext {
             cached: &cached,
             include_host: self.include_host,
+            results: &s.results,
         };
         let mut f = Family::new(&mut encoder);
 

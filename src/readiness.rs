@@ -153,8 +153,10 @@ pub(crate) mod tests {
             name: name.into(),
             load_state: state,
             loading_progress: Some(if state == LoadState::Loaded { 100 } else { 40 }),
+            id: None,
             rows: Some(1),
             replicas: None,
+            indexes: Vec::new(),
             error: None,
         }
     }
@@ -185,6 +187,7 @@ pub(crate) mod tests {
                         collection("archive", LoadState::NotLoad),
                         collection("warming", LoadState::Loading),
                     ],
+                    ..CollectionsFacts::default()
                 })),
                 Box::new(ok(SystemFacts {
                     memory_percent: 50.0,

@@ -415,3 +415,66 @@ fn promtool_check_metrics(body: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 13 on Milvus Lite: no GetMetrics (the nodes rule is excluded with the reason, memory
+/// is judged on the host), the bulk in-memory listing (Lite lists a released collection at
+/// 0%, which is asked on its own), and index progress from Lite's real DescribeIndex.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lite_has_no_nodes_report_but_real_indexes_and_bulk_load_states() {
+    let lite = start_lite().await;
+    let exporter = Exporter::start(&config_with_refresh(
+        &lite.url,
+        "0s",
+        "[readiness]\nmemory_percent_max = 100\ndisk_percent_max = 100\n",
+    ))
+    .await;
+    let ready = exporter.get("/readyz?verbose").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    assert!(ready.body.contains("[+]nodes excluded"), "{}", ready.body);
+    let h = exporter.get("/health").await.json();
+    assert_eq!(h["nodes"]["status"], "unavailable", "{h}");
+    assert!(
+        h["nodes"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("GetMetrics: Unimplemented")),
+        "{h}"
+    );
+    assert_eq!(h["resources"]["memory_source"], "host", "{h}");
+    let m = exporter.get("/metrics").await.metrics();
+    let l = |c| [("db_name", "default"), ("collection_name", c)];
+    assert_eq!(m.value("milvus_collection_loaded", &l("docs")), 1.0);
+    assert_eq!(m.value("milvus_collection_loaded", &l("archive")), 0.0);
+    assert_eq!(m.value("milvus_collection_rows", &l("docs")), 100.0);
+    let idx = |c| {
+        [
+            ("db_name", "default"),
+            ("collection_name", c),
+            ("index_name", "vector"),
+        ]
+    };
+    assert_eq!(
+        m.value("milvus_collection_indexed_rows", &idx("docs")),
+        100.0
+    );
+    assert_eq!(
+        m.value("milvus_collection_index_pending_rows", &idx("docs")),
+        0.0
+    );
+    let state = [
+        ("db_name", "default"),
+        ("collection_name", "docs"),
+        ("index_name", "vector"),
+        ("state", "Finished"),
+    ];
+    assert_eq!(m.value("milvus_collection_index_state", &state), 1.0);
+    assert!(m.get("milvus_node_info", &[]).is_none());
+    assert!(
+        !m.has_family("milvus_node_has_error"),
+        "Lite reports no nodes"
+    );
+    assert_eq!(
+        m.value("milvus_exporter_check_success", &[("check", "nodes")]),
+        1.0
+    );
+    exporter.stop().await;
+}

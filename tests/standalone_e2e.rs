@@ -246,3 +246,139 @@ required = false
         .contains("not loaded"));
     println!("---- components and probes against standalone ----\n{body:#}");
 }
+
+/// `milvus_proxy_req_count` of the real server, summed by function name (status "total").
+async fn proxy_req_counts(metrics_url: &str) -> std::collections::BTreeMap<String, f64> {
+    let text = match reqwest::get(format!("{metrics_url}/metrics")).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(e) => panic!("GET {metrics_url}/metrics: {e}"),
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("milvus_proxy_req_count{") else {
+            continue;
+        };
+        if !rest.contains("status=\"total\"") {
+            continue;
+        }
+        let Some(f) = rest
+            .split("function_name=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+        else {
+            continue;
+        };
+        let v: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        *out.entry(f.to_string()).or_insert(0.0) += v;
+    }
+    out
+}
+
+/// Issue 13 against the real thing: nodes from system_info, memory judged on them, binlog
+/// sizes by collection, index progress, and Milvus's own request counter showing that ten
+/// health refreshes of 60 collections cost no per-collection RPC beyond one inventory pass.
+#[test]
+fn cluster_truth_from_standalone_at_constant_cost() {
+    let _guard = standalone::lock();
+    let milvus = Standalone::start(false);
+    let seed = r#"
+import sys
+from pymilvus import MilvusClient
+c = MilvusClient(uri=sys.argv[1])
+for i in range(60):
+    n = f"inv_{i:02d}"
+    if c.has_collection(n):
+        c.drop_collection(n)
+    c.create_collection(n, dimension=8)
+c.insert("inv_00", [{"id": i, "vector": [float((i + k) % 5) for k in range(8)]} for i in range(50)])
+c.flush("inv_00")
+"#;
+    let out = Command::new(support::lite::venv_python())
+        .args(["-c", seed, milvus.url()])
+        .output()
+        .expect("run the venv's python");
+    assert!(
+        out.status.success(),
+        "seeding standalone failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = milvus.url().to_string();
+    let metrics_url = milvus.metrics_url().to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (before, after_first, after) = runtime.block_on(async {
+        let before = proxy_req_counts(&metrics_url).await;
+        let toml = format!(
+            "[milvus]\naddress = \"{url}\"\ntimeout = \"10s\"\n\
+             [cache]\nttl = \"10s\"\nrefresh_interval = \"0s\"\ninventory_interval = \"1h\"\n\
+             [readiness]\nmemory_percent_max = 100\ndisk_percent_max = 100\n"
+        );
+        let exporter = support::exporter::Exporter::start(&toml).await;
+        let h = exporter.get("/health").await.json();
+        assert_eq!(h["nodes"]["status"], "ok", "{h:#}");
+        assert!(h["nodes"]["count"].as_u64().unwrap_or(0) >= 7, "{h:#}");
+        assert_eq!(h["resources"]["memory_source"], "milvus", "{h:#}");
+        let m = exporter.get("/metrics").await.metrics();
+        let qn = [("role", "querynode"), ("node_id", "1")];
+        assert_eq!(m.value("milvus_node_has_error", &qn), 0.0);
+        assert!(m.value("milvus_node_memory_bytes", &qn) > 0.0);
+        let l = [("db_name", "default"), ("collection_name", "inv_00")];
+        assert!(
+            m.value("milvus_collection_binlog_bytes", &l) > 0.0,
+            "flushed rows have binlogs"
+        );
+        let idx = [
+            ("db_name", "default"),
+            ("collection_name", "inv_00"),
+            ("index_name", "vector"),
+        ];
+        assert_eq!(m.value("milvus_collection_indexed_rows", &idx), 50.0);
+        let after_first = proxy_req_counts(&metrics_url).await;
+        for _ in 0..10 {
+            exporter
+                .state
+                .caches
+                .load()
+                .main
+                .refresh()
+                .await
+                .expect("refresh");
+        }
+        exporter.stop().await;
+        let after = proxy_req_counts(&metrics_url).await;
+        (before, after_first, after)
+    });
+    let delta =
+        |a: &std::collections::BTreeMap<String, f64>,
+         b: &std::collections::BTreeMap<String, f64>,
+         f: &str| b.get(f).copied().unwrap_or(0.0) - a.get(f).copied().unwrap_or(0.0);
+    println!("---- proxy_req_count, first refresh: ----");
+    for (f, _) in after.iter() {
+        println!(
+            "  {f:<28} first {:>5}  next ten {:>5}",
+            delta(&before, &after_first, f),
+            delta(&after_first, &after, f)
+        );
+    }
+    for per_collection in ["GetCollectionStatistics", "DescribeIndex"] {
+        assert!(
+            delta(&before, &after_first, per_collection) >= 60.0,
+            "{per_collection}: one inventory pass asks every collection"
+        );
+        assert_eq!(
+            delta(&after_first, &after, per_collection),
+            0.0,
+            "{per_collection}: no per-collection RPC in ten health refreshes"
+        );
+    }
+    assert_eq!(delta(&after_first, &after, "GetLoadState"), 0.0);
+    assert_eq!(delta(&after_first, &after, "GetLoadingProgress"), 0.0);
+    assert!(delta(&after_first, &after, "ShowCollections") <= 20.0);
+}

@@ -78,6 +78,9 @@ pub struct MetricsContext<'a> {
     pub cached: &'a str,
     /// Host families belong to `/metrics`, not to `/probe`.
     pub include_host: bool,
+    /// Every result of the refresh, for a family that joins another check's facts (binlog
+    /// bytes come from the nodes' report, by collection id, for the collections kept).
+    pub results: &'a Results,
 }
 
 /// Object-safe access to the concrete type behind a `dyn Facts`, and a clone of it; given to

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 
 use crate::config::{Config, ConfigError, DependencyConfig, MilvusTarget, ProbeConfig};
-use crate::model::{CheckResult, RuleStatus};
+use crate::model::{CheckResult, CollectionRef, RuleStatus};
 
 pub use crate::model::CheckError;
 pub use facts::{CheckRow, Facts, Results, Section};
@@ -121,6 +121,9 @@ pub struct Setup<'a> {
     pub system: Option<&'a Arc<SystemSampler>>,
     /// Read probes and RAG dependencies; only the main target has them.
     pub probes: &'a [ProbeConfig],
+    /// `readiness.required_collections`; only the main target has them. The collections
+    /// check never filters them away.
+    pub required: &'a [CollectionRef],
     pub dependencies: &'a [DependencyConfig],
 }
 
@@ -150,6 +153,7 @@ macro_rules! registry {
 registry! {
     milvus,
     collections,
+    nodes,
     components,
     probe,
     http,
@@ -207,6 +211,7 @@ impl Checker {
         target: MilvusTarget,
         system: Option<Arc<SystemSampler>>,
         probes: &[ProbeConfig],
+        required: &[CollectionRef],
         dependencies: &[DependencyConfig],
     ) -> Result<Self, ClientError> {
         let milvus = Arc::new(MilvusClient::new(&target)?);
@@ -215,6 +220,7 @@ impl Checker {
             milvus: &milvus,
             system: system.as_ref(),
             probes,
+            required,
             dependencies,
         };
         let mut checks = Vec::new();

@@ -7,6 +7,7 @@ use super::*;
 pub(super) struct RawCache {
     pub(super) ttl: HumanDuration,
     pub(super) refresh_interval: HumanDuration,
+    pub(super) inventory_interval: HumanDuration,
 }
 
 impl Default for RawCache {
@@ -14,6 +15,7 @@ impl Default for RawCache {
         RawCache {
             ttl: HumanDuration(Duration::from_secs(10)),
             refresh_interval: HumanDuration(Duration::from_secs(30)),
+            inventory_interval: HumanDuration(Duration::from_secs(300)),
         }
     }
 }
@@ -23,6 +25,10 @@ pub struct CacheConfig {
     pub ttl: Duration,
     /// Zero turns the background refresher off.
     pub refresh_interval: Duration,
+    /// How often the per-collection facts (row counts, index progress, replicas) are asked
+    /// for, one RPC or more per collection; zero asks with every health refresh. The health
+    /// refresh itself costs Milvus the same few RPCs however many collections there are.
+    pub inventory_interval: Duration,
 }
 
 impl CacheConfig {
@@ -30,6 +36,7 @@ impl CacheConfig {
         let cache = CacheConfig {
             ttl: raw.ttl.0,
             refresh_interval: raw.refresh_interval.0,
+            inventory_interval: raw.inventory_interval.0,
         };
         if cache.ttl.is_zero() {
             return Err(ConfigError::invalid(
@@ -57,7 +64,23 @@ impl CacheConfig {
                 )
             })?;
         }
-
+        if !cache.inventory_interval.is_zero() {
+            bounded(
+                "cache.inventory_interval",
+                cache.inventory_interval,
+                MIN_REFRESH_INTERVAL,
+                MAX_INTERVAL,
+            )
+            .map_err(|_| {
+                ConfigError::invalid(
+                    "cache.inventory_interval",
+                    format!(
+                        "{} is outside 0s (with every health refresh) or 1s-1day",
+                        humantime::format_duration(cache.inventory_interval)
+                    ),
+                )
+            })?;
+        }
         Ok(cache)
     }
 }

@@ -15,8 +15,11 @@ pub(super) struct VerbatimEnv {
 
 impl VerbatimEnv {
     /// Keys whose environment value is a comma-separated list.
-    const LIST_KEYS: [&'static str; 5] = [
+    /// A regex with a comma in it (`a{1,3}`) can only be given in the file.
+    const LIST_KEYS: [&'static str; 7] = [
         "milvus.databases",
+        "milvus.collections.include",
+        "milvus.collections.exclude",
         "readiness.required_collections",
         "readiness.disabled_rules",
         "readiness.quota_states_not_ready",

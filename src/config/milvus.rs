@@ -18,6 +18,16 @@ pub(super) struct RawMilvus {
     pub(super) tls: RawTls,
     pub(super) metrics_address: Option<String>,
     pub(super) replicas: bool,
+    pub(super) collections: RawCollections,
+    pub(super) max_collections: i64,
+}
+
+/// `[milvus.collections]`: which collections get per-collection series.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawCollections {
+    pub(super) include: Vec<String>,
+    pub(super) exclude: Vec<String>,
 }
 
 impl Default for RawMilvus {
@@ -36,6 +46,8 @@ impl Default for RawMilvus {
             tls: RawTls::default(),
             metrics_address: None,
             replicas: false,
+            collections: RawCollections::default(),
+            max_collections: DEFAULT_MAX_COLLECTIONS as i64,
         }
     }
 }
@@ -63,6 +75,88 @@ pub struct MilvusTarget {
     pub metrics_address: Option<String>,
     /// Ask GetReplicas for each loaded collection (one more RPC per loaded collection).
     pub replicas: bool,
+    /// Which collections get per-collection series (`milvus.collections.include/exclude`).
+    pub filter: CollectionFilter,
+    /// At most this many collections, the first in (database, name) order, get series.
+    pub max_collections: usize,
+    /// `cache.inventory_interval`, copied here because each target's collections check keeps
+    /// its own inventory.
+    pub inventory_interval: Duration,
+}
+
+/// The default `milvus.max_collections`: past it a database is too big to export one series
+/// per collection without the operator saying so.
+pub const DEFAULT_MAX_COLLECTIONS: usize = 10_000;
+/// The largest `milvus.max_collections` accepted: ten series per collection at this count is
+/// already more than one scrape should carry.
+pub const MAX_MAX_COLLECTIONS: usize = 1_000_000;
+/// Regex patterns per list, and the size each may compile to: a filter is a handful of
+/// patterns, and a pathological one must fail at start-up, not grow the process.
+const MAX_PATTERNS: usize = 256;
+const MAX_PATTERN_BYTES: usize = 1 << 20;
+
+/// `milvus.collections.include` and `exclude`: fully anchored regexes matched against
+/// `db.collection`. An empty include list includes everything; exclude wins over include.
+#[derive(Clone, Debug, Default)]
+pub struct CollectionFilter {
+    include: Vec<regex::Regex>,
+    exclude: Vec<regex::Regex>,
+}
+
+impl PartialEq for CollectionFilter {
+    fn eq(&self, other: &Self) -> bool {
+        let src = |v: &[regex::Regex]| v.iter().map(|r| r.as_str().to_string()).collect::<Vec<_>>();
+        src(&self.include) == src(&other.include) && src(&self.exclude) == src(&other.exclude)
+    }
+}
+
+impl CollectionFilter {
+    /// Whether `db.name` gets series.
+    pub fn admits(&self, db: &str, name: &str) -> bool {
+        if self.include.is_empty() && self.exclude.is_empty() {
+            return true;
+        }
+        let full = format!("{db}.{name}");
+        (self.include.is_empty() || self.include.iter().any(|r| r.is_match(&full)))
+            && !self.exclude.iter().any(|r| r.is_match(&full))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+
+    fn from_raw(raw: &RawCollections, key: &str) -> Result<Self, ConfigError> {
+        let compile = |list: &[String], field: &str| -> Result<Vec<regex::Regex>, ConfigError> {
+            if list.len() > MAX_PATTERNS {
+                return Err(ConfigError::invalid(
+                    format!("{key}.collections.{field}"),
+                    format!("{} patterns; at most {MAX_PATTERNS}", list.len()),
+                ));
+            }
+            list.iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let k = format!("{key}.collections.{field}[{i}]");
+                    if p.is_empty() {
+                        return Err(ConfigError::invalid(
+                            k,
+                            "an empty pattern matches nothing useful",
+                        ));
+                    }
+                    // Anchored as Prometheus anchors its regexes: `docs` is `^(?:docs)$`, so a
+                    // pattern means the whole `db.collection`, never a part of it.
+                    regex::RegexBuilder::new(&format!("^(?:{p})$"))
+                        .size_limit(MAX_PATTERN_BYTES)
+                        .build()
+                        .map_err(|e| ConfigError::invalid(k, one_line(&e.to_string())))
+                })
+                .collect()
+        };
+        Ok(CollectionFilter {
+            include: compile(&raw.include, "include")?,
+            exclude: compile(&raw.exclude, "exclude")?,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,7 +283,18 @@ impl MilvusTarget {
                     .map_err(|p| ConfigError::invalid(format!("{key}.metrics_address"), p))?,
             ),
         };
+        let filter = CollectionFilter::from_raw(&raw.collections, key)?;
+        if !(1..=MAX_MAX_COLLECTIONS as i64).contains(&raw.max_collections) {
+            return Err(ConfigError::invalid(
+                format!("{key}.max_collections"),
+                format!("{} is outside 1-{MAX_MAX_COLLECTIONS}", raw.max_collections),
+            ));
+        }
         Ok(MilvusTarget {
+            filter,
+            max_collections: raw.max_collections as usize,
+            // Set from `cache.inventory_interval` once that section is read.
+            inventory_interval: Duration::from_secs(300),
             metrics_address,
             replicas: raw.replicas,
             name,

@@ -32,7 +32,10 @@ use env::VerbatimEnv;
 use log::RawLog;
 pub use log::{LogFormat, LogLevel};
 use milvus::RawMilvus;
-pub use milvus::{Credentials, MilvusTarget, TlsConfig};
+pub use milvus::{
+    CollectionFilter, Credentials, MilvusTarget, TlsConfig, DEFAULT_MAX_COLLECTIONS,
+    MAX_MAX_COLLECTIONS,
+};
 use readiness::RawReadiness;
 pub use readiness::{ProbeConfig, ReadinessConfig, VectorFrom};
 use system::RawSystem;
@@ -216,6 +219,10 @@ impl Config {
         }
 
         let cache = CacheConfig::from_raw(&raw.cache)?;
+        let mut milvus = milvus;
+        for t in std::iter::once(&mut milvus).chain(targets.iter_mut()) {
+            t.inventory_interval = cache.inventory_interval;
+        }
         let readiness = ReadinessConfig::from_raw(raw.readiness)?;
         let system = SystemConfig::from_raw(raw.system)?;
         let env_lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
@@ -528,5 +535,96 @@ mod tests {
             assert!(err.contains(key), "{toml:?} gave {err:?}, wanted key {key}");
             assert!(!err.contains('\n'), "one line: {err:?}");
         }
+    }
+
+    #[test]
+    fn cardinality_controls_and_the_inventory_cadence_refuse_their_worst_values() {
+        let huge = format!(
+            "[milvus.collections]\ninclude = [\"{}\"]\n",
+            "(a|b)*c{1000}".repeat(200)
+        );
+        let many = format!(
+            "[milvus.collections]\nexclude = [{}]\n",
+            vec!["\"x\""; 300].join(",")
+        );
+        let cases: Vec<(String, &str)> = vec![
+            (
+                "[milvus.collections]\ninclude = [\"(\"]\n".into(),
+                "milvus.collections.include[0]",
+            ),
+            (
+                "[milvus.collections]\nexclude = [\"ok\", \"\"]\n".into(),
+                "milvus.collections.exclude[1]",
+            ),
+            (huge, "milvus.collections.include[0]"),
+            (many, "milvus.collections.exclude"),
+            (
+                "[milvus]\nmax_collections = 0\n".into(),
+                "milvus.max_collections",
+            ),
+            (
+                "[milvus]\nmax_collections = -1\n".into(),
+                "milvus.max_collections",
+            ),
+            (
+                "[milvus]\nmax_collections = 99999999999\n".into(),
+                "milvus.max_collections",
+            ),
+            (
+                "[cache]\ninventory_interval = \"500ms\"\n".into(),
+                "cache.inventory_interval",
+            ),
+            (
+                "[cache]\ninventory_interval = \"400d\"\n".into(),
+                "cache.inventory_interval",
+            ),
+            (
+                "[[targets]]\nname = \"b\"\n[targets.collections]\ninclude = [\"[\"]\n".into(),
+                "targets[0].collections.include[0]",
+            ),
+        ];
+        for (toml, key) in cases {
+            let err = load_toml(&toml, &[]).expect_err(&toml).to_string();
+            assert!(err.contains(key), "{toml:?} gave {err:?}, wanted key {key}");
+            assert!(!err.contains('\n'), "one line: {err:?}");
+        }
+    }
+
+    #[test]
+    fn collection_filters_are_anchored_and_exclude_wins() {
+        let c = load_toml(
+            "[milvus]\nmax_collections = 5\n[milvus.collections]\ninclude = [\"default\\\\.docs.*\", \"kb\\\\..*\"]\nexclude = [\".*_tmp\"]\n[cache]\ninventory_interval = \"0s\"\n",
+            &[],
+        )
+        .expect("loads");
+        let f = &c.milvus.filter;
+        assert!(f.admits("default", "docs"));
+        assert!(f.admits("default", "docs_v2"));
+        assert!(!f.admits("default", "mydocs"), "anchored at the start");
+        assert!(
+            !f.admits("other", "default.docs"),
+            "matched against db.collection"
+        );
+        assert!(f.admits("kb", "anything"));
+        assert!(!f.admits("kb", "anything_tmp"), "exclude wins");
+        assert_eq!(c.milvus.max_collections, 5);
+        assert_eq!(c.milvus.inventory_interval, Duration::ZERO);
+        let d = Config::load_from(None, &[], &Overrides::default()).expect("defaults");
+        assert!(d.milvus.filter.is_empty());
+        assert_eq!(d.milvus.max_collections, 10_000);
+        assert_eq!(d.cache.inventory_interval, Duration::from_secs(300));
+        assert_eq!(d.milvus.inventory_interval, Duration::from_secs(300));
+        // From the environment, the lists split on commas.
+        let e = load_toml(
+            "",
+            &[(
+                "MILVUS_EXPORTER_MILVUS__COLLECTIONS__EXCLUDE",
+                "a\\..*,b\\..*",
+            )],
+        )
+        .expect("env loads");
+        assert!(!e.milvus.filter.admits("a", "x"));
+        assert!(!e.milvus.filter.admits("b", "x"));
+        assert!(e.milvus.filter.admits("c", "x"));
     }
 }

@@ -37,11 +37,13 @@ use milvus::proto::common::{ErrorCode, KeyValuePair, LoadState, ServerInfo, Stat
 use milvus::proto::milvus::milvus_service_server::{self, MilvusService, MilvusServiceServer};
 use milvus::proto::milvus::{
     CheckHealthRequest, CheckHealthResponse, ConnectRequest, ConnectResponse,
-    DescribeCollectionRequest, DescribeCollectionResponse, GetCollectionStatisticsRequest,
-    GetCollectionStatisticsResponse, GetLoadStateRequest, GetLoadStateResponse,
-    GetLoadingProgressRequest, GetLoadingProgressResponse, GetVersionRequest, GetVersionResponse,
-    ListDatabasesRequest, ListDatabasesResponse, QueryRequest, QueryResults, SearchRequest,
-    SearchResults, ShowCollectionsRequest, ShowCollectionsResponse,
+    DescribeCollectionRequest, DescribeCollectionResponse, DescribeIndexRequest,
+    DescribeIndexResponse, GetCollectionStatisticsRequest, GetCollectionStatisticsResponse,
+    GetLoadStateRequest, GetLoadStateResponse, GetLoadingProgressRequest,
+    GetLoadingProgressResponse, GetMetricsRequest, GetMetricsResponse, GetVersionRequest,
+    GetVersionResponse, IndexDescription, ListDatabasesRequest, ListDatabasesResponse,
+    QueryRequest, QueryResults, SearchRequest, SearchResults, ShowCollectionsRequest,
+    ShowCollectionsResponse, ShowType,
 };
 use milvus::proto::schema::{CollectionSchema, DataType, FieldSchema, SearchResultData};
 use prost::bytes::BufMut;
@@ -66,6 +68,8 @@ pub const RPC_NAMES: &[&str] = &[
     "Query",
     "Search",
     "Connect",
+    "DescribeIndex",
+    "GetMetrics",
 ];
 
 /// Reason used when `required_metadata` is missing or wrong.
@@ -179,6 +183,57 @@ pub struct Behaviour {
     /// common::Status { error_code: UnexpectedError(1), code: 1800,
     /// reason: AUTH_FAILURE_REASON }.
     pub required_metadata: Option<(String, String)>,
+    // ---- issue 13: nodes and indexes -------------------------------------------------
+    /// GetMetrics(system_info) answers this JSON; `None` answers Unimplemented (as Milvus
+    /// Lite does).
+    pub system_info: Option<String>,
+    /// DescribeIndex per collection name; a collection absent here has no index (the reply
+    /// is Milvus 2.3's "index not found", code 700).
+    pub indexes: HashMap<String, Vec<IndexDescription>>,
+}
+
+/// One index as DescribeIndex describes it.
+pub fn fake_index(
+    name: &str,
+    indexed: i64,
+    total: i64,
+    pending: i64,
+    state: i32,
+) -> IndexDescription {
+    IndexDescription {
+        index_name: name.to_string(),
+        field_name: "vector".to_string(),
+        indexed_rows: indexed,
+        total_rows: total,
+        pending_index_rows: pending,
+        state,
+        index_state_fail_reason: if state == 4 {
+            "index build failed: out of disk".to_string()
+        } else {
+            String::new()
+        },
+        ..Default::default()
+    }
+}
+
+/// A system_info reply listing `nodes` as (role, id, has_error, memory, used).
+pub fn fake_system_info(nodes: &[(&str, i64, bool, u64, u64)], binlog: &[(i64, u64)]) -> String {
+    let entries: Vec<String> = nodes
+        .iter()
+        .map(|(role, id, err, mem, used)| {
+            let quota = if *role == "datacoord" {
+                let sizes: Vec<String> = binlog.iter().map(|(c, b)| format!("\"{c}\":{b}")).collect();
+                format!(r#","quota_metrics":{{"CollectionBinlogSize":{{{}}}}}"#, sizes.join(","))
+            } else {
+                String::new()
+            };
+            format!(
+                r#"{{"identifier":{id},"infos":{{"has_error":{err},"error_reason":"{reason}","name":"{role}{id}","hardware_infos":{{"cpu_core_count":4,"cpu_core_usage":12.5,"memory":{mem},"memory_usage":{used},"disk":104857600,"disk_usage":2097152}},"system_info":{{"build_version":"v2.3.5-fake","deploy_mode":"CLUSTER"}},"type":"{role}","id":{id}{quota}}}}}"#,
+                reason = if *err { "querynode out of memory" } else { "" },
+            )
+        })
+        .collect();
+    format!(r#"{{"nodes_info":[{}]}}"#, entries.join(","))
 }
 
 impl Default for Behaviour {
@@ -195,6 +250,8 @@ impl Default for Behaviour {
             rpc_faults: HashMap::new(),
             collection_faults: HashMap::new(),
             required_metadata: None,
+            system_info: None,
+            indexes: HashMap::new(),
         }
     }
 }
@@ -460,6 +517,8 @@ with_status!(
     QueryResults,
     SearchResults,
     ConnectResponse,
+    DescribeIndexResponse,
+    GetMetricsResponse,
 );
 
 /// Database a request refers to: the request field, else the `dbname`
@@ -480,6 +539,35 @@ fn find<'a>(b: &'a Behaviour, db: &str, name: &str) -> Option<(usize, &'a FakeCo
         .iter()
         .enumerate()
         .find(|(_, c)| c.db_name() == db && c.name == name)
+}
+
+/// ShowCollections(InMemory): Milvus 2.3 lists the loaded and loading collections with their
+/// percentages; Milvus Lite (`names_only`) lists every collection, 0 for not loaded.
+fn show_in_memory(b: &Behaviour, db: &str) -> ShowCollectionsResponse {
+    let colls: Vec<(usize, &FakeCollection)> = b
+        .collections
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.db_name() == db)
+        .filter(|(_, c)| b.names_only || c.load_state != LoadState::NotLoad as i32)
+        .collect();
+    let pct = |c: &FakeCollection| match c.load_state {
+        x if x == LoadState::Loaded as i32 => 100,
+        x if x == LoadState::Loading as i32 => c.loading_progress,
+        _ => 0,
+    };
+    #[allow(deprecated)]
+    ShowCollectionsResponse {
+        status: Some(ok_status()),
+        collection_names: colls.iter().map(|(_, c)| c.name.clone()).collect(),
+        collection_ids: if b.names_only {
+            Vec::new()
+        } else {
+            colls.iter().map(|(i, _)| collection_id(*i)).collect()
+        },
+        in_memory_percentages: colls.iter().map(|(_, c)| pct(c)).collect(),
+        ..Default::default()
+    }
 }
 
 fn collection_id(idx: usize) -> i64 {
@@ -643,9 +731,13 @@ impl MilvusService for FakeService {
         request: Request<ShowCollectionsRequest>,
     ) -> Result<Response<ShowCollectionsResponse>, Status> {
         let db = request_db(&request.get_ref().db_name, request.metadata());
+        let in_memory = request.get_ref().r#type == ShowType::InMemory as i32;
         self.run("ShowCollections", request.metadata(), None, |b, fault| {
             if !b.databases.contains(&db) {
                 return ShowCollectionsResponse::with_status(Some(db_not_found_status(&db)));
+            }
+            if in_memory && !matches!(fault, Some(Fault::MismatchedArrays)) {
+                return show_in_memory(b, &db);
             }
             let colls: Vec<(usize, &FakeCollection)> = b
                 .collections
@@ -790,6 +882,61 @@ impl MilvusService for FakeService {
                 None => GetCollectionStatisticsResponse::with_status(Some(not_found_status(&name))),
             },
         )
+        .await
+    }
+
+    async fn describe_index(
+        &self,
+        request: Request<DescribeIndexRequest>,
+    ) -> Result<Response<DescribeIndexResponse>, Status> {
+        let db = request_db(&request.get_ref().db_name, request.metadata());
+        let name = request.get_ref().collection_name.clone();
+        self.run(
+            "DescribeIndex",
+            request.metadata(),
+            Some(&name),
+            |b, _| match (find(b, &db, &name), b.indexes.get(&name)) {
+                (None, _) => DescribeIndexResponse::with_status(Some(not_found_status(&name))),
+                (Some(_), None) => DescribeIndexResponse::with_status(Some(err_status(
+                    ErrorCode::IndexNotExist as i32,
+                    700,
+                    format!("index not found[collection={name}]"),
+                ))),
+                (Some(_), Some(list)) => DescribeIndexResponse {
+                    status: Some(ok_status()),
+                    index_descriptions: list.clone(),
+                },
+            },
+        )
+        .await
+    }
+
+    async fn get_metrics(
+        &self,
+        request: Request<GetMetricsRequest>,
+    ) -> Result<Response<GetMetricsResponse>, Status> {
+        let wants_system_info = request.get_ref().request.contains("system_info");
+        let supported = self.state.lock().system_info.is_some();
+        if !supported {
+            let _guard = self.state.enter("GetMetrics");
+            return Err(Status::unimplemented(
+                "GetMetrics is not implemented by the fake",
+            ));
+        }
+        self.run("GetMetrics", request.metadata(), None, |b, _| {
+            if !wants_system_info {
+                return GetMetricsResponse::with_status(Some(err_status(
+                    1,
+                    1,
+                    "unknown metric type",
+                )));
+            }
+            GetMetricsResponse {
+                status: Some(ok_status()),
+                response: b.system_info.clone().unwrap_or_default(),
+                component_name: "proxy".to_string(),
+            }
+        })
         .await
     }
 

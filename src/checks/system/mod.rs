@@ -14,6 +14,7 @@ use serde::Serialize;
 pub use sampler::{DiskStat, DiskUsage, SamplerError, SystemSampler, DISK_STAT_TIMEOUT};
 
 use super::facts::{round, CheckRow, Facts, Family, MetricsContext, Results, Section};
+use super::nodes::NodesFacts;
 use super::{timed, Check, CheckError, Deadline, Registration, Rule, RuleInput, Setup};
 use crate::model::{CheckResult, RuleStatus};
 
@@ -108,8 +109,62 @@ impl Check for SystemCheck {
     }
 }
 
+/// Where memory is judged: on the nodes Milvus reports when it reports them with memory
+/// figures (in a cluster the query node that runs out of memory is on another machine, and
+/// beside a sidecar the host figure is the exporter's own container), else on the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemorySource {
+    Milvus,
+    Host,
+}
+
+impl MemorySource {
+    pub fn of(results: &Results) -> MemorySource {
+        match results.facts::<NodesFacts>() {
+            Some(n) if n.with_memory().next().is_some() => MemorySource::Milvus,
+            _ => MemorySource::Host,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            MemorySource::Milvus => "milvus",
+            MemorySource::Host => "host",
+        }
+    }
+}
+
 fn memory_rule(input: &RuleInput<'_>) -> RuleStatus {
     let config = input.config;
+    if let (MemorySource::Milvus, Some(nodes)) = (
+        MemorySource::of(input.results),
+        input.results.facts::<NodesFacts>(),
+    ) {
+        let over: Vec<String> = nodes
+            .with_memory()
+            .filter(|(_, p)| *p > config.memory_percent_max)
+            .map(|(n, p)| {
+                format!(
+                    "{} memory use {p:.1}% is above {}%",
+                    n.label(),
+                    config.memory_percent_max
+                )
+            })
+            .collect();
+        return if over.is_empty() {
+            RuleStatus::Pass
+        } else {
+            let n = over.len();
+            let mut named: Vec<String> = over
+                .into_iter()
+                .take(crate::limits::MAX_NAMED_IN_REASON)
+                .collect();
+            if n > named.len() {
+                named.push(format!("and {} more nodes", n - named.len()));
+            }
+            RuleStatus::Fail(named.join("; "))
+        };
+    }
     match input.results.result::<SystemFacts>().map(|c| &c.outcome) {
         None => RuleStatus::Excluded,
         Some(Err(e)) => RuleStatus::Fail(format!("host memory unknown: {e}")),
@@ -158,6 +213,12 @@ const GB: f64 = 1024.0 * 1024.0 * 1024.0;
 /// `resources` in `/readyz` and `/health`.
 #[derive(Serialize)]
 struct Resources<'a> {
+    /// `milvus` when the memory rule judges the nodes Milvus reports, `host` otherwise.
+    memory_source: &'static str,
+    /// The nodes memory is judged on, with their use, when the source is `milvus`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    nodes: Vec<NodeMemory<'a>>,
+    /// The host's figures (the exporter's own host or container).
     memory_percent: Option<f64>,
     memory_available_gb: Option<f64>,
     cpu_percent: Option<f64>,
@@ -166,6 +227,13 @@ struct Resources<'a> {
     disks: Vec<DiskEntry<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct NodeMemory<'a> {
+    role: &'a str,
+    node_id: i64,
+    memory_percent: f64,
 }
 
 #[derive(Serialize)]
@@ -223,11 +291,26 @@ impl Facts for CheckResult<SystemFacts> {
         )
     }
 
-    fn sections(&self, _all: &Results, _address: &str) -> Vec<Section> {
+    fn sections(&self, all: &Results, _address: &str) -> Vec<Section> {
+        let source = MemorySource::of(all);
+        let nodes: Vec<NodeMemory<'_>> = match (source, all.facts::<NodesFacts>()) {
+            (MemorySource::Milvus, Some(n)) => n
+                .with_memory()
+                .map(|(n, p)| NodeMemory {
+                    role: &n.role,
+                    node_id: n.node_id,
+                    memory_percent: round(p, 2),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let memory_source = source.as_str();
         let resources = match &self.outcome {
             Ok(h) => {
                 let fullest = h.fullest_disk();
                 Resources {
+                    memory_source,
+                    nodes,
                     memory_percent: Some(round(h.memory_percent, 2)),
                     memory_available_gb: Some(round(h.memory_available_bytes as f64 / GB, 3)),
                     cpu_percent: h.cpu_percent.map(|c| round(c, 2)),
@@ -251,6 +334,8 @@ impl Facts for CheckResult<SystemFacts> {
                 }
             }
             Err(e) => Resources {
+                memory_source,
+                nodes,
                 memory_percent: None,
                 memory_available_gb: None,
                 cpu_percent: None,
