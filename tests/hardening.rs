@@ -714,12 +714,12 @@ async fn the_in_process_app_serves_with_the_web_section_like_the_binary() {
         scrape(exporter.url_of("/metrics")),
         scrape(exporter.url_of("/metrics")),
     );
-    let mut answers = vec![a.await.expect("a"), b.await.expect("b")];
+    let mut answers = [a.await.expect("a"), b.await.expect("b")];
     answers.sort();
     assert_eq!(
         answers.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         [200, 503],
-        "web.max_requests = 1 holds in-process: {answers:.300?}"
+        "web.max_requests = 1 holds in-process"
     );
     assert!(
         answers[1].1.contains("web.max_requests"),
@@ -761,6 +761,27 @@ async fn an_in_process_reload_swaps_the_config_and_refuses_a_bad_one() {
     assert!(refused.contains("cache.ttl"), "{refused}");
     assert_eq!(exporter.get("/probe?target=b").await.status, 200);
     exporter.stop().await;
+}
+
+/// A port someone else holds is the world's fault, not the configuration's: exit 1 (not 2)
+/// with one line naming the address, before anything is served.
+#[test]
+fn a_listen_address_in_use_exits_1_with_one_line_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let (code, _, stderr) = support::binary::run(
+        &["--web.listen-address", &addr, "--log.level", "error"],
+        &[],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(
+        lines[0].starts_with(&format!("milvus_exporter: cannot listen on {addr}: ")),
+        "{stderr}"
+    );
+    drop(taken);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
