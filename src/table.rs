@@ -48,3 +48,43 @@ pub fn render(view: &View) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::readiness::tests::{cfg, healthy, milvus};
+    use crate::readiness::{evaluate, Scope};
+    use crate::snapshot::Snapshot;
+
+    fn table_of(snapshot: Snapshot) -> (String, View) {
+        let verdict = evaluate(&snapshot, &cfg(), Scope::Main);
+        let view = View::new(snapshot, verdict);
+        (render(&view), view)
+    }
+
+    #[test]
+    fn the_verdict_comes_first_then_one_line_per_rule_and_per_check_without_trailing_blanks() {
+        let (out, view) = table_of(healthy());
+        assert_eq!(out.lines().next(), Some("Milvus http://m:19530  READY"));
+        let rules = out.lines().filter(|l| l.starts_with("  rule ")).count();
+        let checks = out.lines().filter(|l| l.starts_with("  check ")).count();
+        assert_eq!(rules, view.verdict.rules.len(), "{out}");
+        assert_eq!(checks, view.snapshot.checks().len(), "{out}");
+        assert!(out.lines().all(|l| l == l.trim_end()), "{out:?}");
+    }
+
+    #[test]
+    fn a_failing_rule_turns_the_head_to_not_ready_and_marks_its_line() {
+        let mut s = healthy();
+        if let Ok(facts) = &mut milvus(&mut s).outcome {
+            facts.healthy = false;
+        }
+        let (out, _) = table_of(s);
+        assert_eq!(out.lines().next(), Some("Milvus http://m:19530  NOT READY"));
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("  rule milvus "))
+            .unwrap_or_else(|| panic!("no milvus rule line: {out}"));
+        assert!(line.contains(" FAIL "), "{line}");
+    }
+}

@@ -12,7 +12,7 @@
 //!    in-flight requests finish for the grace period and returns. [`App::spawn`] does the same
 //!    on a task and hands back a [`Running`] handle whose [`Running::shutdown`] is that future.
 //! 4. [`App::run`] is how the binary serves: SIGTERM (or Ctrl-C) is the shutdown, SIGHUP a
-//!    reload ([`signals`]).
+//!    reload (`signals.rs`).
 
 mod process;
 mod reload;
