@@ -1,18 +1,18 @@
-//! Commands: `serve` (the default), `check` (one refresh, a table, an exit code) and `probe`
-//! (an HTTP GET for container health checks in images without curl).
+//! Flags and commands: `serve` (the default; the app's lifecycle is [`crate::app`]), `check`
+//! (one refresh, a table, an exit code) and `probe` (an HTTP GET for container health checks
+//! in images without curl).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand, ValueEnum};
-use futures::future::BoxFuture;
 
-use crate::cache::{Caches, View};
-use crate::config::{Config, LogFormat, Overrides};
-use crate::report;
-use crate::server::{self, AppState, ServeOptions, WebConfig};
+use crate::app::{self, App, AppError, Layers};
+use crate::cache::Caches;
+use crate::config::{Config, Overrides};
+use crate::server::WebConfig;
+use crate::{report, table};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_NOT_READY: u8 = 1;
@@ -84,28 +84,15 @@ pub async fn run(cli: Cli) -> u8 {
         log_level: cli.log_level.clone(),
         log_format: cli.log_format.clone(),
     };
-    // The environment is captured once, so a reload applies exactly the layers of the start.
-    let env = match Config::environment() {
-        Ok(env) => env,
-        Err(e) => {
-            eprintln!("milvus_exporter: {e}");
-            return EXIT_CONFIG;
-        }
-    };
-    let config = match Config::load_from(cli.config.as_deref(), &env, &overrides) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("milvus_exporter: {e}");
-            return EXIT_CONFIG;
-        }
-    };
-    let web = match cli
-        .web_config_file
-        .as_deref()
-        .map(WebConfig::load)
-        .transpose()
-    {
-        Ok(w) => w.unwrap_or_default(),
+    let loaded = Layers::capture(cli.config.clone(), overrides, cli.web_config_file.clone())
+        .map_err(AppError::from)
+        .and_then(|layers| {
+            let config = layers.config()?;
+            let web = layers.web()?.unwrap_or_default();
+            Ok((layers, config, web))
+        });
+    let (layers, config, web) = match loaded {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("milvus_exporter: {e}");
             return EXIT_CONFIG;
@@ -114,350 +101,31 @@ pub async fn run(cli: Cli) -> u8 {
     match cli.command {
         Some(Command::Check { output }) => check(&config, output).await,
         _ => {
-            init_logging(&config);
-            let layers = Layers {
-                file: cli.config.clone(),
-                env,
-                overrides,
-                web_file: cli.web_config_file.clone(),
-            };
+            app::init_logging(&config);
             serve(config, web, layers, cli.enable_lifecycle).await
         }
     }
 }
 
-/// Where a configuration comes from, kept so a reload can build it again the same way.
-/// (No `Debug`: the environment may hold credentials.)
-#[derive(Clone)]
-pub struct Layers {
-    pub file: Option<PathBuf>,
-    pub env: Vec<(String, String)>,
-    pub overrides: Overrides,
-    pub web_file: Option<PathBuf>,
-}
-
-/// Re-reads the configuration (and web configuration) on SIGHUP and `POST /-/reload`, builds
-/// fresh caches, starts their refresher and swaps them in; the old caches' tasks stop. A
-/// configuration that does not load is refused and the running one kept.
-pub struct Reloader {
-    layers: Layers,
-    state: Weak<AppState>,
-    web: Arc<ArcSwap<WebConfig>>,
-    running: std::sync::Mutex<Config>,
-    /// One reload at a time: a burst of POSTs or signals queues instead of racing.
-    lock: tokio::sync::Mutex<()>,
-}
-
-impl Reloader {
-    pub fn new(
-        layers: Layers,
-        state: &Arc<AppState>,
-        web: Arc<ArcSwap<WebConfig>>,
-        running: Config,
-    ) -> Arc<Reloader> {
-        Arc::new(Reloader {
-            layers,
-            state: Arc::downgrade(state),
-            web,
-            running: std::sync::Mutex::new(running),
-            lock: tokio::sync::Mutex::new(()),
-        })
-    }
-
-    /// Reloads and logs the outcome; the `Err` is the one-line reason.
-    pub async fn reload_now(&self) -> Result<String, String> {
-        let _one_at_a_time = self.lock.lock().await;
-        let result = self.try_reload().await;
-        match &result {
-            Ok(summary) => tracing::info!(summary = %summary, "configuration reloaded"),
-            Err(why) => tracing::error!(
-                error = %why,
-                "configuration reload refused; keeping the running configuration"
-            ),
-        }
-        result
-    }
-
-    async fn try_reload(&self) -> Result<String, String> {
-        let l = &self.layers;
-        let config = Config::load_from(l.file.as_deref(), &l.env, &l.overrides)
-            .map_err(|e| e.to_string())?;
-        let web = l
-            .web_file
-            .as_deref()
-            .map(WebConfig::load)
-            .transpose()
-            .map_err(|e| e.to_string())?;
-        let state = self
-            .state
-            .upgrade()
-            .ok_or_else(|| "the server has stopped".to_string())?;
-        let mut caches = Caches::from_config(&config).map_err(|e| e.to_string())?;
-        caches.start_refresher(config.cache.refresh_interval);
-        let old = state.caches.swap(Arc::new(caches));
-        if let Some(web) = web {
-            self.web.store(Arc::new(web));
-        }
-        // Stop the old background tasks now if no request still holds the old caches;
-        // otherwise the last holder's drop stops them (Caches stops its tasks on drop).
-        if let Ok(mut old) = Arc::try_unwrap(old) {
-            old.stop();
-        }
-        let mut running = match self.running.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        let mut notes = Vec::new();
-        if running.listen_address != config.listen_address {
-            notes.push(format!(
-                "web.listen_address changed to {} but needs a restart (still {})",
-                config.listen_address, running.listen_address
-            ));
-        }
-        if running.log_level != config.log_level || running.log_format != config.log_format {
-            notes.push("log settings need a restart to change".to_string());
-        }
-        if running.header_read_timeout != config.header_read_timeout
-            || running.max_connections != config.max_connections
-            || running.write_timeout != config.write_timeout
-            || running.max_requests != config.max_requests
-        {
-            notes.push("web connection limits need a restart to change".to_string());
-        }
-        for n in &notes {
-            tracing::warn!("{n}");
-        }
-        let summary = format!(
-            "reloaded: milvus {}, {} probe target(s){}",
-            config.milvus.address,
-            config.targets.len(),
-            if notes.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", notes.join("; "))
-            }
-        );
-        *running = config;
-        Ok(summary)
-    }
-}
-
-impl server::Reload for Reloader {
-    fn reload(&self) -> BoxFuture<'_, Result<String, String>> {
-        Box::pin(self.reload_now())
-    }
-}
-
-/// Logs go to stderr. HTTP/2 and TLS libraries stay at info even at trace level: their trace
-/// output includes request headers, and the `authorization` header carries the credentials.
-fn init_logging(config: &Config) {
-    let level = config.log_level.as_str();
-    let filter = tracing_subscriber::EnvFilter::new(format!(
-        "{level},h2=info,hyper=info,hyper_util=info,tonic=info,tower=info,rustls=info,reqwest=info"
-    ));
-    let result = match config.log_format {
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .try_init(),
-        LogFormat::Logfmt => {
-            use tracing_subscriber::prelude::*;
-            tracing_subscriber::registry()
-                .with(filter)
-                .with(
-                    tracing_logfmt::builder()
-                        .layer()
-                        .with_writer(std::io::stderr),
-                )
-                .try_init()
-                .map_err(Into::into)
-        }
-    };
-    if let Err(e) = result {
-        eprintln!("milvus_exporter: logging already initialised: {e}");
-    }
-}
-
+/// `serve`: build the app, then run it until SIGTERM.
 async fn serve(config: Config, web: WebConfig, layers: Layers, enable_lifecycle: bool) -> u8 {
-    raise_nofile_limit();
-    let mut caches = match Caches::from_config(&config) {
-        Ok(c) => c,
+    let app = match App::build(config, web, layers).await {
+        Ok(app) => app,
         Err(e) => {
             eprintln!("milvus_exporter: {e}");
-            return EXIT_CONFIG;
+            return if e.is_config() { EXIT_CONFIG } else { 1 };
         }
     };
-    let listener = match tokio::net::TcpListener::bind(config.listen_address).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "milvus_exporter: cannot listen on {}: {e}",
-                config.listen_address
-            );
-            return 1;
-        }
-    };
-    caches.start_refresher(config.cache.refresh_interval);
-    // Signal handlers are in place before the start line, so a SIGTERM or SIGHUP sent as soon
-    // as it appears is handled rather than killing the process.
-    let signals = Signals::register();
-    // The bound address, not the configured one: with port 0 this tells which port it got.
-    let bound = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| config.listen_address.to_string());
-    tracing::info!(
-        listen = %bound,
-        milvus = %config.milvus.address,
-        targets = config.targets.len(),
-        tls = web.tls.is_some(),
-        basic_auth = web.auth.is_some(),
-        version = env!("CARGO_PKG_VERSION"),
-        "milvus_exporter started"
-    );
-    let state = AppState::new(caches);
-    let options = ServeOptions {
-        web: Arc::new(ArcSwap::from_pointee(web)),
-        header_read_timeout: config.header_read_timeout,
-        max_connections: config.max_connections,
-        write_timeout: config.write_timeout,
-        max_requests: config.max_requests,
-        ..ServeOptions::default()
-    };
-    let reloader = Reloader::new(layers, &state, Arc::clone(&options.web), config);
-    state.set_reloader(reloader.clone());
     if enable_lifecycle {
-        state.enable_lifecycle();
+        app.enable_lifecycle();
     }
-    let Signals { term, hup } = signals;
-    let hangups = tokio::spawn(reload_on_sighup(reloader, hup));
-    let result = server::serve_with(listener, state, options, shutdown_signal(term)).await;
-    hangups.abort();
-    match result {
-        Ok(()) => {
-            tracing::info!("stopped");
-            0
-        }
+    match app.run().await {
+        Ok(()) => EXIT_OK,
         Err(e) => {
             tracing::error!(error = %e, "server failed");
             1
         }
     }
-}
-
-/// Raises the soft limit on open files to the hard limit, as Go's runtime does at start-up:
-/// every held connection is a descriptor, and a soft limit of 1024 (a common default) would
-/// run out before `web.max_connections` does.
-#[cfg(unix)]
-fn raise_nofile_limit() {
-    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let before = getrlimit(Resource::Nofile);
-    let mut now = before;
-    // `None` is unlimited: a soft limit below an unlimited hard one has room to grow too.
-    let below_hard = match (before.current, before.maximum) {
-        (Some(soft), Some(hard)) => soft < hard,
-        (Some(_), None) => true,
-        (None, _) => false,
-    };
-    if below_hard {
-        let raised = Rlimit {
-            current: before.maximum,
-            maximum: before.maximum,
-        };
-        match setrlimit(Resource::Nofile, raised) {
-            Ok(()) => now = raised,
-            Err(e) => tracing::debug!(error = %e, "cannot raise RLIMIT_NOFILE"),
-        }
-    }
-    let show = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
-    tracing::debug!(
-        soft = %show(now.current),
-        hard = %show(now.maximum),
-        soft_before = %show(before.current),
-        "open file limit (RLIMIT_NOFILE)"
-    );
-}
-
-#[cfg(not(unix))]
-fn raise_nofile_limit() {}
-
-#[cfg(unix)]
-type Signal = Option<tokio::signal::unix::Signal>;
-#[cfg(not(unix))]
-type Signal = Option<()>;
-
-/// SIGTERM and SIGHUP, registered up front.
-struct Signals {
-    term: Signal,
-    hup: Signal,
-}
-
-impl Signals {
-    #[cfg(unix)]
-    fn register() -> Signals {
-        use tokio::signal::unix::{signal, SignalKind};
-        let get = |kind: SignalKind, name: &str| match signal(kind) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for {name}");
-                None
-            }
-        };
-        Signals {
-            term: get(SignalKind::terminate(), "SIGTERM"),
-            hup: get(SignalKind::hangup(), "SIGHUP"),
-        }
-    }
-
-    #[cfg(not(unix))]
-    fn register() -> Signals {
-        Signals {
-            term: None,
-            hup: None,
-        }
-    }
-}
-
-/// SIGHUP reloads the configuration.
-#[cfg(unix)]
-async fn reload_on_sighup(reloader: Arc<Reloader>, hup: Signal) {
-    let Some(mut hup) = hup else {
-        return;
-    };
-    while hup.recv().await.is_some() {
-        tracing::info!("SIGHUP: reloading the configuration");
-        let _ = reloader.reload_now().await;
-    }
-}
-
-#[cfg(not(unix))]
-async fn reload_on_sighup(_reloader: Arc<Reloader>, _hup: Signal) {}
-
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal(term: Signal) {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async move {
-        match term {
-            Some(mut s) => {
-                s.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = {
-        let _ = term;
-        std::future::pending::<()>()
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
 }
 
 async fn check(config: &Config, output: Output) -> u8 {
@@ -493,54 +161,13 @@ async fn check(config: &Config, output: Output) -> u8 {
                 Err(e) => eprintln!("milvus_exporter: cannot encode JSON: {e}"),
             }
         }
-        Output::Table => print!("{}", table(&view)),
+        Output::Table => print!("{}", table::render(&view)),
     }
     if view.verdict.ready {
         EXIT_OK
     } else {
         EXIT_NOT_READY
     }
-}
-
-/// The `check` table: the verdict first, then what it rests on.
-pub fn table(view: &View) -> String {
-    use std::fmt::Write as _;
-    let s = &view.snapshot;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Milvus {}  {}",
-        s.address,
-        if view.verdict.ready {
-            "READY"
-        } else {
-            "NOT READY"
-        }
-    );
-    for r in &view.verdict.rules {
-        let (mark, detail) = match &r.status {
-            crate::readiness::RuleStatus::Pass => ("ok", String::new()),
-            crate::readiness::RuleStatus::Excluded => ("excluded", String::new()),
-            crate::readiness::RuleStatus::Fail(reason) => ("FAIL", reason.clone()),
-        };
-        let line = format!("  rule {:<12} {:<9} {}", r.name, mark, detail);
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    let _ = writeln!(out);
-    for c in s.checks() {
-        let line = format!(
-            "  check {:<11} {:<4} {:>8.1} ms  {}",
-            c.name,
-            if c.success { "ok" } else { "FAIL" },
-            c.duration.as_secs_f64() * 1000.0,
-            c.error.unwrap_or_default()
-        );
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    for r in s.results.iter() {
-        r.table(&mut out);
-    }
-    out
 }
 
 /// A tiny HTTP GET for container health checks: exit 0 on 2xx, 1 otherwise.

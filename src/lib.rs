@@ -3,8 +3,10 @@
 //!
 //! The data flows one way: [`model`] (shared words) → [`config`] → [`checks`] → [`snapshot`] →
 //! [`readiness`] → [`cache`]
-//! → ([`exposition`] | [`report`] | [`server`]).
+//! → ([`exposition`] | [`report`] | [`table`]) → [`server`] → [`app`] (build, serve, reload,
+//! shut down; the binary and every test use it) → [`cli`].
 
+pub mod app;
 pub mod cache;
 pub mod checks;
 pub mod cli;
@@ -16,3 +18,4 @@ pub mod readiness;
 pub mod report;
 pub mod server;
 pub mod snapshot;
+pub mod table;

@@ -11,11 +11,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use milvus_exporter::server::{ServeOptions, WebConfig};
 use support::binary::Binary;
-#[cfg(feature = "live")]
-use support::exporter::Exporter;
-use support::exporter::{eventually, Metrics};
+use support::exporter::{eventually, Exporter, Metrics};
 use support::fake_milvus::{FakeCollection, FakeMilvus, FakeState, Fault};
-use support::hardened::{peak_rss_kib, raw_request, rss_kib, Served};
+use support::hardened::{peak_rss_kib, raw_request, rss_kib};
 #[cfg(feature = "live")]
 use support::lite::MilvusLite;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -70,7 +68,7 @@ async fn defaults_are_the_documented_limits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_heads_over_16_kib_get_431_and_smaller_ones_are_served() {
     let fake = FakeMilvus::start(FakeState::new()).await;
-    let s = Served::start(&fake_config(&fake.url(), "2s", "10s", ""), options()).await;
+    let s = Exporter::start_with(&fake_config(&fake.url(), "2s", "10s", ""), options()).await;
     let head = |filler: usize| {
         format!(
             "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\nConnection: close\r\n\r\n",
@@ -96,7 +94,7 @@ async fn request_heads_over_16_kib_get_431_and_smaller_ones_are_served() {
         "a 1 MiB head is refused or the connection closed: {huge:.200}"
     );
     // The server is still fine.
-    assert_eq!(get(&s.url("/healthz")).await.0, 200);
+    assert_eq!(get(&s.url_of("/healthz")).await.0, 200);
     s.stop().await;
 }
 
@@ -107,7 +105,7 @@ async fn a_slowloris_client_is_cut_off_after_the_header_read_timeout() {
         header_read_timeout: Duration::from_secs(1),
         ..options()
     };
-    let s = Served::start(&fake_config(&fake.url(), "2s", "10s", ""), opts).await;
+    let s = Exporter::start_with(&fake_config(&fake.url(), "2s", "10s", ""), opts).await;
     let mut conn = tokio::net::TcpStream::connect(s.addr)
         .await
         .expect("connect");
@@ -162,7 +160,7 @@ async fn connections_beyond_max_connections_evict_the_longest_idle_one() {
         header_read_timeout: Duration::from_secs(3),
         ..options()
     };
-    let s = Served::start(&fake_config(&fake.url(), "2s", "10s", ""), opts).await;
+    let s = Exporter::start_with(&fake_config(&fake.url(), "2s", "10s", ""), opts).await;
     let mut idle = Vec::new();
     for _ in 0..4 {
         idle.push(
@@ -227,7 +225,7 @@ async fn connections_beyond_max_connections_evict_the_longest_idle_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_paths_and_wrong_methods_get_404_and_405() {
     let fake = FakeMilvus::start(FakeState::new()).await;
-    let s = Served::start(&fake_config(&fake.url(), "2s", "10s", ""), options()).await;
+    let s = Exporter::start_with(&fake_config(&fake.url(), "2s", "10s", ""), options()).await;
     let client = reqwest::Client::new();
     let cases: &[(reqwest::Method, &str, u16)] = &[
         (reqwest::Method::GET, "/nope", 404),
@@ -237,12 +235,13 @@ async fn unknown_paths_and_wrong_methods_get_404_and_405() {
         (reqwest::Method::PUT, "/healthz", 405),
         (reqwest::Method::DELETE, "/readyz", 405),
         (reqwest::Method::GET, "/-/reload", 405),
-        // No reloader in this in-process server.
-        (reqwest::Method::POST, "/-/reload", 404),
+        // The binary's answer without --web.enable-lifecycle: the in-process server is the
+        // binary's app, reloader included.
+        (reqwest::Method::POST, "/-/reload", 403),
     ];
     for (method, path, want) in cases {
         let r = client
-            .request(method.clone(), s.url(path))
+            .request(method.clone(), s.url_of(path))
             .send()
             .await
             .expect("send");
@@ -250,7 +249,7 @@ async fn unknown_paths_and_wrong_methods_get_404_and_405() {
     }
     let garbage = raw_request(s.addr, b"BLAH\r\n\r\n", Duration::from_secs(3)).await;
     assert_eq!(status_of(&garbage), "400", "{garbage:.200}");
-    let bad_query = get(&s.url("/readyz?verbose=1&bogus=2")).await;
+    let bad_query = get(&s.url_of("/readyz?verbose=1&bogus=2")).await;
     assert_eq!(bad_query.0, 400);
     s.stop().await;
 }
@@ -304,7 +303,7 @@ async fn probe_of_an_unconfigured_target_is_400_and_connects_nowhere() {
         "[[targets]]\nname = \"known\"\naddress = \"http://{}\"\ntimeout = \"1s\"\n",
         configured.addr
     );
-    let s = Served::start(&fake_config(&fake.url(), "2s", "10s", &extra), options()).await;
+    let s = Exporter::start_with(&fake_config(&fake.url(), "2s", "10s", &extra), options()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         configured.count(),
@@ -326,7 +325,7 @@ async fn probe_of_an_unconfigured_target_is_400_and_connects_nowhere() {
         "x".repeat(10_000),
     ];
     for t in &hostile {
-        let (status, body) = get(&s.url(&format!("/probe?target={t}"))).await;
+        let (status, body) = get(&s.url_of(&format!("/probe?target={t}"))).await;
         assert_eq!(status, 400, "target={t:.80}: {body}");
         assert!(
             body.len() < 1024,
@@ -341,7 +340,7 @@ async fn probe_of_an_unconfigured_target_is_400_and_connects_nowhere() {
         "?target=known&target=known",
         "?module=x",
     ] {
-        let (status, _) = get(&s.url(&format!("/probe{q}"))).await;
+        let (status, _) = get(&s.url_of(&format!("/probe{q}"))).await;
         assert_eq!(status, 400, "/probe{q}");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -357,7 +356,7 @@ async fn probe_of_an_unconfigured_target_is_400_and_connects_nowhere() {
     );
 
     // The control: probing the configured name does reach its listener.
-    let (status, _) = get(&s.url("/probe?target=known")).await;
+    let (status, _) = get(&s.url_of("/probe?target=known")).await;
     assert_eq!(
         status, 200,
         "a failing target is a metric, not an HTTP error"
@@ -387,7 +386,7 @@ async fn two_thousand_requests_during_a_slow_refresh_share_one_refresh() {
         max_requests: 0,
         ..options()
     };
-    let s = Served::start(&fake_config(&fake.url(), "20s", "60s", ""), opts).await;
+    let s = Exporter::start_with(&fake_config(&fake.url(), "20s", "60s", ""), opts).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(200)
@@ -399,7 +398,7 @@ async fn two_thousand_requests_during_a_slow_refresh_share_one_refresh() {
     for i in 0..2000 {
         let permit = Arc::clone(&gate).acquire_owned().await.expect("permit");
         let client = client.clone();
-        let url = s.url(if i % 2 == 0 { "/readyz" } else { "/metrics" });
+        let url = s.url_of(if i % 2 == 0 { "/readyz" } else { "/metrics" });
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
             match client.get(&url).send().await {
@@ -648,6 +647,147 @@ async fn sigterm_lets_the_in_flight_request_finish_and_exits_0_within_2s() {
     assert!(bin.stderr().contains("shutting down"), "{}", bin.stderr());
     // Nothing listens any more.
     assert!(tokio::net::TcpStream::connect(&bin.addr).await.is_err());
+}
+
+/// The shutdown path of the app itself (what SIGTERM resolves in the binary): a request that
+/// is waiting on Milvus when shutdown begins is answered, then `serve` returns `Ok` and the
+/// port is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_the_request_in_flight_then_serve_returns_and_the_port_closes() {
+    let fake = FakeMilvus::start(FakeState::new()).await;
+    let exporter = Exporter::start(&fake_config(&fake.url(), "5s", "200ms", "")).await;
+    let addr = exporter.addr;
+    assert_eq!(exporter.get("/readyz").await.status, 200);
+    // From now on a refresh takes most of a second, and the cached snapshot goes stale.
+    fake.state().update(|b| {
+        b.rpc_faults.insert(
+            "CheckHealth".into(),
+            Fault::Delay(Duration::from_millis(800)),
+        );
+    });
+    let cache = exporter.state.caches.load().main.clone();
+    eventually(Duration::from_secs(3), "the snapshot is stale", || async {
+        cache
+            .peek()
+            .is_some_and(|v| v.snapshot.age(Instant::now()) >= cache.ttl())
+    })
+    .await;
+    // This /readyz starts a refresh and waits for it.
+    let url = exporter.url_of("/readyz");
+    let in_flight = tokio::spawn(async move {
+        let r = reqwest::Client::new().get(&url).send().await;
+        match r {
+            Ok(r) => Some(r.status().as_u16()),
+            Err(_) => None,
+        }
+    });
+    eventually(
+        Duration::from_secs(3),
+        "the request reached Milvus",
+        || async { fake.state().in_flight() > 0 },
+    )
+    .await;
+    let began = Instant::now();
+    let served = exporter.shutdown().await;
+    let took = began.elapsed();
+    let status = in_flight.await.expect("request task");
+    println!("shutdown returned {served:?} after {took:?}; the request got {status:?}");
+    assert!(served.is_ok(), "serve returned {served:?}");
+    assert_eq!(status, Some(200), "the in-flight request was answered");
+    assert!(
+        took < Duration::from_secs(3),
+        "shutdown waits for the grace period at most: {took:?}"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "nothing listens after shutdown"
+    );
+}
+
+/// `Exporter::start` serves with the `[web]` limits of its TOML, as the binary does: the
+/// in-process server is the binary's app, not a re-creation with defaults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_app_serves_with_the_web_section_like_the_binary() {
+    // The first refresh, begun at start, takes a while: both scrapes below wait on it.
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        b.delay = Duration::from_millis(700);
+    }))
+    .await;
+    let toml = fake_config(&fake.url(), "5s", "60s", "") + "[web]\nmax_requests = 1\n";
+    let exporter = Exporter::start(&toml).await;
+    let scrape = |url: String| tokio::spawn(async move { get(&url).await });
+    let (a, b) = (
+        scrape(exporter.url_of("/metrics")),
+        scrape(exporter.url_of("/metrics")),
+    );
+    let mut answers = [a.await.expect("a"), b.await.expect("b")];
+    answers.sort();
+    assert_eq!(
+        answers.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [200, 503],
+        "web.max_requests = 1 holds in-process"
+    );
+    assert!(
+        answers[1].1.contains("web.max_requests"),
+        "{}",
+        answers[1].1
+    );
+    exporter.stop().await;
+}
+
+/// A reload through the app (what SIGHUP runs) swaps in the rewritten file's caches, keeps the
+/// loopback listener the harness gave as a flag, and refuses a bad file, keeping the running
+/// configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_process_reload_swaps_the_config_and_refuses_a_bad_one() {
+    let fake = FakeMilvus::start(FakeState::new()).await;
+    let target = |name: &str| {
+        format!(
+            "[[targets]]\nname = \"{name}\"\naddress = \"{}\"\n",
+            fake.url()
+        )
+    };
+    let exporter = Exporter::start(&fake_config(&fake.url(), "2s", "10s", &target("a"))).await;
+    assert_eq!(exporter.get("/probe?target=a").await.status, 200);
+    assert_eq!(exporter.get("/probe?target=b").await.status, 400);
+    std::fs::write(
+        exporter.config_path(),
+        fake_config(&fake.url(), "2s", "10s", &target("b")),
+    )
+    .expect("rewrite");
+    let summary = exporter.reload().await.expect("reload");
+    assert!(
+        !summary.contains("restart"),
+        "nothing needs a restart: {summary}"
+    );
+    assert_eq!(exporter.get("/probe?target=b").await.status, 200);
+    assert_eq!(exporter.get("/probe?target=a").await.status, 400);
+    std::fs::write(exporter.config_path(), "[cache]\nttl = \"0s\"\n").expect("rewrite");
+    let refused = exporter.reload().await.expect_err("a bad file is refused");
+    assert!(refused.contains("cache.ttl"), "{refused}");
+    assert_eq!(exporter.get("/probe?target=b").await.status, 200);
+    exporter.stop().await;
+}
+
+/// A port someone else holds is the world's fault, not the configuration's: exit 1 (not 2)
+/// with one line naming the address, before anything is served.
+#[test]
+fn a_listen_address_in_use_exits_1_with_one_line_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let (code, _, stderr) = support::binary::run(
+        &["--web.listen-address", &addr, "--log.level", "error"],
+        &[],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(
+        lines[0].starts_with(&format!("milvus_exporter: cannot listen on {addr}: ")),
+        "{stderr}"
+    );
+    drop(taken);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -986,7 +1126,7 @@ async fn tls_with_basic_auth_protects_metrics_and_leaves_probes_open() {
          basic_auth_users:\n  prometheus: {hash}\n"
     );
     let fake = FakeMilvus::start(FakeState::new()).await;
-    let s = Served::start(
+    let s = Exporter::start_with(
         &fake_config(&fake.url(), "2s", "10s", ""),
         web_options(&pki, &yaml),
     )
@@ -1086,7 +1226,7 @@ async fn a_required_client_certificate_rejects_clients_without_one() {
         header_read_timeout: Duration::from_secs(1),
         ..web_options(&pki, yaml)
     };
-    let s = Served::start(&fake_config(&fake.url(), "2s", "10s", ""), opts).await;
+    let s = Exporter::start_with(&fake_config(&fake.url(), "2s", "10s", ""), opts).await;
     let url = format!("https://127.0.0.1:{}/healthz", s.addr.port());
 
     let without = tls_client(&pki, None).get(&url).send().await;
@@ -1122,7 +1262,7 @@ async fn a_flood_of_bad_logins_does_not_stall_healthz() {
     let hash = bcrypt::hash("right-password", 10).expect("hash");
     let yaml = format!("basic_auth_users:\n  prometheus: {hash}\n");
     let fake = FakeMilvus::start(FakeState::new()).await;
-    let s = Served::start(
+    let s = Exporter::start_with(
         &fake_config(&fake.url(), "2s", "10s", ""),
         web_options(&pki, &yaml),
     )
@@ -1133,7 +1273,7 @@ async fn a_flood_of_bad_logins_does_not_stall_healthz() {
         .expect("client");
     // Prime the cache with the right password: later right logins skip bcrypt.
     let ok = client
-        .get(s.url("/metrics"))
+        .get(s.url_of("/metrics"))
         .basic_auth("prometheus", Some("right-password"))
         .send()
         .await
@@ -1143,7 +1283,7 @@ async fn a_flood_of_bad_logins_does_not_stall_healthz() {
     let mut flood = Vec::new();
     for i in 0..40 {
         let c = client.clone();
-        let url = s.url("/metrics");
+        let url = s.url_of("/metrics");
         flood.push(tokio::spawn(async move {
             c.get(&url)
                 .basic_auth("prometheus", Some(format!("guess-{i}")))
@@ -1158,11 +1298,11 @@ async fn a_flood_of_bad_logins_does_not_stall_healthz() {
     let mut worst_cached = Duration::ZERO;
     for _ in 0..20 {
         let t = Instant::now();
-        assert_eq!(get(&s.url("/healthz")).await.0, 200);
+        assert_eq!(get(&s.url_of("/healthz")).await.0, 200);
         worst = worst.max(t.elapsed());
         let t = Instant::now();
         let r = client
-            .get(s.url("/metrics"))
+            .get(s.url_of("/metrics"))
             .basic_auth("prometheus", Some("right-password"))
             .send()
             .await

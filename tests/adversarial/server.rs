@@ -14,9 +14,9 @@ use tokio::net::TcpStream;
 
 use super::support;
 use support::binary::Binary;
-use support::exporter::eventually;
+use support::exporter::{eventually, Exporter};
 use support::fake_milvus::{FakeCollection, FakeMilvus, FakeState};
-use support::hardened::{raw_request, Served};
+use support::hardened::raw_request;
 
 /// Main target at `url`, on-demand refreshes, host rules off, and `extra` appended.
 fn fake_config(url: &str, timeout: &str, ttl: &str, extra: &str) -> String {
@@ -98,7 +98,7 @@ async fn worst_healthz(addr: SocketAddr, n: usize, what: &str) -> Duration {
 async fn healthz_answers_within_100ms_while_2000_idle_connections_are_open() {
     let _heavy = heavy().await;
     let fake = FakeMilvus::start(FakeState::new()).await;
-    let s = Served::start(
+    let s = Exporter::start_with(
         &fake_config(&fake.url(), "2s", "10s", ""),
         ServeOptions::default(),
     )
@@ -131,7 +131,7 @@ async fn healthz_answers_within_100ms_while_2000_idle_connections_are_open() {
 async fn healthz_answers_within_100ms_while_2000_slowloris_connections_trickle_their_heads() {
     let _heavy = heavy().await;
     let fake = FakeMilvus::start(FakeState::new()).await;
-    let s = Served::start(
+    let s = Exporter::start_with(
         &fake_config(&fake.url(), "2s", "10s", ""),
         ServeOptions::default(),
     )
@@ -176,7 +176,7 @@ async fn healthz_answers_within_100ms_while_2000_clients_never_read_their_answer
         b.collections = many_collections(50);
     }))
     .await;
-    let s = Served::start(
+    let s = Exporter::start_with(
         &fake_config(&fake.url(), "2s", "60s", ""),
         ServeOptions::default(),
     )
@@ -259,10 +259,10 @@ async fn a_client_that_stops_reading_a_large_metrics_body_is_cut_off_after_the_w
     };
     // 4,500 collections take seconds to list on a busy 2-core machine: a generous timeout,
     // so the body is never cut short by a refresh that ran out of time.
-    let s = Served::start(&fake_config(&fake.url(), "30s", "60s", ""), opts).await;
+    let s = Exporter::start_with(&fake_config(&fake.url(), "30s", "60s", ""), opts).await;
     // A reading client gets the whole body (and primes the cache).
     let t = Instant::now();
-    let full = reqwest::get(s.url("/metrics"))
+    let full = reqwest::get(s.url_of("/metrics"))
         .await
         .expect("GET /metrics")
         .bytes()
@@ -336,7 +336,7 @@ async fn beyond_max_requests_metrics_and_probe_get_503_while_healthz_answers() {
         max_requests: 2,
         ..ServeOptions::default()
     };
-    let s = Served::start(&fake_config(&fake.url(), "5s", "60s", ""), opts).await;
+    let s = Exporter::start_with(&fake_config(&fake.url(), "5s", "60s", ""), opts).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
@@ -344,7 +344,7 @@ async fn beyond_max_requests_metrics_and_probe_get_503_while_healthz_answers() {
     // Two answers waiting on a slow refresh take both places.
     let mut slow = Vec::new();
     for path in ["/metrics", "/probe?target=default"] {
-        let (c, url) = (client.clone(), s.url(path));
+        let (c, url) = (client.clone(), s.url_of(path));
         slow.push(tokio::spawn(async move {
             let r = c.get(&url).send().await.expect("send");
             (r.status().as_u16(), r.text().await.unwrap_or_default())
@@ -358,7 +358,7 @@ async fn beyond_max_requests_metrics_and_probe_get_503_while_healthz_answers() {
     .await;
     for path in ["/metrics", "/probe?target=default"] {
         let t = Instant::now();
-        let r = client.get(s.url(path)).send().await.expect("send");
+        let r = client.get(s.url_of(path)).send().await.expect("send");
         let status = r.status().as_u16();
         let body = r.text().await.unwrap_or_default();
         println!(
@@ -383,7 +383,7 @@ async fn beyond_max_requests_metrics_and_probe_get_503_while_healthz_answers() {
         );
     }
     // The places are free again.
-    let r = client.get(s.url("/metrics")).send().await.expect("send");
+    let r = client.get(s.url_of("/metrics")).send().await.expect("send");
     assert_eq!(r.status().as_u16(), 200);
     s.stop().await;
 }
@@ -398,7 +398,7 @@ async fn eviction_at_max_connections_never_cuts_a_request_in_flight() {
         max_connections: 4,
         ..ServeOptions::default()
     };
-    let s = Served::start(&fake_config(&fake.url(), "5s", "60s", ""), opts).await;
+    let s = Exporter::start_with(&fake_config(&fake.url(), "5s", "60s", ""), opts).await;
     // The oldest connection has a request in flight (waiting on a slow refresh).
     let addr = s.addr;
     let in_flight = tokio::spawn(async move {
@@ -455,7 +455,7 @@ async fn healthz_is_answered_when_every_held_connection_is_stuck_in_a_slow_reque
         max_connections: 4,
         ..ServeOptions::default()
     };
-    let s = Served::start(&fake_config(&fake.url(), "8s", "1s", ""), opts).await;
+    let s = Exporter::start_with(&fake_config(&fake.url(), "8s", "1s", ""), opts).await;
     let _turn = heavy().await;
     // Every place is taken by a request that will run for seconds.
     let mut stuck = Vec::new();
@@ -609,7 +609,7 @@ async fn unauthenticated_readyz_tells_status_and_failing_rules_but_no_details() 
          [[dependencies]]\nname = \"{DEPENDENCY}\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\
          timeout = \"500ms\"\nrequired = true\n"
     );
-    let s = Served::start(
+    let s = Exporter::start_with(
         &fake_config(&fake.url(), "2s", "10s", &extra),
         auth_options(dir.path()),
     )
@@ -624,7 +624,7 @@ async fn unauthenticated_readyz_tells_status_and_failing_rules_but_no_details() 
         "127.0.0.1:9",
     ];
     for path in ["/readyz", "/readyz?verbose"] {
-        let (status, body) = get_as(&s.url(path), None).await;
+        let (status, body) = get_as(&s.url_of(path), None).await;
         println!("unauthenticated {path}: {status} {body}");
         assert_eq!(status, 503, "{path}: {body}");
         for f in forbidden {
@@ -642,11 +642,11 @@ async fn unauthenticated_readyz_tells_status_and_failing_rules_but_no_details() 
         );
     }
     // Wrong credentials on the open path: still the status only, not a 401.
-    let (status, body) = get_as(&s.url("/readyz"), Some(("prometheus", "wrong"))).await;
+    let (status, body) = get_as(&s.url_of("/readyz"), Some(("prometheus", "wrong"))).await;
     assert_eq!(status, 503);
     assert!(!body.contains(SECRET_COLLECTION), "{body}");
     // Authenticated: the full answer, as before.
-    let (status, body) = get_as(&s.url("/readyz"), Some(("prometheus", "right-password"))).await;
+    let (status, body) = get_as(&s.url_of("/readyz"), Some(("prometheus", "right-password"))).await;
     assert_eq!(status, 503);
     for f in [
         SECRET_COLLECTION,
@@ -661,11 +661,11 @@ async fn unauthenticated_readyz_tells_status_and_failing_rules_but_no_details() 
     }
     // /health and / stay behind the password.
     for path in ["/health", "/", "/metrics", "/probe?target=default"] {
-        let (status, body) = get_as(&s.url(path), None).await;
+        let (status, body) = get_as(&s.url_of(path), None).await;
         assert_eq!(status, 401, "{path}: {body:.200}");
         assert!(!body.contains(SECRET_COLLECTION), "{path}: {body}");
     }
-    let (status, body) = get_as(&s.url("/health"), Some(("prometheus", "right-password"))).await;
+    let (status, body) = get_as(&s.url_of("/health"), Some(("prometheus", "right-password"))).await;
     assert_eq!(status, 200);
     assert!(body.contains(SECRET_COLLECTION), "{body:.300}");
     s.stop().await;
@@ -680,12 +680,12 @@ async fn unauthenticated_readyz_with_milvus_down_hides_its_address() {
         .expect("bind");
     let addr = gone.local_addr().expect("addr").to_string();
     drop(gone);
-    let s = Served::start(
+    let s = Exporter::start_with(
         &fake_config(&format!("http://{addr}"), "1s", "10s", ""),
         auth_options(dir.path()),
     )
     .await;
-    let (status, body) = get_as(&s.url("/readyz"), None).await;
+    let (status, body) = get_as(&s.url_of("/readyz"), None).await;
     println!("unauthenticated /readyz, Milvus down: {status} {body}");
     assert_eq!(status, 503);
     assert!(!body.contains(&addr), "{body}");
@@ -697,14 +697,14 @@ async fn unauthenticated_readyz_with_milvus_down_hides_its_address() {
         body, r#"{"status":"not_ready","failing":["milvus"]}"#,
         "the whole unauthenticated answer"
     );
-    let (status, body) = get_as(&s.url("/readyz"), Some(("prometheus", "right-password"))).await;
+    let (status, body) = get_as(&s.url_of("/readyz"), Some(("prometheus", "right-password"))).await;
     assert_eq!(status, 503);
     assert!(
         body.contains(&addr),
         "the authenticated answer names the address: {body}"
     );
     // /healthz stays open and plain.
-    let (status, body) = get_as(&s.url("/healthz"), None).await;
+    let (status, body) = get_as(&s.url_of("/healthz"), None).await;
     assert_eq!((status, body.as_str()), (200, "OK"));
     s.stop().await;
 }

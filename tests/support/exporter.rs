@@ -1,47 +1,91 @@
-//! Runs the real exporter in-process on a free loopback port, from a TOML configuration, and
-//! offers small helpers to read its answers.
+//! The one in-process harness: the real app (`milvus_exporter::app`, what the binary runs)
+//! on a free loopback port, built from a TOML configuration, and small helpers to read its
+//! answers. `Exporter::start` serves with the limits of the TOML's `[web]` section, as the
+//! binary does; `Exporter::start_with` takes the server's limits and web configuration (TLS,
+//! basic auth) from the test.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use milvus_exporter::cache::Caches;
+use milvus_exporter::app::{App, AppError, Layers, Running};
 use milvus_exporter::config::{Config, Overrides};
-use milvus_exporter::server::{self, AppState};
+use milvus_exporter::server::{AppState, ServeOptions, WebConfig};
 
 pub struct Exporter {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
     pub url: String,
+    pub addr: SocketAddr,
     pub state: Arc<AppState>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: tempfile::TempDir,
+    /// The configuration the exporter started with.
+    pub config: Config,
+    running: Option<Running>,
+    dir: tempfile::TempDir,
 }
 
 impl Exporter {
-    /// Starts the exporter with `toml` as its configuration file (no environment layer).
+    /// Starts the exporter with `toml` as its configuration file (no environment layer) and
+    /// the connection limits of its `[web]` section, as the binary would.
     pub async fn start(toml: &str) -> Exporter {
+        Exporter::launch(toml, None).await
+    }
+
+    /// Starts the exporter with `toml` as its configuration file, serving with `options`.
+    pub async fn start_with(toml: &str, options: ServeOptions) -> Exporter {
+        Exporter::launch(toml, Some(options)).await
+    }
+
+    async fn launch(toml: &str, options: Option<ServeOptions>) -> Exporter {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("exporter.toml");
         std::fs::write(&path, toml).expect("write config");
-        let config = Config::load_from(Some(&path), &[], &Overrides::default())
+        // As `--web.listen-address 127.0.0.1:0`: a flag, so a reload keeps it.
+        let layers = Layers {
+            file: Some(path),
+            env: Vec::new(),
+            overrides: Overrides {
+                listen_address: Some("127.0.0.1:0".into()),
+                ..Overrides::default()
+            },
+            web_file: None,
+        };
+        let config = layers
+            .config()
             .unwrap_or_else(|e| panic!("test config does not load: {e}\n{toml}"));
-        let mut caches = Caches::from_config(&config).expect("caches build");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
-        caches.start_refresher(config.cache.refresh_interval);
-        let state = AppState::new(caches);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, Arc::clone(&state), async move {
-            let _ = rx.await;
-        }));
+        let built = match options {
+            None => App::build(config.clone(), WebConfig::default(), layers).await,
+            Some(options) => App::build_with(config.clone(), layers, options).await,
+        };
+        let app = built.unwrap_or_else(|e| panic!("the app does not build: {e}\n{toml}"));
+        let addr = app.local_addr();
+        let state = Arc::clone(app.state());
         Exporter {
             url: format!("http://{addr}"),
+            addr,
             state,
-            stop: Some(tx),
-            task: Some(task),
-            _dir: dir,
+            config,
+            running: Some(app.spawn()),
+            dir,
+        }
+    }
+
+    /// `self.url` + `path`.
+    pub fn url_of(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// The configuration file: rewrite it, then [`Exporter::reload`].
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("exporter.toml")
+    }
+
+    /// Reloads as SIGHUP does.
+    pub async fn reload(&self) -> Result<String, String> {
+        match &self.running {
+            Some(r) => r.reload().await,
+            None => Err("stopped".into()),
         }
     }
 
@@ -77,23 +121,24 @@ impl Exporter {
         }
     }
 
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+    /// Shuts down gracefully and returns what serving returned: in-flight requests are
+    /// answered first (for the grace period at most).
+    pub async fn shutdown(mut self) -> Result<(), AppError> {
+        match self.running.take() {
+            Some(r) => r.shutdown().await,
+            None => Ok(()),
         }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+
+    /// Shuts down gracefully, waiting at most 5 s.
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), r.shutdown()).await;
         }
     }
 }
 
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
-    }
-}
+// Dropping an `Exporter` drops its `Running`, which stops the server at once.
 
 #[derive(Debug, Clone)]
 pub struct Reply {
