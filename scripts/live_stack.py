@@ -57,6 +57,17 @@ EMPTY_BY_DESIGN = {
     ("milvus-health", "Failing readiness rules/table"): "lists milvus_readiness_check == 0: every readiness rule passes on the seeded, ready Milvus",
     ("milvus-health", "CheckHealth quota states"): "lists milvus_quota_state == 1: Milvus Lite reports no quota state (no DenyTo*/memory/disk protection active)",
     ("milvus-health", "Milvus components"): "lists milvus_component_state == 1: no milvus.metrics_address is configured (Milvus Lite has no metrics port /healthz), so the exporter exports no component state",
+    # issue 13: per-node facts and binlog sizes come from GetMetrics, which Milvus Lite lacks
+    ("milvus-health", "Node errors"): "milvus_node_has_error: Milvus Lite answers GetMetrics(system_info) with Unimplemented, so the exporter has no node facts (rule `nodes` excluded, memory judged on the host)",
+    ("milvus-health", "Node memory used"): "milvus_node_memory_*: Milvus Lite answers GetMetrics(system_info) with Unimplemented, so the exporter has no node facts (rule `nodes` excluded, memory judged on the host)",
+    ("milvus-health", "Node CPU used"): "milvus_node_cpu_usage_percent: Milvus Lite answers GetMetrics(system_info) with Unimplemented, so the exporter has no node facts (rule `nodes` excluded, memory judged on the host)",
+    ("milvus-health", "Nodes"): "milvus_node_info: Milvus Lite answers GetMetrics(system_info) with Unimplemented, so the exporter has no node facts (rule `nodes` excluded, memory judged on the host)",
+    ("milvus-health", "Node disk used"): "milvus_node_disk_*: Milvus Lite answers GetMetrics(system_info) with Unimplemented, so the exporter has no node facts (rule `nodes` excluded, memory judged on the host)",
+    ("milvus-collections", "Binlog size"): "milvus_collection_binlog_bytes comes from datacoord's quota metrics in GetMetrics(system_info), which Milvus Lite answers with Unimplemented",
+    # issue 14
+    ("milvus-health", "RAG probe success"): "milvus_rag_probe_success: scripts/check_live_stack.sh configures no [[rag_probes]] (it would need an OpenAI-compatible embeddings server beside Milvus Lite)",
+    ("milvus-health", "RAG probe stage latency"): "milvus_rag_probe_duration_seconds: scripts/check_live_stack.sh configures no [[rag_probes]] (it would need an OpenAI-compatible embeddings server beside Milvus Lite)",
+    ("milvus-health", "Embedding dimensions"): "milvus_rag_embedding_dimensions: scripts/check_live_stack.sh configures no [[rag_probes]] (it would need an OpenAI-compatible embeddings server beside Milvus Lite)",
 }
 
 # Metric families that only the exporter's own /metrics serves (exporter process and host

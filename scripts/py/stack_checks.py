@@ -25,6 +25,15 @@ ALLOWED = {
     "milvus_exporter_cache_age_seconds", "milvus_exporter_build_info",
     "milvus_probe_success", "milvus_probe_duration_seconds",
     "milvus_dependency_up", "milvus_dependency_duration_seconds", "milvus_component_state",
+    # issue 13: per-node facts from GetMetrics(system_info), index progress, binlog size and the
+    # cardinality controls
+    "milvus_node_has_error", "milvus_node_memory_bytes", "milvus_node_memory_used_bytes",
+    "milvus_node_cpu_usage_percent", "milvus_node_disk_bytes", "milvus_node_disk_used_bytes",
+    "milvus_node_info", "milvus_collection_binlog_bytes", "milvus_collection_indexed_rows",
+    "milvus_collection_index_pending_rows", "milvus_collection_index_state",
+    "milvus_exporter_collections_skipped", "milvus_exporter_inventory_age_seconds",
+    # issue 14: RAG probes
+    "milvus_rag_probe_success", "milvus_rag_probe_duration_seconds", "milvus_rag_embedding_dimensions",
 }
 RULES = "prometheus/rules/milvus-alerts.yml"
 TESTS = "prometheus/tests/milvus-alerts.test.yml"
@@ -192,7 +201,9 @@ def cmd_rule_conventions():
     required = {"MilvusDown", "MilvusNotReady", "MilvusUnhealthy", "MilvusCollectionNotLoaded",
                 "MilvusCollectionLoadingStuck", "MilvusHostMemoryHigh", "MilvusHostDiskHigh",
                 "MilvusExporterCheckFailing", "MilvusExporterAbsent", "MilvusExporterCacheStale",
-                "MilvusProbeFailing", "MilvusProbeSlow", "MilvusDependencyDown", "MilvusComponentUnhealthy"}
+                "MilvusProbeFailing", "MilvusProbeSlow", "MilvusDependencyDown", "MilvusComponentUnhealthy",
+                "MilvusNodeError", "MilvusNodeMemoryHigh", "MilvusIndexBuildFailed", "MilvusIndexPendingHigh",
+                "MilvusCollectionsSkipped", "MilvusRagProbeFailing", "MilvusRagProbeSlow"}
     for n in sorted(required - names):
         errors.append(f"required alert {n} is missing")
     print("\n".join(errors) or f"{len(names)} alerts follow the conventions")
@@ -401,7 +412,17 @@ def cmd_am_inhibition(port):
         ({"alertname": "MilvusProbeFailing", "severity": "critical", "instance": "b", "db_name": "default", "collection_name": "docs", "kind": "search"}, "active"),
         ({"alertname": "MilvusProbeSlow", "severity": "warning", "instance": "b", "db_name": "default", "collection_name": "docs", "kind": "search"}, "suppressed"),
         ({"alertname": "MilvusProbeSlow", "severity": "warning", "instance": "b", "db_name": "default", "collection_name": "docs", "kind": "query"}, "active"),
+        # RAG probes: MilvusDown hides them on its instance; a failing probe hides its own slowness
+        ({"alertname": "MilvusRagProbeFailing", "severity": "critical", "instance": "a", "probe": "kb"}, "suppressed"),
+        ({"alertname": "MilvusRagProbeFailing", "severity": "critical", "instance": "b", "probe": "kb"}, "active"),
+        ({"alertname": "MilvusRagProbeSlow", "severity": "warning", "instance": "b", "probe": "kb", "stage": "total"}, "suppressed"),
+        ({"alertname": "MilvusRagProbeSlow", "severity": "warning", "instance": "b", "probe": "faq", "stage": "total"}, "active"),
+        # node memory: the critical level hides the warning of the same node only
+        ({"alertname": "MilvusNodeMemoryHigh", "severity": "critical", "instance": "b", "role": "querynode", "node_id": "5"}, "active"),
+        ({"alertname": "MilvusNodeMemoryHigh", "severity": "warning", "instance": "b", "role": "querynode", "node_id": "5"}, "suppressed"),
+        ({"alertname": "MilvusNodeMemoryHigh", "severity": "warning", "instance": "b", "role": "querynode", "node_id": "6"}, "active"),
         # not consequences of MilvusDown: they say why
+        ({"alertname": "MilvusNodeError", "severity": "critical", "instance": "a", "role": "querynode", "node_id": "5"}, "active"),
         ({"alertname": "MilvusDependencyDown", "severity": "warning", "instance": "a", "dependency": "embeddings"}, "active"),
         ({"alertname": "MilvusComponentUnhealthy", "severity": "critical", "instance": "a", "role": "querynode", "node_id": "5", "state": "Abnormal"}, "active"),
     ]
