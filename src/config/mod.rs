@@ -27,7 +27,10 @@ use web::WebConfig;
 pub use cache::CacheConfig;
 use cache::RawCache;
 use dependencies::RawDependency;
-pub use dependencies::{BodyMatch, DependencyConfig, DependencyKind, HttpDependency};
+pub use dependencies::{
+    BodyMatch, DependencyConfig, DependencyKind, HttpDependency, RequestBody,
+    DEFAULT_BODY_CONTENT_TYPE,
+};
 use env::VerbatimEnv;
 use log::RawLog;
 pub use log::{LogFormat, LogLevel};
