@@ -447,6 +447,7 @@ impl Caches {
                 Some(sampler),
                 &config.readiness.probes,
                 &config.dependencies,
+                &config.rag_probes,
             )?,
             config.readiness.clone(),
             Scope::Main,
@@ -455,7 +456,7 @@ impl Caches {
         let mut targets = BTreeMap::new();
         for t in &config.targets {
             let cache = TargetCache::new(
-                crate::checks::Checker::new(t.clone(), None, &[], &[])?,
+                crate::checks::Checker::new(t.clone(), None, &[], &[], &[])?,
                 config.readiness.clone(),
                 Scope::ProbeTarget,
                 config.cache.ttl,

@@ -18,6 +18,7 @@ mod dependencies;
 mod env;
 mod log;
 mod milvus;
+mod rag;
 mod readiness;
 mod system;
 mod values;
@@ -36,6 +37,11 @@ use log::RawLog;
 pub use log::{LogFormat, LogLevel};
 use milvus::RawMilvus;
 pub use milvus::{Credentials, MilvusTarget, TlsConfig};
+use rag::RawRagProbe;
+pub use rag::{
+    EmbeddingEndpoint, RagProbeConfig, MAX_EMBEDDING_DIMENSIONS, MAX_RAG_NAME_BYTES,
+    MAX_RAG_TEXT_BYTES,
+};
 use readiness::RawReadiness;
 pub use readiness::{ProbeConfig, ReadinessConfig, VectorFrom};
 use system::RawSystem;
@@ -82,6 +88,7 @@ struct RawConfig {
     milvus: RawMilvus,
     targets: Vec<RawMilvus>,
     dependencies: Vec<RawDependency>,
+    rag_probes: Vec<RawRagProbe>,
     cache: RawCache,
     readiness: RawReadiness,
     system: RawSystem,
@@ -106,6 +113,8 @@ pub struct Config {
     pub max_requests: usize,
     /// RAG dependencies (embedding API, LLM gateway, …) checked beside Milvus.
     pub dependencies: Vec<DependencyConfig>,
+    /// RAG probes: embed a text, check its dimension, search it (main target only).
+    pub rag_probes: Vec<RagProbeConfig>,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     /// The Milvus watched by `/metrics`, `/readyz` and friends (target name `default` unless set).
@@ -241,6 +250,28 @@ impl Config {
             }
             dependencies.push(dep);
         }
+        let mut rag_probes: Vec<RagProbeConfig> = Vec::new();
+        for (i, r) in raw.rag_probes.into_iter().enumerate() {
+            let probe = RagProbeConfig::from_raw(r, i, &env_lookup)?;
+            // Its name is a readiness rule's, beside the dependencies'; a built-in rule of
+            // the same name is refused by `checks::validate`, as for dependencies.
+            let clash = if names.contains(&probe.name) {
+                Some("a target")
+            } else if dependencies.iter().any(|d| d.name == probe.name) {
+                Some("a dependency")
+            } else if rag_probes.iter().any(|o| o.name == probe.name) {
+                Some("another rag probe")
+            } else {
+                None
+            };
+            if let Some(what) = clash {
+                return Err(ConfigError::invalid(
+                    format!("rag_probes[{i}].name"),
+                    format!("{:?} is already the name of {what}", probe.name),
+                ));
+            }
+            rag_probes.push(probe);
+        }
 
         Ok(Config {
             listen_address: web.listen_address,
@@ -250,6 +281,7 @@ impl Config {
             write_timeout: web.write_timeout,
             max_requests: web.max_requests,
             dependencies,
+            rag_probes,
             log_level,
             log_format,
             milvus,
@@ -272,9 +304,14 @@ impl Config {
             DependencyKind::Http(h) => h.headers.iter().map(|(_, v)| v.expose()).collect(),
             DependencyKind::Tcp { .. } => Vec::new(),
         });
+        let rag = self
+            .rag_probes
+            .iter()
+            .flat_map(|r| r.embedding.headers.iter().map(|(_, v)| v.expose()));
         self.all_targets()
             .flat_map(|t| t.credentials.secrets())
             .chain(headers)
+            .chain(rag)
             .filter(|s| !s.is_empty())
             .collect()
     }
