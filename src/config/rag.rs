@@ -447,6 +447,26 @@ model = "text-embedding-3-small"
         }
     }
 
+    /// The commented example in config/milvus_exporter.toml, uncommented, loads (all but its
+    /// `tls` line, whose CA file is a placeholder).
+    #[test]
+    fn the_sample_configs_rag_probe_example_loads_when_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/milvus_exporter.toml");
+        let sample = std::fs::read_to_string(path).expect("read the sample");
+        let example: String = sample
+            .lines()
+            .skip_while(|l| !l.starts_with("# [[rag_probes]]"))
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| l.trim_start_matches('#').trim_start())
+            .filter(|l| !l.starts_with("tls"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(example.contains("[rag_probes.embedding]"), "{example}");
+        let c = load(&example, &[("OPENAI_API_KEY", "sk-x")]).expect("the example loads");
+        assert_eq!(c.rag_probes[0].name, "kb-retrieval");
+        assert_eq!(c.rag_probes[0].embedding.dimensions, Some(768));
+    }
+
     #[test]
     fn the_bounds_themselves_are_allowed() {
         let toml = format!(
