@@ -220,6 +220,19 @@ async fn a_dimension_mismatch_fails_the_rule_naming_both_dimensions_and_never_se
         "{verbose}"
     );
     exporter.stop().await;
+
+    // An empty embedding is a mismatch too, not a search of nothing.
+    api.set(Answer::Body(answer_with("[]")));
+    let exporter = Exporter::start(&config(&milvus.url(), &rag(&api.url(), "", ""))).await;
+    let r = exporter.get("/readyz").await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    let reason = r.json()["reason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        reason.ends_with("embedding has 0 dimensions but knowledge_base.vector expects 8"),
+        "{reason}"
+    );
+    assert_eq!(milvus.state().calls("Search"), 0);
+    exporter.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,6 +374,25 @@ async fn a_slow_api_is_cut_at_the_probe_timeout_and_a_slow_path_fails_max_latenc
         )
     );
     // Cut by the probe's 500 ms, not the refresh's 3 s (loose: a busy machine is slow).
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    exporter.stop().await;
+
+    // Headers at once, then a byte every 100 ms: the body read is cut at the same deadline.
+    api.set(Answer::Trickle);
+    let exporter = Exporter::start(&config(
+        &milvus.url(),
+        &rag(&api.url(), "timeout = \"500ms\"", ""),
+    ))
+    .await;
+    let started = Instant::now();
+    let r = exporter.get("/readyz").await;
+    let took = started.elapsed();
+    assert_eq!(r.status, 503, "{}", r.body);
+    let reason = r.json()["reason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        reason.ends_with("timed out after 500ms") && reason.contains("failed at embed"),
+        "{reason}"
+    );
     assert!(took < Duration::from_secs(3), "took {took:?}");
     exporter.stop().await;
 

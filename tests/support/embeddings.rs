@@ -31,6 +31,8 @@ pub enum Answer {
     /// 200 with `{"data":[{"embedding":[0.0,0.0,…` that goes on for 64 MiB (it never closes
     /// the array): more than any client should read.
     Endless,
+    /// 200 and its headers at once, then the body one byte every 100 ms: a slow peer.
+    Trickle,
     /// 307 to this URL for `/v1/embeddings`; any other path answers an embedding of 8
     /// floats (so a same-origin redirect ends somewhere).
     Redirect(String),
@@ -221,6 +223,27 @@ async fn handle(
                 .status(StatusCode::OK)
                 .header("content-type", "application/json")
                 .body(Body::from_stream(futures::StreamExt::chain(head, tail)))
+                .unwrap_or_default()
+        }
+        Answer::Trickle => {
+            let bytes = answer_with(&unit(8)).into_bytes();
+            let stream = futures::stream::unfold(0usize, move |i| {
+                let bytes = bytes.clone();
+                async move {
+                    if i >= bytes.len() {
+                        return None;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Some((
+                        Ok::<_, std::convert::Infallible>(Bytes::copy_from_slice(&bytes[i..=i])),
+                        i + 1,
+                    ))
+                }
+            });
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(Body::from_stream(stream))
                 .unwrap_or_default()
         }
         Answer::Redirect(_) if path != "/v1/embeddings" => json(200, answer_with(&unit(8))),
