@@ -21,13 +21,13 @@
 //! from the API (its error message, a parse error quoting the body) has every configured
 //! header value scrubbed before it is kept ([`Scrubber`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::milvus::proto::schema;
 use futures::future::{BoxFuture, FutureExt};
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::facts::{bool01, round, Facts, Family, MetricsContext, Results, Section};
@@ -35,8 +35,9 @@ use super::grpc::MilvusClient;
 use super::http::{client_for, shown_url};
 use super::probe::{describe, is_vector, search_one, vector_field, SchemaCache, VectorField};
 use super::{error_chain, Check, CheckError, ClientError, Deadline, Registration, Setup};
-use crate::config::{CollectionRef, RagProbeConfig, ReadinessConfig, Secret};
-use crate::config::MAX_EMBEDDING_DIMENSIONS;
+use crate::config::{
+    CollectionRef, RagProbeConfig, ReadinessConfig, Secret, MAX_EMBEDDING_DIMENSIONS,
+};
 use crate::limits::{self, BodyError};
 use crate::model::RuleStatus;
 
