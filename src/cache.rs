@@ -448,6 +448,7 @@ impl Caches {
                 &config.readiness.probes,
                 &config.readiness.required_collections,
                 &config.dependencies,
+                &config.rag_probes,
             )?,
             config.readiness.clone(),
             Scope::Main,
@@ -456,7 +457,7 @@ impl Caches {
         let mut targets = BTreeMap::new();
         for t in &config.targets {
             let cache = TargetCache::new(
-                crate::checks::Checker::new(t.clone(), None, &[], &[], &[])?,
+                crate::checks::Checker::new(t.clone(), None, &[], &[], &[], &[])?,
                 config.readiness.clone(),
                 Scope::ProbeTarget,
                 config.cache.ttl,

@@ -1,5 +1,6 @@
 //! RAG dependency checks: the embedding API, the LLM gateway, anything the service behind
-//! Milvus needs. An HTTP check asserts status and body; a TCP check only connects.
+//! Milvus needs. An HTTP check sends its request (a POST may carry a configured body, which
+//! is never shown) and asserts status and body; a TCP check only connects.
 //!
 //! The check runs when `[[dependencies]]` lists any. It has no built-in rule: each dependency
 //! is a rule of its own name (failing only when `required`), evaluated after the built-in
@@ -13,7 +14,9 @@ use serde::Serialize;
 
 use super::facts::{bool01, round, Facts, Family, MetricsContext, Results, Section};
 use super::{error_chain, Check, CheckError, ClientError, Deadline, Registration, Setup};
-use crate::config::{BodyMatch, DependencyConfig, DependencyKind, HttpDependency, ReadinessConfig};
+use crate::config::{
+    BodyMatch, DependencyConfig, DependencyKind, HttpDependency, ReadinessConfig, Secret,
+};
 use crate::limits::{self, BodyError, MAX_DEPENDENCY_BODY, MAX_REDIRECTS};
 use crate::model::{CheckResult, RuleStatus};
 
@@ -244,17 +247,29 @@ fn same_origin_redirects(configured: &url::Url) -> reqwest::redirect::Policy {
 }
 
 fn http_client(h: &HttpDependency) -> Result<reqwest::Client, reqwest::Error> {
-    let mut b = reqwest::Client::builder().redirect(same_origin_redirects(&h.url));
-    if let Some(pem) = &h.ca_pem {
+    client_for(&h.url, &h.headers, h.ca_pem.as_deref(), h.insecure_skip_verify)
+}
+
+/// A client for one configured endpoint (a dependency, a RAG probe's embeddings API): its
+/// headers sent with every request and marked sensitive, redirects only within `url`'s
+/// origin, and the extra CA bundle when one is configured.
+pub(super) fn client_for(
+    url: &url::Url,
+    configured: &[(String, Secret)],
+    ca_pem: Option<&[u8]>,
+    insecure_skip_verify: bool,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let mut b = reqwest::Client::builder().redirect(same_origin_redirects(url));
+    if let Some(pem) = ca_pem {
         for cert in reqwest::Certificate::from_pem_bundle(pem)? {
             b = b.add_root_certificate(cert);
         }
     }
-    if h.insecure_skip_verify {
+    if insecure_skip_verify {
         b = b.danger_accept_invalid_certs(true);
     }
     let mut headers = reqwest::header::HeaderMap::new();
-    for (k, v) in &h.headers {
+    for (k, v) in configured {
         if let (Ok(name), Ok(mut value)) = (
             k.parse::<reqwest::header::HeaderName>(),
             v.expose().parse::<reqwest::header::HeaderValue>(),
@@ -267,7 +282,7 @@ fn http_client(h: &HttpDependency) -> Result<reqwest::Client, reqwest::Error> {
 }
 
 /// The URL as shown in answers and logs: no query string (tokens hide there) and no fragment.
-fn shown_url(url: &url::Url) -> String {
+pub(super) fn shown_url(url: &url::Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.set_fragment(None);
@@ -299,11 +314,14 @@ async fn http(
     };
     let deadline = tokio::time::Instant::now() + budget;
     let work = async {
-        let mut resp = client
-            .request(method, h.url.clone())
-            .send()
-            .await
-            .map_err(map)?;
+        let mut request = client.request(method, h.url.clone());
+        if let Some(body) = &h.body {
+            if let Some(ct) = &body.content_type {
+                request = request.header(reqwest::header::CONTENT_TYPE, ct.as_str());
+            }
+            request = request.body(body.bytes.clone());
+        }
+        let mut resp = request.send().await.map_err(map)?;
         let status = resp.status().as_u16();
         // Without expect_body the body is not read at all: the connection is dropped.
         let body = match h.expect_body {

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
-use crate::config::{Config, ConfigError, DependencyConfig, MilvusTarget, ProbeConfig};
+use crate::config::{
+    Config, ConfigError, DependencyConfig, MilvusTarget, ProbeConfig, RagProbeConfig,
+};
 use crate::model::{CheckResult, CollectionRef, RuleStatus};
 
 pub use crate::model::CheckError;
@@ -125,6 +127,8 @@ pub struct Setup<'a> {
     /// check never filters them away.
     pub required: &'a [CollectionRef],
     pub dependencies: &'a [DependencyConfig],
+    /// RAG probes (embed, then search); only the main target has them.
+    pub rag_probes: &'a [RagProbeConfig],
 }
 
 /// What a check's constructor gives: the check, `None` when it does not apply to the target,
@@ -157,6 +161,7 @@ registry! {
     components,
     probe,
     http,
+    rag,
     system,
 }
 
@@ -168,7 +173,8 @@ pub fn rules() -> Vec<&'static Rule> {
 }
 
 /// Checks the rule names a configuration uses against the registry: `readiness.disabled_rules`
-/// may name a built-in rule or a dependency, and a dependency may not take a rule's name.
+/// may name a built-in rule, a dependency or a RAG probe, and neither of those may take a
+/// rule's name.
 /// Config sits below the checks and cannot see their rules, so this runs when the checks are
 /// built from a configuration (start-up, `check`, reload), and its errors are config errors
 /// naming the key, exactly as config's own.
@@ -184,12 +190,22 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
+    for (i, probe) in config.rag_probes.iter().enumerate() {
+        if is_rule(&probe.name) {
+            return Err(ConfigError::invalid(
+                format!("rag_probes[{i}].name"),
+                format!("{:?} is already the name of a rule", probe.name),
+            ));
+        }
+    }
     for (i, r) in config.readiness.disabled_rules.iter().enumerate() {
-        if !is_rule(r) && !config.dependencies.iter().any(|d| &d.name == r) {
+        let named = config.dependencies.iter().any(|d| &d.name == r)
+            || config.rag_probes.iter().any(|p| &p.name == r);
+        if !is_rule(r) && !named {
             return Err(ConfigError::invalid(
                 format!("readiness.disabled_rules[{i}]"),
                 format!(
-                    "unknown rule {r:?} (known: {}, or a dependency name)",
+                    "unknown rule {r:?} (known: {}, or a dependency or rag probe name)",
                     known()
                 ),
             ));
@@ -205,14 +221,15 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// A checker for `target`. The main target passes the host sampler, read probes and
-    /// dependencies; a `/probe` target passes none of them.
+    /// A checker for `target`. The main target passes the host sampler, read probes,
+    /// dependencies and RAG probes; a `/probe` target passes none of them.
     pub fn new(
         target: MilvusTarget,
         system: Option<Arc<SystemSampler>>,
         probes: &[ProbeConfig],
         required: &[CollectionRef],
         dependencies: &[DependencyConfig],
+        rag_probes: &[RagProbeConfig],
     ) -> Result<Self, ClientError> {
         let milvus = Arc::new(MilvusClient::new(&target)?);
         let setup = Setup {
@@ -222,6 +239,7 @@ impl Checker {
             probes,
             required,
             dependencies,
+            rag_probes,
         };
         let mut checks = Vec::new();
         for registration in REGISTRY {
@@ -326,6 +344,27 @@ mod tests {
         let err = validate(&bad).expect_err("nope is no rule");
         assert!(err.to_string().contains("unknown rule \"nope\""), "{err}");
         assert_eq!(key_of(err), "readiness.disabled_rules[1]");
+    }
+
+    #[test]
+    fn a_rag_probe_may_not_take_a_rules_name_and_may_be_disabled_by_its_own() {
+        let probe = |name: &str| {
+            format!(
+                "[[rag_probes]]\nname = \"{name}\"\ncollection = \"kb\"\n\
+                 [rag_probes.embedding]\nurl = \"http://127.0.0.1:1/v1/embeddings\"\nmodel = \"m\"\n"
+            )
+        };
+        let err = validate(&config(&probe("probe"))).expect_err("probe is a rule");
+        assert!(
+            err.to_string().contains("already the name of a rule"),
+            "{err}"
+        );
+        assert_eq!(key_of(err), "rag_probes[0].name");
+        let ok = config(&format!(
+            "[readiness]\ndisabled_rules = [\"kb-retrieval\"]\n{}",
+            probe("kb-retrieval")
+        ));
+        assert!(validate(&ok).is_ok());
     }
 
     #[test]

@@ -5,11 +5,16 @@
 //! or one nearest neighbour, with Bounded consistency so it never waits for fresh writes.
 //! Only read RPCs: Query, Search, and DescribeCollection to learn the vector field.
 //!
+//! The schema cache ([`SchemaCache`]), DescribeCollection ([`describe`]) and the top-1
+//! search ([`search_one`]) are shared with the RAG probes (`checks::rag`), which search an
+//! embedding instead of a unit vector.
+//!
 //! The check runs when `readiness.probes` lists any; its rule is `probe` (every required
 //! probe answered within its limits), and a failing probe's reason says what the
 //! `collections` check knows of the collection's load state, read from the results by type.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,7 +30,7 @@ use super::collections::CollectionsFacts;
 use super::facts::{bool01, round, Facts, Family, MetricsContext, Results, Section};
 use super::grpc::{status_ok, MilvusClient};
 use super::{Check, CheckError, Deadline, Registration, Rule, RuleInput, Setup};
-use crate::config::{ProbeConfig, ProbeKind, VectorFrom};
+use crate::config::{CollectionRef, ProbeConfig, ProbeKind, VectorFrom};
 use crate::model::{LoadState, RuleStatus};
 
 pub static CHECK: Registration = Registration {
@@ -206,24 +211,48 @@ const BOUNDED: i32 = common::ConsistencyLevel::Bounded as i32;
 
 /// What a search needs to know about a collection's schema.
 #[derive(Clone, Debug, PartialEq)]
-struct VectorField {
-    name: String,
-    data_type: i32,
-    dim: usize,
+pub(super) struct VectorField {
+    pub(super) name: String,
+    pub(super) data_type: i32,
+    pub(super) dim: usize,
+}
+
+/// Vector fields learned by DescribeCollection, kept until a probe using one fails: a changed
+/// schema shows up as a failed search, and the next probe describes again. `K` says what a
+/// field is cached for (a collection for a read probe, a RAG probe's index for its own).
+pub(super) struct SchemaCache<K>(Mutex<HashMap<K, VectorField>>);
+
+impl<K: Eq + Hash> SchemaCache<K> {
+    pub(super) fn new() -> Self {
+        SchemaCache(Mutex::new(HashMap::new()))
+    }
+    pub(super) fn get(&self, key: &K) -> Option<VectorField> {
+        self.0.lock().ok().and_then(|s| s.get(key).cloned())
+    }
+    pub(super) fn put(&self, key: K, field: VectorField) {
+        if let Ok(mut s) = self.0.lock() {
+            s.insert(key, field);
+        }
+    }
+    pub(super) fn forget(&self, key: &K) {
+        if let Ok(mut s) = self.0.lock() {
+            s.remove(key);
+        }
+    }
 }
 
 /// Runs the configured probes; remembers each collection's vector field until a probe on it
-/// fails (a changed schema shows up as a failed search, and the next probe describes again).
+/// fails.
 pub struct Prober {
     probes: Vec<ProbeConfig>,
-    schemas: Mutex<HashMap<(String, String), VectorField>>,
+    schemas: SchemaCache<CollectionRef>,
 }
 
 impl Prober {
     pub fn new(probes: Vec<ProbeConfig>) -> Self {
         Prober {
             probes,
-            schemas: Mutex::new(HashMap::new()),
+            schemas: SchemaCache::new(),
         }
     }
 
@@ -265,9 +294,7 @@ impl Prober {
     }
 
     fn forget(&self, p: &ProbeConfig) {
-        if let Ok(mut s) = self.schemas.lock() {
-            s.remove(&(p.collection.db_name.clone(), p.collection.name.clone()));
-        }
+        self.schemas.forget(&p.collection);
     }
 
     async fn query(
@@ -324,41 +351,7 @@ impl Prober {
                 None => unit_vector(&field)?,
             },
         };
-        let group = common::PlaceholderGroup {
-            placeholders: vec![common::PlaceholderValue {
-                tag: "$0".into(),
-                r#type: field.data_type,
-                values: vec![vector],
-                element_level: false,
-            }],
-        };
-        let db = p.collection.db_name.as_str();
-        let req = pb::SearchRequest {
-            db_name: db.to_string(),
-            collection_name: p.collection.name.clone(),
-            dsl: String::new(),
-            dsl_type: common::DslType::BoolExprV1 as i32,
-            search_params: vec![
-                kv("anns_field", &field.name),
-                kv("topk", "1"),
-                kv("params", "{}"),
-                kv("round_decimal", "-1"),
-            ],
-            nq: 1,
-            consistency_level: BOUNDED,
-            use_default_consistency: false,
-            search_input: Some(pb::search_request::SearchInput::PlaceholderGroup(
-                group.encode_to_vec(),
-            )),
-            ..Default::default()
-        };
-        let r = client
-            .call("Search", deadline, Some(db), req, |mut c, r| async move {
-                c.search(r).await
-            })
-            .await?;
-        // An empty result is an answer: a collection with no rows still serves searches.
-        status_ok("Search", r.status.as_ref())
+        search_one(client, &p.collection, &field, vector, deadline).await
     }
 
     async fn vector_field(
@@ -367,59 +360,19 @@ impl Prober {
         p: &ProbeConfig,
         deadline: Instant,
     ) -> Result<VectorField, CheckError> {
-        let key = (p.collection.db_name.clone(), p.collection.name.clone());
-        if let Some(f) = self.schemas.lock().ok().and_then(|s| s.get(&key).cloned()) {
+        if let Some(f) = self.schemas.get(&p.collection) {
             return Ok(f);
         }
-        let db = p.collection.db_name.as_str();
-        let req = pb::DescribeCollectionRequest {
-            db_name: db.to_string(),
-            collection_name: p.collection.name.clone(),
-            ..Default::default()
-        };
-        let r = client
-            .call(
-                "DescribeCollection",
-                deadline,
-                Some(db),
-                req,
-                |mut c, r| async move { c.describe_collection(r).await },
-            )
-            .await?;
-        status_ok("DescribeCollection", r.status.as_ref())?;
-        let field = r
-            .schema
-            .as_ref()
-            .and_then(|s| s.fields.iter().find(|f| is_vector(f.data_type)))
+        let fields = describe(client, &p.collection, deadline).await?;
+        let field = fields
+            .iter()
+            .find(|f| is_vector(f.data_type))
             .ok_or_else(|| CheckError::Malformed {
                 rpc: "DescribeCollection",
                 message: "the collection has no vector field to search".into(),
             })?;
-        let dim = field
-            .type_params
-            .iter()
-            .find(|kv| kv.key == "dim")
-            .and_then(|kv| kv.value.trim().parse::<usize>().ok())
-            .filter(|d| (1..=65_536).contains(d));
-        let sparse = field.data_type == schema::DataType::SparseFloatVector as i32;
-        let dim = match (dim, sparse) {
-            (Some(d), _) => d,
-            (None, true) => 0,
-            (None, false) => {
-                return Err(CheckError::Malformed {
-                    rpc: "DescribeCollection",
-                    message: format!("vector field {:?} has no usable dim", field.name),
-                })
-            }
-        };
-        let vf = VectorField {
-            name: field.name.clone(),
-            data_type: field.data_type,
-            dim,
-        };
-        if let Ok(mut s) = self.schemas.lock() {
-            s.insert(key, vf.clone());
-        }
+        let vf = vector_field(field)?;
+        self.schemas.put(p.collection.clone(), vf.clone());
         Ok(vf)
     }
 
@@ -456,6 +409,105 @@ impl Prober {
     }
 }
 
+/// DescribeCollection: the fields of the collection's schema, for the caller to pick the
+/// one it searches.
+pub(super) async fn describe(
+    client: &MilvusClient,
+    collection: &CollectionRef,
+    deadline: Instant,
+) -> Result<Vec<schema::FieldSchema>, CheckError> {
+    let db = collection.db_name.as_str();
+    let req = pb::DescribeCollectionRequest {
+        db_name: db.to_string(),
+        collection_name: collection.name.clone(),
+        ..Default::default()
+    };
+    let r = client
+        .call(
+            "DescribeCollection",
+            deadline,
+            Some(db),
+            req,
+            |mut c, r| async move { c.describe_collection(r).await },
+        )
+        .await?;
+    status_ok("DescribeCollection", r.status.as_ref())?;
+    Ok(r.schema.map(|s| s.fields).unwrap_or_default())
+}
+
+/// A vector field's name, type and dimension, or why it cannot be searched. A dimension
+/// outside 1-65,536 is a lying schema, not a vector to build.
+pub(super) fn vector_field(field: &schema::FieldSchema) -> Result<VectorField, CheckError> {
+    let dim = field
+        .type_params
+        .iter()
+        .find(|kv| kv.key == "dim")
+        .and_then(|kv| kv.value.trim().parse::<usize>().ok())
+        .filter(|d| (1..=65_536).contains(d));
+    let sparse = field.data_type == schema::DataType::SparseFloatVector as i32;
+    let dim = match (dim, sparse) {
+        (Some(d), _) => d,
+        (None, true) => 0,
+        (None, false) => {
+            return Err(CheckError::Malformed {
+                rpc: "DescribeCollection",
+                message: format!("vector field {:?} has no usable dim", field.name),
+            })
+        }
+    };
+    Ok(VectorField {
+        name: field.name.clone(),
+        data_type: field.data_type,
+        dim,
+    })
+}
+
+/// One vector (already in the field's encoding), top 1, Bounded consistency: the cheapest
+/// search that still goes through the index, the query nodes and the shard leaders.
+pub(super) async fn search_one(
+    client: &MilvusClient,
+    collection: &CollectionRef,
+    field: &VectorField,
+    vector: Vec<u8>,
+    deadline: Instant,
+) -> Result<(), CheckError> {
+    let group = common::PlaceholderGroup {
+        placeholders: vec![common::PlaceholderValue {
+            tag: "$0".into(),
+            r#type: field.data_type,
+            values: vec![vector],
+            element_level: false,
+        }],
+    };
+    let db = collection.db_name.as_str();
+    let req = pb::SearchRequest {
+        db_name: db.to_string(),
+        collection_name: collection.name.clone(),
+        dsl: String::new(),
+        dsl_type: common::DslType::BoolExprV1 as i32,
+        search_params: vec![
+            kv("anns_field", &field.name),
+            kv("topk", "1"),
+            kv("params", "{}"),
+            kv("round_decimal", "-1"),
+        ],
+        nq: 1,
+        consistency_level: BOUNDED,
+        use_default_consistency: false,
+        search_input: Some(pb::search_request::SearchInput::PlaceholderGroup(
+            group.encode_to_vec(),
+        )),
+        ..Default::default()
+    };
+    let r = client
+        .call("Search", deadline, Some(db), req, |mut c, r| async move {
+            c.search(r).await
+        })
+        .await?;
+    // An empty result is an answer: a collection with no rows still serves searches.
+    status_ok("Search", r.status.as_ref())
+}
+
 fn kv(key: &str, value: &str) -> KeyValuePair {
     KeyValuePair {
         key: key.into(),
@@ -463,7 +515,7 @@ fn kv(key: &str, value: &str) -> KeyValuePair {
     }
 }
 
-fn is_vector(data_type: i32) -> bool {
+pub(super) fn is_vector(data_type: i32) -> bool {
     use schema::DataType as T;
     [
         T::FloatVector,

@@ -18,6 +18,7 @@ mod dependencies;
 mod env;
 mod log;
 mod milvus;
+mod rag;
 mod readiness;
 mod system;
 mod values;
@@ -27,7 +28,10 @@ use web::WebConfig;
 pub use cache::CacheConfig;
 use cache::RawCache;
 use dependencies::RawDependency;
-pub use dependencies::{BodyMatch, DependencyConfig, DependencyKind, HttpDependency};
+pub use dependencies::{
+    BodyMatch, DependencyConfig, DependencyKind, HttpDependency, RequestBody,
+    DEFAULT_BODY_CONTENT_TYPE,
+};
 use env::VerbatimEnv;
 use log::RawLog;
 pub use log::{LogFormat, LogLevel};
@@ -35,6 +39,11 @@ use milvus::RawMilvus;
 pub use milvus::{
     CollectionFilter, Credentials, MilvusTarget, TlsConfig, DEFAULT_MAX_COLLECTIONS,
     MAX_MAX_COLLECTIONS,
+};
+use rag::RawRagProbe;
+pub use rag::{
+    EmbeddingEndpoint, RagProbeConfig, MAX_EMBEDDING_DIMENSIONS, MAX_RAG_NAME_BYTES,
+    MAX_RAG_TEXT_BYTES,
 };
 use readiness::RawReadiness;
 pub use readiness::{ProbeConfig, ReadinessConfig, VectorFrom};
@@ -82,6 +91,7 @@ struct RawConfig {
     milvus: RawMilvus,
     targets: Vec<RawMilvus>,
     dependencies: Vec<RawDependency>,
+    rag_probes: Vec<RawRagProbe>,
     cache: RawCache,
     readiness: RawReadiness,
     system: RawSystem,
@@ -106,6 +116,8 @@ pub struct Config {
     pub max_requests: usize,
     /// RAG dependencies (embedding API, LLM gateway, …) checked beside Milvus.
     pub dependencies: Vec<DependencyConfig>,
+    /// RAG probes: embed a text, check its dimension, search it (main target only).
+    pub rag_probes: Vec<RagProbeConfig>,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     /// The Milvus watched by `/metrics`, `/readyz` and friends (target name `default` unless set).
@@ -245,6 +257,28 @@ impl Config {
             }
             dependencies.push(dep);
         }
+        let mut rag_probes: Vec<RagProbeConfig> = Vec::new();
+        for (i, r) in raw.rag_probes.into_iter().enumerate() {
+            let probe = RagProbeConfig::from_raw(r, i, &env_lookup)?;
+            // Its name is a readiness rule's, beside the dependencies'; a built-in rule of
+            // the same name is refused by `checks::validate`, as for dependencies.
+            let clash = if names.contains(&probe.name) {
+                Some("a target")
+            } else if dependencies.iter().any(|d| d.name == probe.name) {
+                Some("a dependency")
+            } else if rag_probes.iter().any(|o| o.name == probe.name) {
+                Some("another rag probe")
+            } else {
+                None
+            };
+            if let Some(what) = clash {
+                return Err(ConfigError::invalid(
+                    format!("rag_probes[{i}].name"),
+                    format!("{:?} is already the name of {what}", probe.name),
+                ));
+            }
+            rag_probes.push(probe);
+        }
 
         Ok(Config {
             listen_address: web.listen_address,
@@ -254,6 +288,7 @@ impl Config {
             write_timeout: web.write_timeout,
             max_requests: web.max_requests,
             dependencies,
+            rag_probes,
             log_level,
             log_format,
             milvus,
@@ -276,9 +311,14 @@ impl Config {
             DependencyKind::Http(h) => h.headers.iter().map(|(_, v)| v.expose()).collect(),
             DependencyKind::Tcp { .. } => Vec::new(),
         });
+        let rag = self
+            .rag_probes
+            .iter()
+            .flat_map(|r| r.embedding.headers.iter().map(|(_, v)| v.expose()));
         self.all_targets()
             .flat_map(|t| t.credentials.secrets())
             .chain(headers)
+            .chain(rag)
             .filter(|s| !s.is_empty())
             .collect()
     }
