@@ -72,8 +72,15 @@ enum Mode {
 /// The exporter's own refresh path for a target at `address`: configuration parsed from TOML
 /// (as `--config` would), caches built with `Caches::from_config`, `TargetCache::refresh`.
 fn caches(address: &str, max_concurrency: usize) -> Caches {
+    caches_with(address, max_concurrency, "0s")
+}
+
+/// `inventory_interval = "0s"` asks the per-collection facts with every refresh (the cost of
+/// a refresh before issue 13); a long interval leaves the health refresh alone.
+fn caches_with(address: &str, max_concurrency: usize, inventory_interval: &str) -> Caches {
     let toml = format!(
-        "[milvus]\naddress = \"{address}\"\ntimeout = \"120s\"\nmax_concurrency = {max_concurrency}\n"
+        "[milvus]\naddress = \"{address}\"\ntimeout = \"120s\"\nmax_concurrency = {max_concurrency}\n\
+         [cache]\ninventory_interval = \"{inventory_interval}\"\n"
     );
     let dir = std::env::temp_dir().join(format!("refresh-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -211,24 +218,29 @@ async fn main() {
             let cols: Vec<FakeCollection> = (0..collections)
                 .map(|i| FakeCollection::loaded("default", &format!("c_{i:05}"), i as u64))
                 .collect();
-            let state = FakeState::new().with(|b| b.collections = cols);
+            let state = FakeState::new().with(|b| {
+                b.collections = cols;
+                b.names_only = false;
+            });
             let fake = FakeMilvus::start(state.clone()).await;
-            let c = caches(&fake.url(), concurrency);
+            // The health cadence: the first refresh joins the first inventory pass; the
+            // ones after it ask only what does not grow with the collections.
+            let c = caches_with(&fake.url(), concurrency, "1h");
+            state.reset_calls();
             refresh(&c, collections).await;
+            let first = state.total_calls();
             state.reset_calls();
             let took = refresh(&c, collections).await;
             let total = state.total_calls();
+            println!("RESULT fake_rpcs_first_refresh {first}");
+            println!("RESULT fake_rpcs_inventory {}", first as i64 - total as i64);
             let per: Vec<String> = RPC_NAMES
                 .iter()
                 .filter(|r| state.calls(r) > 0)
                 .map(|r| format!("{r}={}", state.calls(r)))
                 .collect();
-            eprintln!("fake: one refresh of {collections} collections: {total} RPCs ({}), max in flight {}, {:.1} ms", per.join(" "), state.max_in_flight(), ms(took));
+            eprintln!("fake: one health refresh of {collections} collections: {total} RPCs ({}), max in flight {}, {:.1} ms; the first refresh (with the inventory pass) {first} RPCs", per.join(" "), state.max_in_flight(), ms(took));
             println!("RESULT fake_rpcs_per_refresh {total}");
-            println!(
-                "RESULT fake_rpcs_constant {}",
-                total as i64 - 2 * collections as i64
-            );
             println!("RESULT fake_max_in_flight {}", state.max_in_flight());
             println!(
                 "RESULT fake_refresh_ms_c{concurrency}_n{collections} {:.1}",
@@ -236,7 +248,21 @@ async fn main() {
             );
             if delay_ms > 0 {
                 state.update(|b| b.delay = Duration::from_millis(delay_ms));
+                // The inventory's concurrency: every refresh with its pass inline.
                 compare(&fake.url(), collections, rounds, concurrency, "fake_delay").await;
+                // The health refresh against the refresh that also asks every collection.
+                let health = caches_with(&fake.url(), concurrency, "1h");
+                let full = caches_with(&fake.url(), concurrency, "0s");
+                refresh(&health, collections).await;
+                refresh(&full, collections).await;
+                let (mut th, mut tf) = (Vec::new(), Vec::new());
+                for _ in 0..rounds.max(1) {
+                    th.push(refresh(&health, collections).await);
+                    tf.push(refresh(&full, collections).await);
+                }
+                let (h, f) = (median(th), median(tf));
+                println!("RESULT fake_delay_health_ms {:.1}", ms(h));
+                println!("RESULT fake_delay_full_ms {:.1}", ms(f));
             }
             fake.stop().await;
         }
