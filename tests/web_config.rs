@@ -887,6 +887,48 @@ async fn a_silent_http2_connection_is_closed_after_the_header_read_timeout() {
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_http2_header_list_is_refused_and_the_server_stays_up() {
+    let pki = tokio::task::block_in_place(pki);
+    let (s, _fake) = serve(
+        &pki,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    )
+    .await;
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).expect("ca"))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let url = format!("https://127.0.0.1:{}/healthz", s.addr.port());
+    // Far over the 16 KiB head limit, in one header and in many.
+    let big = "x".repeat(64 * 1024);
+    let r = client.get(&url).header("x-big", &big).send().await;
+    assert!(
+        r.as_ref()
+            .map(|r| r.status().as_u16() != 200)
+            .unwrap_or(true),
+        "one 64 KiB header: {r:?}"
+    );
+    let mut many = client.get(&url);
+    for i in 0..400 {
+        many = many.header(format!("x-h{i}"), "y".repeat(100));
+    }
+    let r = many.send().await;
+    assert!(
+        r.as_ref()
+            .map(|r| r.status().as_u16() != 200)
+            .unwrap_or(true),
+        "400 headers of 100 bytes: {r:?}"
+    );
+    let ok = client.get(&url).send().await.expect("healthz after");
+    assert_eq!(ok.version(), reqwest::Version::HTTP_2);
+    assert_eq!(ok.status().as_u16(), 200);
+    s.stop().await;
+}
+
 // ------------------------------------------------------------------------------------------
 // Headers, rate limit, basic auth (plain HTTP: none of them is about TLS)
 // ------------------------------------------------------------------------------------------

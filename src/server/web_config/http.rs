@@ -274,6 +274,16 @@ mod tests {
             RateLimit::new(-1, 5).is_none(),
             "negative: no limit, as Go's rate.Every"
         );
+        // The extremes neither overflow nor panic.
+        let wide = RateLimit::new(1, i64::MAX).expect("a limit");
+        assert!((0..1000).all(|_| wide.allow()));
+        let slow = RateLimit::new(i64::MAX, 1).expect("a limit");
+        assert!(slow.allow() && !slow.allow());
+        let negative_burst = RateLimit::new(1, -5).expect("a limit");
+        assert!(
+            !negative_burst.allow(),
+            "a negative burst admits nothing, as in Go"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! ECDHE CBC suites, `CurveP521`) is left out with a warning, and a list left with nothing
 //! usable is an error.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -361,7 +362,7 @@ pub(super) fn build(raw: RawTls, base: &Path, http2: bool) -> Result<Built, WebC
     let verifier = match sans {
         Some(allowed) if client_auth != ClientAuth::NoClientCert => Arc::new(AllowedSans {
             inner: base_verifier,
-            allowed,
+            allowed: allowed.into_iter().collect(),
         })
             as Arc<dyn ClientCertVerifier>,
         _ => base_verifier,
@@ -533,7 +534,9 @@ impl ClientCertVerifier for Unverified {
 #[derive(Debug)]
 struct AllowedSans {
     inner: Arc<dyn ClientCertVerifier>,
-    allowed: Vec<String>,
+    /// A set: a peer's certificate may carry thousands of names, the list may be long, and
+    /// each handshake must cost one lookup per name, not the product.
+    allowed: HashSet<String>,
 }
 
 impl ClientCertVerifier for AllowedSans {
