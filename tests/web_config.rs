@@ -887,6 +887,80 @@ async fn a_silent_http2_connection_is_closed_after_the_header_read_timeout() {
     s.stop().await;
 }
 
+/// Opens a TLS connection that chose `h2`, sends the preface and goes quiet.
+async fn idle_h2(
+    addr: std::net::SocketAddr,
+    pki: &Pki,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
+        roots.add(cert.expect("pem")).expect("root");
+    }
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .expect("handshake");
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .expect("preface");
+    tls
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_make_room_at_max_connections() {
+    let pki = tokio::task::block_in_place(pki);
+    let fake = FakeMilvus::start(FakeState::new()).await;
+    let opts = ServeOptions {
+        max_connections: 4,
+        // Long, so what frees the places is eviction, not the idle timeout.
+        header_read_timeout: Duration::from_secs(30),
+        ..options(
+            &pki,
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+        )
+    };
+    let s = Served::start(&fake_config(&fake.url()), opts).await;
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(idle_h2(s.addr, &pki).await);
+    }
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).expect("ca"))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let t = Instant::now();
+    let r = client
+        .get(format!("https://127.0.0.1:{}/healthz", s.addr.port()))
+        .send()
+        .await
+        .expect("/healthz past 8 idle HTTP/2 connections");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    println!("/healthz past 8 idle HTTP/2 connections: {:?}", t.elapsed());
+    // The first one was evicted long ago: the server has closed it, not just forgotten it.
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match held[0].read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "an evicted HTTP/2 connection is still open");
+    drop(held);
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_http2_header_list_is_refused_and_the_server_stays_up() {
     let pki = tokio::task::block_in_place(pki);
