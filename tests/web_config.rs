@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use milvus_exporter::server::{ServeOptions, WebConfig};
+use support::binary::Binary;
 use support::fake_milvus::{FakeMilvus, FakeState};
 use support::hardened::Served;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1128,4 +1129,27 @@ async fn basic_auth_admits_each_user_with_their_own_password_whatever_the_cost()
     assert_eq!(status("dave", "alice-pw").await, 401, "unknown user");
     assert_eq!(status("alice", "").await, 401, "empty password");
     s.stop().await;
+}
+
+/// A setting taken with a change is said in the log of the running binary, whose logging is
+/// set up only after the file has been read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_logs_what_it_left_out_of_a_preference_list() {
+    let pki = tokio::task::block_in_place(pki);
+    let fake = FakeMilvus::start(FakeState::new()).await;
+    let web = pki.dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  curve_preferences: [CurveP521, X25519]\n",
+    )
+    .expect("write");
+    let web_arg = web.display().to_string();
+    let config = fake_config(&fake.url());
+    let bin = tokio::task::block_in_place(|| {
+        Binary::start(&config, &["--web.config.file", &web_arg], &[])
+    });
+    let logged = tokio::task::block_in_place(|| {
+        bin.wait_for_log("left out CurveP521", Duration::from_secs(10))
+    });
+    assert!(logged, "{}", bin.stderr());
 }
