@@ -65,7 +65,10 @@ seed query_string \
 seed web_config_yaml \
   'basic_auth_users:\n  u: $2y$04$abcdefghijklmnopqrstuu5Ih1yZ8cTVfDo/AIBoLOdjNp9FpZu8C\n' \
   'tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  client_auth_type: RequireAndVerifyClientCert\n' \
-  'unauthenticated_paths: [/healthz, /readyz]\n'
+  'unauthenticated_paths: [/healthz, /readyz]\n' \
+  'tls_server_config:\n  cert: x\n  key: y\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n  curve_preferences: [X25519]\n  min_version: TLS13\n  client_allowed_sans: [a]\n' \
+  'http_server_config:\n  http2: false\n  headers:\n    X-Frame-Options: deny\n    X-XSS-Protection: 1\n' \
+  'rate_limit:\n  interval: 1h30m0.5s\n  burst: -1\n'
 
 declare -A RESULT
 failed=0

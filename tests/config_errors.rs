@@ -99,6 +99,10 @@ fn cases() -> Vec<Case> {
         Case { name: "web config: cert_file is a device", source: WebConfig("tls_server_config:\n  cert_file: /dev/zero\n  key_file: /dev/zero\n"), key: "tls_server_config.cert_file" },
         Case { name: "web config: unknown client_auth_type", source: WebConfig("tls_server_config:\n  cert_file: c\n  key_file: k\n  client_auth_type: Sometimes\n"), key: "tls_server_config.client_auth_type" },
         Case { name: "web config: bad unauthenticated path", source: WebConfig("unauthenticated_paths: [healthz]\n"), key: "unauthenticated_paths[0]" },
+        Case { name: "web config: unknown cipher suite", source: WebConfig("tls_server_config:\n  cert_file: c\n  key_file: k\n  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n"), key: "tls_server_config.cipher_suites[0]" },
+        Case { name: "web config: TLS 1.0 (rustls cannot speak it)", source: WebConfig("tls_server_config:\n  cert_file: c\n  key_file: k\n  min_version: TLS10\n"), key: "tls_server_config.min_version" },
+        Case { name: "web config: header not in the toolkit's list", source: WebConfig("http_server_config:\n  headers:\n    Server: x\n"), key: "http_server_config.headers.Server" },
+        Case { name: "web config: rate_limit interval", source: WebConfig("rate_limit:\n  interval: 1d\n  burst: 1\n"), key: "rate_limit.interval" },
     ]
 }
 

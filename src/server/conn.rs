@@ -63,6 +63,26 @@ impl Shared {
     pub(super) fn is_abandoned(&self) -> bool {
         self.abandoned.load(Ordering::SeqCst)
     }
+
+    /// Resolves once the connection has had no request in flight for `limit` (HTTP/2, which
+    /// has no header read timeout of its own). Wakes at most once per `limit` while busy.
+    pub(super) async fn idle_for(&self, limit: Duration) {
+        let limit_nanos = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+        loop {
+            let wait = if self.is_idle() {
+                let idle = self
+                    .now()
+                    .saturating_sub(self.idle_since.load(Ordering::SeqCst));
+                if idle >= limit_nanos {
+                    return;
+                }
+                Duration::from_nanos(limit_nanos - idle)
+            } else {
+                limit
+            };
+            tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+        }
+    }
 }
 
 fn nanos_since(epoch: Instant) -> u64 {

@@ -5,9 +5,9 @@
 //! (so idle, slowloris or stalled clients cannot starve `/healthz`); it bounds how long a
 //! client may take to send its headers (and its TLS handshake) and how long a response write
 //! may make no progress; it caps concurrent `/metrics` and `/probe` answers; it rejects
-//! oversized request heads with 431, applies the `--web.config.file` TLS and basic-auth
-//! settings, and on shutdown stops accepting, lets in-flight requests finish for a bounded
-//! grace period, then closes what is left.
+//! oversized request heads with 431, applies the `--web.config.file` settings (TLS, HTTP/2 by
+//! ALPN, basic auth, the rate limit, response headers), and on shutdown stops accepting, lets
+//! in-flight requests finish for a bounded grace period, then closes what is left.
 
 mod conn;
 mod health;
@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use futures::future::BoxFuture;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -63,7 +63,8 @@ pub struct ServeOptions {
     pub max_header_bytes: usize,
     /// On shutdown, how long in-flight requests may run before their connections are closed.
     pub shutdown_grace: Duration,
-    /// TLS and basic auth, swappable by a reload (new connections and requests see the new one).
+    /// The web config (TLS, HTTP/2, basic auth, rate limit, headers), swappable by a reload
+    /// (new connections and requests see the new one).
     pub web: Arc<ArcSwap<WebConfig>>,
 }
 
@@ -89,6 +90,10 @@ const EVICTION_GRACE: Duration = Duration::from_millis(20);
 const BUSY_EVICTION_AGE: Duration = Duration::from_secs(1);
 /// Largest accepted request head: 16 KiB.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Streams one HTTP/2 connection may have open at once (Go's server allows 250). Each is a
+/// request like any other, under `max_requests` for `/metrics` and `/probe`; the cap keeps one
+/// connection from queueing thousands of cheap ones.
+const MAX_H2_STREAMS: u32 = 100;
 /// How long a graceful shutdown waits for in-flight requests (the process must be gone
 /// within 2 s of SIGTERM; the runtime's own shutdown takes up to 200 ms more).
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
@@ -206,6 +211,9 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state);
+    // Logging is up by now (the file was read before it was); after a reload, the first
+    // connection that sees the new configuration logs its warnings.
+    options.web.load().log_warnings_once();
     let registry = conn::Registry::new(options.max_connections);
     let requests =
         (options.max_requests > 0).then(|| Arc::new(Semaphore::new(options.max_requests)));
@@ -293,7 +301,9 @@ struct Conn {
 }
 
 /// One client connection: optional TLS handshake (bounded by the header read timeout), then
-/// HTTP/1.1 until the client leaves, a limit is hit, it is evicted, or the server shuts down.
+/// HTTP/1.1, or HTTP/2 when the client chose `h2` by ALPN (offered only when the web config's
+/// `http2` is on), until the client leaves, a limit is hit, it is evicted, or the server
+/// shuts down. Plain HTTP is always HTTP/1.1, as in the toolkit.
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
@@ -301,10 +311,11 @@ async fn serve_connection(
     mut stop: watch::Receiver<bool>,
 ) {
     let web = ctx.options.web.load_full();
+    web.log_warnings_once();
     // Every write, TLS records included, must make progress within the write timeout.
     let tcp = conn::TimedIo::new(tcp, ctx.options.write_timeout);
     match web.tls.clone() {
-        None => drive(TokioIo::new(tcp), ctx, stop).await,
+        None => drive(TokioIo::new(tcp), Proto::Http1, ctx, stop).await,
         Some(tls) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(tls);
             let handshake =
@@ -316,7 +327,14 @@ async fn serve_connection(
                 _ = ctx.slot.shared.evicted.notified() => return,
             };
             match stream {
-                Ok(Ok(s)) => drive(TokioIo::new(s), ctx, stop).await,
+                Ok(Ok(s)) => {
+                    let proto = if s.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        Proto::Http2
+                    } else {
+                        Proto::Http1
+                    };
+                    drive(TokioIo::new(s), proto, ctx, stop).await
+                }
                 Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
             }
@@ -324,7 +342,14 @@ async fn serve_connection(
     }
 }
 
-async fn drive<I>(io: I, ctx: Conn, mut stop: watch::Receiver<bool>)
+/// The HTTP version a connection speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proto {
+    Http1,
+    Http2,
+}
+
+async fn drive<I>(io: I, proto: Proto, ctx: Conn, stop: watch::Receiver<bool>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -348,16 +373,54 @@ where
             Ok::<_, Infallible>(resp.map(|body| conn::Tracked::new(body, in_flight, permit)))
         }
     });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout)
-        .max_header_size(options.max_header_bytes)
-        // Room for a complete oversized head, so it is answered 431 rather than cut off.
-        .max_buf_size((options.max_header_bytes * 4).max(64 * 1024))
-        .max_headers(100);
-    let conn = builder.serve_connection(io, service);
+    match proto {
+        Proto::Http1 => {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(options.header_read_timeout)
+                .max_header_size(options.max_header_bytes)
+                // Room for a complete oversized head, so it is answered 431 rather than cut off.
+                .max_buf_size((options.max_header_bytes * 4).max(64 * 1024))
+                .max_headers(100);
+            let conn = builder.serve_connection(io, service);
+            run(conn, |c| c.graceful_shutdown(), slot, stop, None).await;
+        }
+        Proto::Http2 => {
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX))
+                .max_concurrent_streams(MAX_H2_STREAMS);
+            let conn = builder.serve_connection(io, service);
+            // HTTP/2 has no header read timeout of its own: a connection with no request in
+            // flight for that long (a silent client, or one dribbling a HEADERS frame) is
+            // closed, as an idle HTTP/1.1 keep-alive connection is.
+            let idle_limit = Some(options.header_read_timeout);
+            run(conn, |c| c.graceful_shutdown(), slot, stop, idle_limit).await;
+        }
+    }
+}
+
+/// Runs a connection until it ends, the server stops, or it is evicted; with `idle_limit`,
+/// also closes it once it has had no request in flight for that long.
+async fn run<C, G>(
+    conn: C,
+    graceful: G,
+    slot: conn::Slot,
+    mut stop: watch::Receiver<bool>,
+    idle_limit: Option<Duration>,
+) where
+    C: Future<Output = Result<(), hyper::Error>>,
+    G: Fn(std::pin::Pin<&mut C>),
+{
     tokio::pin!(conn);
+    let idle = async {
+        match idle_limit {
+            Some(limit) => slot.shared.idle_for(limit).await,
+            None => std::future::pending().await,
+        }
+    };
     // The connection first: one evicted before its task ever ran still reads the request it
     // has already sent, and a request that has begun is finished below.
     tokio::select! {
@@ -368,7 +431,7 @@ where
             }
         }
         _ = stopped(&mut stop) => {
-            conn.as_mut().graceful_shutdown();
+            graceful(conn.as_mut());
             let _ = conn.await;
         }
         _ = slot.shared.evicted.notified() => {
@@ -376,9 +439,13 @@ where
             // request that began since is finished first (then the connection closes). One
             // chosen while busy (every place held by a long request) is closed at once.
             if !slot.shared.is_idle() && !slot.shared.is_abandoned() {
-                conn.as_mut().graceful_shutdown();
+                graceful(conn.as_mut());
                 let _ = conn.await;
             }
+        }
+        _ = idle => {
+            // Nothing in flight, so nothing to finish: closed at once. (A graceful HTTP/2
+            // shutdown would wait for the PING a silent client never answers.)
         }
     }
     drop(slot);
@@ -399,14 +466,39 @@ pub enum Disclosure {
     StatusOnly,
 }
 
-/// Basic auth (when configured and the path is not exempt), the `max_requests` cap on
-/// `/metrics` and `/probe`, then the router. The permit, if any, goes with the response body.
+/// [`guard`], then the web config's response headers on whatever it answered.
 async fn handle(
+    req: Request<hyper::body::Incoming>,
+    app: Router,
+    web: &WebConfig,
+    requests: Option<&Arc<Semaphore>>,
+) -> (Response, Option<OwnedSemaphorePermit>) {
+    let (mut resp, permit) = guard(req, app, web, requests).await;
+    for (name, value) in &web.headers {
+        resp.headers_mut().insert(name.clone(), value.clone());
+    }
+    (resp, permit)
+}
+
+/// The rate limit (first, as in the toolkit, so a flood is turned away before it costs a
+/// bcrypt; `/healthz` and `/readyz` are exempt), basic auth (when configured and the path is
+/// not exempt), the `max_requests` cap on `/metrics` and `/probe`, then the router. The
+/// permit, if any, goes with the response body.
+async fn guard(
     mut req: Request<hyper::body::Incoming>,
     app: Router,
     web: &WebConfig,
     requests: Option<&Arc<Semaphore>>,
 ) -> (Response, Option<OwnedSemaphorePermit>) {
+    if web.rate_limited(req.uri().path()) {
+        return (
+            text(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests (rate_limit in the web config); retry later\n",
+            ),
+            None,
+        );
+    }
     let mut disclosure = Disclosure::Full;
     if let Some(auth) = &web.auth {
         let credentials = req.headers().get(header::AUTHORIZATION);
