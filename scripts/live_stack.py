@@ -65,8 +65,8 @@ EMPTY_BY_DESIGN = {
 }
 
 # Metric families that only the exporter's own /metrics serves (exporter process and host
-# state, and the main target's read probes and RAG dependencies), never /probe?target=NAME:
-# panels built only on them are empty for the probe job.
+# state, and the main target's read probes, RAG dependencies and RAG probes), never
+# /probe?target=NAME: panels built only on them are empty for the probe job's instances.
 EXPORTER_ONLY = {
     "milvus_host_memory_percent",
     "milvus_host_cpu_percent",
