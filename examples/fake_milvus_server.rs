@@ -1,10 +1,18 @@
 //! The in-process fake Milvus of the tests (`tests/support/fake_milvus.rs`) as a standalone
-//! process, for `scripts/bench.sh`: N collections in database `default`, an optional delay on
-//! every RPC, and a small HTTP control port that tells (and resets) the RPC counters.
+//! process: N collections in database `default`, an optional delay on every RPC, and a small
+//! HTTP control port that tells (and resets) the RPC counters. `scripts/bench.sh` uses it for
+//! its many collections; `scripts/check_live_stack.sh` uses it as the Milvus *cluster* that
+//! Milvus Lite cannot be: Lite answers GetMetrics with Unimplemented, so without a server
+//! that reports nodes and binlog sizes the dashboards' node and binlog panels are never run
+//! against data.
 //!
 //! ```text
 //! fake_milvus_server --collections 10000 [--delay-ms 0] [--released-every 10]
+//! fake_milvus_server --names docs,faq,archive --released-every 3 --system-info --indexes
 //! ```
+//! `--system-info` answers GetMetrics(system_info) with three healthy nodes (proxy 1,
+//! querynode 2, datacoord 3, the last with a binlog size for every collection) and sends
+//! collection ids as a real cluster does; `--indexes` gives every collection a Finished index.
 //! Prints `milvus http://127.0.0.1:PORT` and `control http://127.0.0.1:PORT` (both loopback,
 //! ephemeral ports), then serves until SIGTERM/SIGINT, when it prints the final counters as one
 //! JSON line. Control: `GET /calls` (JSON counters), `GET /reset` (zero them).
@@ -13,6 +21,7 @@
 #[allow(dead_code)]
 mod fake_milvus;
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -20,7 +29,12 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use clap::Parser;
-use fake_milvus::{FakeCollection, FakeMilvus, FakeState, RPC_NAMES};
+use fake_milvus::{
+    fake_collection_id, fake_index, fake_system_info, FakeCollection, FakeMilvus, FakeState,
+    RPC_NAMES,
+};
+use milvus::proto::common::IndexState;
+use milvus::proto::milvus::IndexDescription;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -36,7 +50,26 @@ struct Args {
     /// Every Kth collection is Loading (costs one GetLoadingProgress more); 0 = none.
     #[arg(long, default_value_t = 0)]
     loading_every: usize,
+    /// These collection names (comma-separated) instead of `--collections` numbered ones; the
+    /// `--released-every` / `--loading-every` rules apply by position.
+    #[arg(long, value_delimiter = ',', conflicts_with = "collections")]
+    names: Vec<String>,
+    /// Answer GetMetrics(system_info) with nodes and binlog sizes, and send collection ids
+    /// (a real standalone or cluster); without it GetMetrics is Unimplemented (Milvus Lite).
+    #[arg(long)]
+    system_info: bool,
+    /// Give every collection one Finished index on its vector field (DescribeIndex); without
+    /// it DescribeIndex answers "index not found".
+    #[arg(long)]
+    indexes: bool,
 }
+
+/// Bytes of binlog datacoord reports per row (and for an empty collection, one row's worth:
+/// a flushed segment is never 0 bytes).
+const BINLOG_BYTES_PER_ROW: u64 = 4096;
+/// Each fake node's memory and the part in use: 12.5 %, far from any readiness threshold.
+const NODE_MEMORY: u64 = 8 << 30;
+const NODE_MEMORY_USED: u64 = 1 << 30;
 
 /// The counters as one JSON object: every RPC name, `total` and `max_in_flight`.
 fn counters(state: &FakeState) -> String {
@@ -50,10 +83,18 @@ fn counters(state: &FakeState) -> String {
 }
 
 fn collections(args: &Args) -> Vec<FakeCollection> {
-    let width = args.collections.max(10_000).to_string().len();
-    (0..args.collections)
-        .map(|i| {
-            let name = format!("c_{i:0width$}");
+    let names: Vec<String> = if args.names.is_empty() {
+        let width = args.collections.max(10_000).to_string().len();
+        (0..args.collections)
+            .map(|i| format!("c_{i:0width$}"))
+            .collect()
+    } else {
+        args.names.clone()
+    };
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| {
             if args.loading_every > 0 && i % args.loading_every == args.loading_every - 1 {
                 FakeCollection::loading("default", &name, (i % 100) as i64)
             } else if args.released_every > 0 && i % args.released_every == args.released_every - 1
@@ -66,14 +107,56 @@ fn collections(args: &Args) -> Vec<FakeCollection> {
         .collect()
 }
 
+/// proxy 1, querynode 2 and datacoord 3, none in error, with a binlog size for each of
+/// `cols` under the id the fake gives it.
+fn system_info(cols: &[FakeCollection]) -> String {
+    let binlog: Vec<(i64, u64)> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                fake_collection_id(i),
+                c.rows
+                    .saturating_add(1)
+                    .saturating_mul(BINLOG_BYTES_PER_ROW),
+            )
+        })
+        .collect();
+    let node = |role, id| (role, id, false, NODE_MEMORY, NODE_MEMORY_USED);
+    fake_system_info(
+        &[node("proxy", 1), node("querynode", 2), node("datacoord", 3)],
+        &binlog,
+    )
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
     let cols = collections(&args);
     let delay = Duration::from_millis(args.delay_ms);
+    let info = args.system_info.then(|| system_info(&cols));
+    let indexes: HashMap<String, Vec<IndexDescription>> = if args.indexes {
+        cols.iter()
+            .map(|c| {
+                let rows = i64::try_from(c.rows).unwrap_or(i64::MAX);
+                let finished = IndexState::Finished as i32;
+                (
+                    c.name.clone(),
+                    vec![fake_index("vector", rows, rows, 0, finished)],
+                )
+            })
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let state = FakeState::new().with(|b| {
         b.collections = cols;
         b.delay = delay;
+        if info.is_some() {
+            b.names_only = false;
+        }
+        b.system_info = info;
+        b.indexes = indexes;
     });
     let fake = FakeMilvus::start(state.clone()).await;
 

@@ -1,26 +1,42 @@
 #!/usr/bin/env bash
-# Live check of the monitoring stack: real Milvus Lite -> milvus_exporter -> real Prometheus
-# (Debian's 2.42) with the repo's scrape relabelling and alert rules, then every Grafana
-# dashboard query and one real alert.
+# Live check of the monitoring stack: real Milvus Lite (and a fake Milvus cluster) ->
+# milvus_exporter -> real Prometheus (Debian's 2.42) with the repo's scrape relabelling and
+# alert rules, then every Grafana dashboard query and one real alert.
 #
 #   1. tools: promtool + prometheus (apt-get install prometheus if missing), .venv
 #      (scripts/venv.sh) with PyYAML
-#   2. cargo build (CARGO_TARGET_DIR respected; the binary is found through cargo metadata)
+#   2. cargo build of the exporter and of examples/fake_milvus_server (CARGO_TARGET_DIR
+#      respected; the binaries are found through cargo metadata)
 #   3. Milvus Lite on a free 127.0.0.1 port, temp data dir, own process group; seeded with
 #      `--profile test` (docs loaded 100 rows, faq loaded 20, archive released 5)
+#   3b. the fake cluster: examples/fake_milvus_server with the same collection names (docs and
+#      faq loaded, archive released), GetMetrics(system_info) with three healthy nodes (proxy,
+#      querynode, datacoord with each collection's binlog size) and a Finished index on each
+#      collection. Milvus Lite answers GetMetrics with Unimplemented: without this the node and
+#      binlog panels would never be run against data. Own process group, loopback, free port
+#   3c. scripts/py/fake_embeddings.py (an OpenAI-compatible POST /v1/embeddings answering 8
+#      floats, the dimension of the seeded collections) after its --self-test, own process
+#      group, free port
 #   4. the exporter on a free port: ttl 1s, refresh 1s, required_collections ["docs"], a search
-#      read probe on "docs", a tcp dependency "prometheus" on the port Prometheus will listen on
-#      (step 5; not required, so /readyz does not wait for Prometheus), [[targets]] "lite" -> the
-#      same Milvus
+#      read probe on "docs", a [[rag_probes]] "docs-retrieval" on "docs" through the embeddings
+#      server of 3c, a tcp dependency "prometheus" on the port Prometheus will listen on (step 5;
+#      not required, so /readyz does not wait for Prometheus), [[targets]] "lite" -> the same
+#      Milvus Lite and "cluster" -> the fake cluster of 3b
 #   5. Prometheus on that port: job milvus_exporter (1 s) and milvus_probe (the relabelling of
-#      prometheus/prometheus.yml, target "lite"), rules = prometheus/rules/milvus-alerts.yml with
-#      every `for:` at 0s and 1 s evaluation
-#   6. waits for the first scrapes (`up` == 1 for both jobs)
+#      prometheus/prometheus.yml, targets "lite" and "cluster"), rules =
+#      prometheus/rules/milvus-alerts.yml with every `for:` at 0s and 1 s evaluation
+#   6. waits for the first scrapes (`up` == 1 for both jobs and both probe targets), then: the
+#      RAG probe succeeds (milvus_rag_probe_success == 1) and went through the embeddings server
+#      (its request counter moved); the cluster reports its three nodes and binlog sizes
 #   7. every target of every panel of grafana/dashboards/*.json, Grafana variables substituted
-#      (All = allValue, and concrete values for each job): parses, and has data unless the panel
-#      is empty by design (listed with its reason; scripts/live_stack.py EMPTY_BY_DESIGN)
-#   8. MilvusDown, MilvusNotReady, MilvusProbeFailing and MilvusDependencyDown must not be active;
-#      then SIGKILLs Milvus Lite; MilvusDown and MilvusNotReady must be firing within 60 s
+#      (All = allValue, and concrete values for the exporter, the `lite` and the `cluster`
+#      instances): parses, and has data unless the panel is empty by design (listed with its
+#      reason; scripts/live_stack.py EMPTY_BY_DESIGN) or its families cannot come from the
+#      selected instance (exporter-only families on /probe, GetMetrics families on Milvus Lite;
+#      EXPORTER_ONLY and CLUSTER_ONLY there). The node, binlog and RAG panels must have data
+#   8. MilvusDown, MilvusNotReady, MilvusProbeFailing, MilvusDependencyDown, MilvusRagProbeFailing
+#      and MilvusNodeError must not be active; then SIGKILLs Milvus Lite; MilvusDown and
+#      MilvusNotReady must be firing within 60 s
 #
 # Prints `ok NAME` / `FAIL NAME` per check and `N passed, M failed`; exits 1 on any failure.
 # A missing tool or a server that does not start is a failure, never a skip. Every process it
@@ -37,12 +53,16 @@ HELPER="$ROOT/scripts/live_stack.py"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/milvus-live-stack.XXXXXX")
 
 LITE_PGID=""
+FAKE_PGID=""
+EMB_PGID=""
 EXPORTER_PGID=""
 PROM_PGID=""
 
 cleanup() {
     stop_group "$PROM_PGID" || true
     stop_group "$EXPORTER_PGID" || true
+    stop_group "$EMB_PGID" || true
+    stop_group "$FAKE_PGID" || true
     stop_group "$LITE_PGID" || true
     if [[ "${KEEP_TMP:-0}" == 1 ]]; then
         echo "temp dir kept: $TMP"
@@ -111,15 +131,19 @@ check "venv: milvus-lite, pymilvus, PyYAML" venv_ok || TOOLS=0
 
 # --------------------------------------------------------------------------- 2. build
 BIN=""
+FAKE_BIN=""
 build_ok() {
-    cargo build --bin milvus_exporter 2>&1 | tail -n 20 || return 1
+    cargo build --bin milvus_exporter --example fake_milvus_server 2>&1 | tail -n 20 || return 1
     local dir
     dir=$(cargo metadata --format-version 1 --no-deps | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])') || return 1
     [[ -x "$dir/debug/milvus_exporter" ]] || { echo "no binary at $dir/debug/milvus_exporter"; return 1; }
+    [[ -x "$dir/debug/examples/fake_milvus_server" ]] || { echo "no binary at $dir/debug/examples/fake_milvus_server"; return 1; }
     echo "$dir/debug/milvus_exporter" >"$TMP/bin"
+    echo "$dir/debug/examples/fake_milvus_server" >"$TMP/fake.bin"
 }
-if [[ $TOOLS == 1 ]] && check "build: cargo build" build_ok; then
+if [[ $TOOLS == 1 ]] && check "build: cargo build (exporter, examples/fake_milvus_server)" build_ok; then
     BIN=$(cat "$TMP/bin")
+    FAKE_BIN=$(cat "$TMP/fake.bin")
 elif [[ $TOOLS == 0 ]]; then
     not_run "build: cargo build" "the venv or tools are missing"
 fi
@@ -161,6 +185,70 @@ else
     not_run "milvus-lite: start" "no exporter binary / tools"
 fi
 
+# --------------------------------------------------------------------------- 3b. fake cluster
+FAKE_URL=""
+fake_ok() {
+    start_group "$TMP/fake.pgid" "$TMP/fake.log" \
+        "$FAKE_BIN" --names docs,faq,archive --released-every 3 --system-info --indexes || return 1
+    FAKE_PGID=$LIB_PGID
+    FAKE_URL=$(wait_line "$TMP/fake.log" milvus 30) || { log_tail "$TMP/fake.log"; return 1; }
+    [[ "$FAKE_URL" == http://127.0.0.1:* ]] || { echo "fake cluster announced '$FAKE_URL', not a loopback URL"; return 1; }
+    echo "$FAKE_URL" >"$TMP/fake.url"
+    wait_tcp "${FAKE_URL##*:}" 10 "the fake cluster"
+}
+if [[ $STACK == 1 ]]; then
+    set +e
+    fake_ok >"$TMP/out" 2>&1
+    rc=$?
+    set -e
+    [[ -s "$TMP/fake.pgid" ]] && FAKE_PGID=$(tr -dc '0-9' <"$TMP/fake.pgid")
+    [[ -s "$TMP/fake.url" ]] && FAKE_URL=$(cat "$TMP/fake.url")
+    if [[ $rc -eq 0 ]]; then
+        pass "fake cluster: examples/fake_milvus_server --system-info --indexes on ${FAKE_URL#http://}"
+    else
+        fail "fake cluster: start"
+        sed -e 's/^/    /' "$TMP/out" | tail -n 30
+        STACK=0
+    fi
+else
+    not_run "fake cluster: start" "Milvus Lite is not up"
+fi
+
+# --------------------------------------------------------------------------- 3c. embeddings
+EMB_URL=""
+emb_ok() {
+    start_group "$TMP/emb.pgid" "$TMP/emb.log" \
+        env PYTHONUNBUFFERED=1 "$PY" "$ROOT/scripts/py/fake_embeddings.py" --dim 8 || return 1
+    EMB_PGID=$LIB_PGID
+    EMB_URL=$(wait_line "$TMP/emb.log" embeddings 15) || { log_tail "$TMP/emb.log"; return 1; }
+    [[ "$EMB_URL" == http://127.0.0.1:* ]] || { echo "embeddings server announced '$EMB_URL', not a loopback URL"; return 1; }
+    echo "$EMB_URL" >"$TMP/emb.url"
+    wait_http --status 200 --pgid "$EMB_PGID" "$EMB_URL/calls" 10 "the embeddings server"
+}
+if [[ $STACK == 1 ]]; then
+    # Its own worst-value checks first (bad lengths, non-JSON, a slow peer): the RAG panels
+    # are only as good as the server behind them.
+    check "embeddings: scripts/py/fake_embeddings.py --self-test" \
+        "$PY" "$ROOT/scripts/py/fake_embeddings.py" --self-test || STACK=0
+fi
+if [[ $STACK == 1 ]]; then
+    set +e
+    emb_ok >"$TMP/out" 2>&1
+    rc=$?
+    set -e
+    [[ -s "$TMP/emb.pgid" ]] && EMB_PGID=$(tr -dc '0-9' <"$TMP/emb.pgid")
+    [[ -s "$TMP/emb.url" ]] && EMB_URL=$(cat "$TMP/emb.url")
+    if [[ $rc -eq 0 ]]; then
+        pass "embeddings: scripts/py/fake_embeddings.py on ${EMB_URL#http://}"
+    else
+        fail "embeddings: start"
+        sed -e 's/^/    /' "$TMP/out" | tail -n 30
+        STACK=0
+    fi
+else
+    not_run "embeddings: start" "Milvus Lite, the fake cluster or the self-test failed"
+fi
+
 # --------------------------------------------------------------------------- 4. exporter
 EXP_PORT="" EXP_ADDR="" PROM_PORT=""
 if [[ $STACK == 1 ]]; then
@@ -192,6 +280,17 @@ disk_percent_max = 100
 collection = "docs"
 kind = "search"
 
+# Embed with the fake embeddings API of step 3c, check the 8 floats against docs.vector (dim
+# 8), search them in Milvus Lite: the dashboards' RAG panels. Required (the default): /readyz
+# is 200 only once it passes.
+[[rag_probes]]
+name = "docs-retrieval"
+collection = "docs"
+timeout = "2s"
+[rag_probes.embedding]
+url = "$EMB_URL/v1/embeddings"
+model = "fake-embedding-8"
+
 # The Prometheus of step 5, as a RAG dependency: the dashboards' dependency panel. Not required:
 # Prometheus starts after the exporter, whose /readyz must be 200 before that.
 [[dependencies]]
@@ -204,6 +303,12 @@ required = false
 name = "lite"
 address = "$LITE_URL"
 timeout = "2s"
+
+# The fake cluster of step 3b: nodes and binlog sizes from GetMetrics, which Lite lacks.
+[[targets]]
+name = "cluster"
+address = "$FAKE_URL"
+timeout = "2s"
 EOF
     start_group "$TMP/exporter.pgid" "$TMP/exporter.log" \
         "$BIN" --config "$TMP/exporter.toml" --milvus.address "$LITE_URL" --web.listen-address "$EXP_ADDR" || true
@@ -212,9 +317,10 @@ EOF
         [[ -n "$EXPORTER_PGID" ]] || { log_tail "$TMP/exporter.log"; return 1; }
         wait_http --status 200 --pgid "$EXPORTER_PGID" "http://$EXP_ADDR/readyz" 30 "the exporter's /readyz" \
             || { log_tail "$TMP/exporter.log"; return 1; }
-        wait_http --status 200 "http://$EXP_ADDR/probe?target=lite" 10 "the exporter's /probe?target=lite"
+        wait_http --status 200 "http://$EXP_ADDR/probe?target=lite" 10 "the exporter's /probe?target=lite" || return 1
+        wait_http --status 200 "http://$EXP_ADDR/probe?target=cluster" 10 "the exporter's /probe?target=cluster"
     }
-    check "exporter: started on $EXP_ADDR, /readyz 200, /probe?target=lite 200" exporter_ok || STACK=0
+    check "exporter: started on $EXP_ADDR, /readyz 200, /probe?target=lite and ?target=cluster 200" exporter_ok || STACK=0
 else
     not_run "exporter: start" "Milvus Lite is not up"
 fi
@@ -222,7 +328,7 @@ fi
 # --------------------------------------------------------------------------- 5. Prometheus
 PROM_URL=""
 prom_config_ok() {
-    "$PY" "$HELPER" write-prom --exporter "$EXP_ADDR" --probe-target lite \
+    "$PY" "$HELPER" write-prom --exporter "$EXP_ADDR" --probe-target lite cluster \
         --rules-out "$TMP/milvus-alerts.live.yml" --config-out "$TMP/prometheus.yml" || return 1
     promtool check config "$TMP/prometheus.yml"
 }
@@ -265,17 +371,45 @@ fi
 
 # --------------------------------------------------------------------------- 6. first scrapes
 if [[ $STACK == 1 ]]; then
-    check_show "scrapes: up == 1 and milvus_up == 1 for jobs milvus_exporter and milvus_probe" \
-        "$PY" "$HELPER" wait-scrapes --prom "$PROM_URL" --timeout 60 || STACK=0
+    check_show "scrapes: up == 1 and milvus_up == 1 for jobs milvus_exporter and milvus_probe (lite, cluster)" \
+        "$PY" "$HELPER" wait-scrapes --prom "$PROM_URL" --probe-instance lite cluster --timeout 60 || STACK=0
 else
     not_run "scrapes: up == 1 for both jobs" "Prometheus is not up"
+fi
+# The sources of the node, binlog and RAG panels, checked before the panels are: a panel that
+# has data for a wrong reason would otherwise pass.
+emb_calls() {
+    http_get "$EMB_URL/calls" 5 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["embeddings"])'
+}
+rag_ok() {
+    "$PY" "$HELPER" expect --prom "$PROM_URL" --timeout 30 \
+        --expr 'milvus_rag_probe_success{job="milvus_exporter",probe="docs-retrieval"} == 1' || return 1
+    "$PY" "$HELPER" expect --prom "$PROM_URL" --timeout 10 \
+        --expr 'milvus_rag_embedding_dimensions{job="milvus_exporter",probe="docs-retrieval"} == 8' || return 1
+    local n
+    n=$(emb_calls) || { echo "the embeddings server's /calls did not answer"; return 1; }
+    [[ "$n" =~ ^[0-9]+$ && "$n" -gt 0 ]] || { echo "the embeddings server answered $n embeddings: the probe did not go through it"; return 1; }
+    echo "the embeddings server answered $n embeddings"
+}
+nodes_ok() {
+    "$PY" "$HELPER" expect --prom "$PROM_URL" --timeout 30 --min 3 \
+        --expr 'milvus_node_has_error{job="milvus_probe",instance="cluster"} == 0' || return 1
+    "$PY" "$HELPER" expect --prom "$PROM_URL" --timeout 10 --min 3 \
+        --expr 'milvus_collection_binlog_bytes{job="milvus_probe",instance="cluster"} > 0'
+}
+if [[ $STACK == 1 ]]; then
+    check_show "rag: docs-retrieval succeeds (success 1, 8 dimensions) through the fake embeddings server" rag_ok || true
+    check_show "cluster: 3 nodes without error and a binlog size per collection from GetMetrics" nodes_ok || true
+else
+    not_run "rag: docs-retrieval succeeds" "the stack is not up"
+    not_run "cluster: 3 nodes and binlog sizes" "the stack is not up"
 fi
 
 # --------------------------------------------------------------------------- 7. dashboards
 if [[ $STACK == 1 ]]; then
     set +e
     "$PY" "$HELPER" dashboards --prom "$PROM_URL" --exporter-instance "$EXP_ADDR" \
-        --probe-instance lite --settle 20 --dir "${LIVE_DASHBOARD_DIR:-$ROOT/grafana/dashboards}" \
+        --probe-instance lite --cluster-instance cluster --settle 20 --dir "${LIVE_DASHBOARD_DIR:-$ROOT/grafana/dashboards}" \
         >"$TMP/dash.out" 2>&1
     rc=$?
     set -e
@@ -293,9 +427,9 @@ fi
 
 # --------------------------------------------------------------------------- 8. alerts
 if [[ $STACK == 1 ]]; then
-    check_show "alerts: MilvusDown, MilvusNotReady, MilvusProbeFailing, MilvusDependencyDown not active while Milvus is up" \
+    check_show "alerts: MilvusDown, MilvusNotReady, MilvusProbeFailing, MilvusDependencyDown, MilvusRagProbeFailing, MilvusNodeError not active while Milvus is up" \
         "$PY" "$HELPER" alerts-quiet --prom "$PROM_URL" \
-        --alert MilvusDown MilvusNotReady MilvusProbeFailing MilvusDependencyDown || true
+        --alert MilvusDown MilvusNotReady MilvusProbeFailing MilvusDependencyDown MilvusRagProbeFailing MilvusNodeError || true
     kill_lite() {
         date +%s.%N >"$TMP/kill.time"
         stop_group "$LITE_PGID" 0 10 2>&1 || return 1

@@ -2,9 +2,11 @@
 """JSON/HTTP helper of scripts/check_live_stack.sh (run it with the repo venv's python).
 Free ports and readiness waits are scripts/lib.sh's; metric names come from scripts/py/promql.py.
 
-    live_stack.py write-prom     --exporter HOST:PORT --probe-target NAME --rules-out FILE --config-out FILE
-    live_stack.py wait-scrapes   --prom URL [--timeout S]
+    live_stack.py write-prom     --exporter HOST:PORT --probe-target NAME... --rules-out FILE --config-out FILE
+    live_stack.py wait-scrapes   --prom URL [--probe-instance NAME...] [--timeout S]
+    live_stack.py expect         --prom URL --expr PROMQL [--min N] [--timeout S]
     live_stack.py dashboards     --prom URL --exporter-instance HOST:PORT --probe-instance NAME
+                                 --cluster-instance NAME
     live_stack.py alerts-quiet   --prom URL --alert NAME...
     live_stack.py wait-alert     --prom URL --alert NAME [--timeout S]
 
@@ -50,29 +52,21 @@ BUILTINS = {
     "__auto": "1s",
 }
 
-# Panels that are empty by design with the seeded Milvus Lite (a healthy, ready Milvus):
-# (dashboard uid, panel title) -> reason. Printed as `allow ...` lines; the query must still
-# parse. They are not allowed to be empty for an unknown reason: the list is the whole list.
+# Panels that are empty by design on the live stack (a healthy, ready Milvus Lite and a healthy
+# fake cluster): (dashboard uid, panel title) -> reason. Printed as `allow ...` lines; the query
+# must still parse. They are not allowed to be empty for an unknown reason: the list is the
+# whole list. The node, binlog and RAG panels are not here: the fake cluster (target
+# "cluster") reports nodes and binlog sizes, and the exporter has a [[rag_probes]] entry on
+# "docs" with scripts/py/fake_embeddings.py as its embeddings API.
 EMPTY_BY_DESIGN = {
-    ("milvus-health", "Failing readiness rules/table"): "lists milvus_readiness_check == 0: every readiness rule passes on the seeded, ready Milvus",
-    ("milvus-health", "CheckHealth quota states"): "lists milvus_quota_state == 1: Milvus Lite reports no quota state (no DenyTo*/memory/disk protection active)",
-    ("milvus-health", "Milvus components"): "lists milvus_component_state == 1: no milvus.metrics_address is configured (Milvus Lite has no metrics port /healthz), so the exporter exports no component state",
-    # issue 13: per-node facts and binlog sizes come from GetMetrics, which Milvus Lite lacks
-    ("milvus-health", "Node errors"): "milvus_node_has_error: Milvus Lite answers GetMetrics(system_info) with Unimplemented, so the exporter has no node facts (rule `nodes` excluded, memory judged on the host)",
-    ("milvus-health", "Node memory used"): "milvus_node_memory_*: Milvus Lite answers GetMetrics(system_info) with Unimplemented, so the exporter has no node facts (rule `nodes` excluded, memory judged on the host)",
-    ("milvus-health", "Node CPU used"): "milvus_node_cpu_usage_percent: Milvus Lite answers GetMetrics(system_info) with Unimplemented, so the exporter has no node facts (rule `nodes` excluded, memory judged on the host)",
-    ("milvus-health", "Nodes"): "milvus_node_info: Milvus Lite answers GetMetrics(system_info) with Unimplemented, so the exporter has no node facts (rule `nodes` excluded, memory judged on the host)",
-    ("milvus-health", "Node disk used"): "milvus_node_disk_*: Milvus Lite answers GetMetrics(system_info) with Unimplemented, so the exporter has no node facts (rule `nodes` excluded, memory judged on the host)",
-    ("milvus-collections", "Binlog size"): "milvus_collection_binlog_bytes comes from datacoord's quota metrics in GetMetrics(system_info), which Milvus Lite answers with Unimplemented",
-    # issue 14
-    ("milvus-health", "RAG probe success"): "milvus_rag_probe_success: scripts/check_live_stack.sh configures no [[rag_probes]] (it would need an OpenAI-compatible embeddings server beside Milvus Lite)",
-    ("milvus-health", "RAG probe stage latency"): "milvus_rag_probe_duration_seconds: scripts/check_live_stack.sh configures no [[rag_probes]] (it would need an OpenAI-compatible embeddings server beside Milvus Lite)",
-    ("milvus-health", "Embedding dimensions"): "milvus_rag_embedding_dimensions: scripts/check_live_stack.sh configures no [[rag_probes]] (it would need an OpenAI-compatible embeddings server beside Milvus Lite)",
+    ("milvus-health", "Failing readiness rules/table"): "lists milvus_readiness_check == 0: every readiness rule passes on the seeded, ready Milvus Lite and on the healthy fake cluster",
+    ("milvus-health", "CheckHealth quota states"): "lists milvus_quota_state == 1: neither Milvus Lite nor the fake cluster reports a quota state (no DenyTo*/memory/disk protection active)",
+    ("milvus-health", "Milvus components"): "lists milvus_component_state == 1: no metrics_address is configured for any target (Milvus Lite and the fake cluster have no metrics port /healthz), so the exporter exports no component state",
 }
 
 # Metric families that only the exporter's own /metrics serves (exporter process and host
-# state, and the main target's read probes and RAG dependencies), never /probe?target=NAME:
-# panels built only on them are empty for the probe job.
+# state, and the main target's read probes, RAG dependencies and RAG probes), never
+# /probe?target=NAME: panels built only on them are empty for the probe job's instances.
 EXPORTER_ONLY = {
     "milvus_host_memory_percent",
     "milvus_host_cpu_percent",
@@ -86,7 +80,30 @@ EXPORTER_ONLY = {
     "milvus_probe_duration_seconds",
     "milvus_dependency_up",
     "milvus_dependency_duration_seconds",
+    # [[rag_probes]] run against the main target only, like the read probes.
+    "milvus_rag_probe_success",
+    "milvus_rag_probe_duration_seconds",
+    "milvus_rag_embedding_dimensions",
 }
+
+# Metric families that only the fake cluster (the `cluster` /probe target) serves: they come
+# from GetMetrics(system_info), which Milvus Lite (the exporter's main target and `lite`)
+# answers with Unimplemented. Panels built only on them are empty for those two instances and
+# must have data for the cluster (and so for "All").
+CLUSTER_ONLY = {
+    "milvus_node_info",
+    "milvus_node_has_error",
+    "milvus_node_memory_bytes",
+    "milvus_node_memory_used_bytes",
+    "milvus_node_cpu_usage_percent",
+    "milvus_node_disk_bytes",
+    "milvus_node_disk_used_bytes",
+    "milvus_collection_binlog_bytes",
+}
+# The variants (see cmd_dashboards) whose instance is served from /probe, and those whose
+# Milvus is Milvus Lite.
+PROBE_VARIANTS = ("probe", "cluster")
+LITE_VARIANTS = ("exporter", "probe")
 
 
 # ------------------------------------------------------------------------------ http / prom
@@ -157,7 +174,7 @@ def cmd_write_prom(args) -> int:
     exp = dict(jobs["milvus_exporter"])
     exp["static_configs"] = [{"targets": [args.exporter]}]
     probe = dict(jobs["milvus_probe"])
-    probe["static_configs"] = [{"targets": [args.probe_target]}]
+    probe["static_configs"] = [{"targets": list(args.probe_target)}]
     relabels = [dict(r) for r in probe.get("relabel_configs", [])]
     pointed = 0
     for r in relabels:
@@ -182,34 +199,63 @@ def cmd_write_prom(args) -> int:
     }
     Path(args.config_out).write_text(yaml.safe_dump(config, sort_keys=False))
     print(
-        f"wrote {args.config_out} (jobs {', '.join(JOBS)} -> {args.exporter}) and "
+        f"wrote {args.config_out} (jobs {', '.join(JOBS)} -> {args.exporter}, probe targets "
+        f"{', '.join(args.probe_target)}) and "
         f"{args.rules_out} ({changed_for} `for:` set to 0s)"
     )
     return 0
 
 
 def cmd_wait_scrapes(args) -> int:
-    """`up` is 1 for both jobs and the exporter's metrics arrived through both."""
+    """`up` is 1 for both jobs and the exporter's metrics arrived through both; for
+    milvus_probe, through every --probe-instance."""
     deadline = time.monotonic() + args.timeout
     want = {
         "up": "up == 1",
         "milvus_up": "milvus_up == 1",
     }
+    need = {(j, None) for j in JOBS} | {("milvus_probe", i) for i in args.probe_instance}
     last = {}
     while True:
         ok = True
         for name, expr in want.items():
             res = query(args.prom, expr)
-            jobs = sorted({s["metric"].get("job", "") for s in (res.get("data") or {}).get("result") or []})
-            last[name] = jobs if res.get("status") == "success" else res.get("error")
-            if res.get("status") != "success" or not all(j in jobs for j in JOBS):
+            rows = (res.get("data") or {}).get("result") or []
+            seen = {(r["metric"].get("job", ""), r["metric"].get("instance", "")) for r in rows}
+            seen_jobs = {j for j, _ in seen}
+            last[name] = sorted(f"{j}/{i}" for j, i in seen) if res.get("status") == "success" else res.get("error")
+            if res.get("status") != "success" or not all(
+                (j in seen_jobs) if i is None else ((j, i) in seen) for j, i in need
+            ):
                 ok = False
         if ok:
             for name in want:
-                print(f"{want[name]}: jobs {last[name]}")
+                print(f"{want[name]}: {last[name]}")
             return 0
         if time.monotonic() >= deadline:
-            print(f"not every job {JOBS} scraped within {args.timeout:g}s: {last}")
+            print(
+                f"not every job {JOBS} (milvus_probe: instances {args.probe_instance}) scraped "
+                f"within {args.timeout:g}s: {last}"
+            )
+            return 1
+        time.sleep(0.5)
+
+
+def cmd_expect(args) -> int:
+    """Waits until PROMQL returns at least --min series; prints them."""
+    deadline = time.monotonic() + args.timeout
+    while True:
+        res = query(args.prom, args.expr)
+        rows = ((res.get("data") or {}).get("result") or []) if res.get("status") == "success" else []
+        if len(rows) >= args.min:
+            for r in rows[:8]:
+                print(f"{r.get('metric')} = {(r.get('value') or [None, None])[1]}")
+            if len(rows) > 8:
+                print(f"... {len(rows)} series")
+            return 0
+        if time.monotonic() >= deadline:
+            why = res.get("error") if res.get("status") != "success" else f"{len(rows)} series"
+            print(f"{args.expr}: fewer than {args.min} series within {args.timeout:g}s ({why})")
             return 1
         time.sleep(0.5)
 
@@ -271,10 +317,18 @@ def cmd_dashboards(args) -> int:
             "db_name": ["default"],
             "collection_name": ["docs", "archive"],
         },
-        # A concrete selection of the /probe target.
+        # A concrete selection of the /probe target on Milvus Lite.
         "probe": {
             "job": ["milvus_probe"],
             "instance": [args.probe_instance],
+            "db_name": ["default"],
+            "collection_name": ["docs", "archive"],
+        },
+        # A concrete selection of the /probe target on the fake cluster (same collection
+        # names as the seeded Lite, so the same selection).
+        "cluster": {
+            "job": ["milvus_probe"],
+            "instance": [args.cluster_instance],
             "db_name": ["default"],
             "collection_name": ["docs", "archive"],
         },
@@ -341,8 +395,15 @@ def cmd_dashboards(args) -> int:
                     expr, unknown = substitute(t["expr"], values)
                     need = reason is None
                     names = metric_names(t["expr"])
-                    exporter_only = vname == "probe" and bool(names) and names <= EXPORTER_ONLY
-                    if exporter_only:
+                    # Empty by the instance chosen, not by the panel: "exporter_only" (a /probe
+                    # instance, exporter-only families) or "cluster_only" (a Milvus Lite
+                    # instance, GetMetrics families).
+                    only = None
+                    if vname in PROBE_VARIANTS and names and names <= EXPORTER_ONLY:
+                        only = "exporter_only"
+                    elif vname in LITE_VARIANTS and names and names <= CLUSTER_ONLY:
+                        only = "cluster_only"
+                    if only:
                         need = False
                     kinds = ["instant"]
                     if t.get("range") or (p.get("type") == "timeseries" and not t.get("instant")):
@@ -359,7 +420,7 @@ def cmd_dashboards(args) -> int:
                                 "expr": expr,
                                 "unknown": unknown,
                                 "need": need,
-                                "exporter_only": exporter_only,
+                                "only": only,
                                 "legend": t.get("legendFormat") or "",
                             }
                         )
@@ -392,10 +453,13 @@ def cmd_dashboards(args) -> int:
     failed = 0
     for line in allowed_lines:
         print(line)
-    probe_empty = sorted(
-        {(it["uid"], it["pid"]) for it in items if it["exporter_only"] and it.get("rows", 0) == 0},
-        key=lambda x: (x[0], x[1] or 0),
-    )
+    by_instance_empty = {
+        kind: sorted(
+            {(it["uid"], it["pid"]) for it in items if it["only"] == kind and it.get("rows", 0) == 0},
+            key=lambda x: (x[0], x[1] or 0),
+        )
+        for kind in ("exporter_only", "cluster_only")
+    }
     by_check: dict[str, list] = {}
     for it in items:
         by_check.setdefault(it["check"], []).append(it)
@@ -423,18 +487,23 @@ def cmd_dashboards(args) -> int:
         else:
             n = len(its)
             empty = all(it.get("rows", 0) == 0 for it in its)
-            allowed = any(not it["need"] and not it["exporter_only"] for it in its)
+            allowed = any(not it["need"] and not it["only"] for it in its)
             note = ", empty by design" if allowed and empty else (", allowlisted but has data" if allowed else "")
             print(f"ok {check} ({n} queries{note})")
-    if probe_empty:
+    notes = {
+        "exporter_only": "empty for job milvus_probe by design (host, exporter-process, read-probe, "
+        "dependency and RAG-probe metrics are only on /metrics, not /probe)",
+        "cluster_only": "empty for the Milvus Lite instances by design (node and binlog metrics "
+        "come from GetMetrics, which Lite answers with Unimplemented; they are required for "
+        f"instance {args.cluster_instance} and for All)",
+    }
+    for kind, empty in by_instance_empty.items():
+        if not empty:
+            continue
         groups: dict[str, list] = {}
-        for uid, pid in probe_empty:
+        for uid, pid in empty:
             groups.setdefault(uid, []).append(str(pid))
-        print(
-            "note: empty for job milvus_probe by design (host, exporter-process, read-probe and "
-            "dependency metrics are only on /metrics, not /probe): "
-            + "; ".join(f"{uid} panels {', '.join(ids)}" for uid, ids in groups.items())
-        )
+        print(f"note: {notes[kind]}: " + "; ".join(f"{uid} panels {', '.join(ids)}" for uid, ids in groups.items()))
 
     for name, sel, label, err in var_checks:
         if err:
@@ -504,18 +573,26 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("write-prom")
     c.add_argument("--exporter", required=True)
-    c.add_argument("--probe-target", required=True)
+    c.add_argument("--probe-target", nargs="+", required=True, help="[[targets]] names")
     c.add_argument("--rules-out", required=True)
     c.add_argument("--config-out", required=True)
     c.set_defaults(func=cmd_write_prom)
     s = sub.add_parser("wait-scrapes")
     s.add_argument("--prom", required=True)
+    s.add_argument("--probe-instance", nargs="*", default=[], help="milvus_probe instances that must be up")
     s.add_argument("--timeout", type=float, default=60)
     s.set_defaults(func=cmd_wait_scrapes)
+    e = sub.add_parser("expect")
+    e.add_argument("--prom", required=True)
+    e.add_argument("--expr", required=True)
+    e.add_argument("--min", type=int, default=1, help="series the answer must have")
+    e.add_argument("--timeout", type=float, default=30)
+    e.set_defaults(func=cmd_expect)
     d = sub.add_parser("dashboards")
     d.add_argument("--prom", required=True)
     d.add_argument("--exporter-instance", required=True)
     d.add_argument("--probe-instance", required=True)
+    d.add_argument("--cluster-instance", required=True)
     d.add_argument("--settle", type=float, default=20, help="seconds to wait for data")
     d.add_argument("--dir", default=str(DASHBOARDS), help="dashboards directory")
     d.set_defaults(func=cmd_dashboards)

@@ -574,6 +574,13 @@ fn collection_id(idx: usize) -> i64 {
     1000 + idx as i64
 }
 
+/// The id the fake gives the collection at `position` in `Behaviour.collections` (what
+/// ShowCollections and DescribeCollection send when not `names_only`), for a system_info
+/// whose binlog sizes must name the fake's own collections.
+pub fn fake_collection_id(position: usize) -> i64 {
+    collection_id(position)
+}
+
 fn enormous_name() -> String {
     "n".repeat(1024 * 1024)
 }
