@@ -61,6 +61,26 @@ enum Mode {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// Milvus's CPU spent on the exporter: refreshes every `--every-s` for `--window-s`, with
+    /// the inventory on every refresh (`--inventory 0s`, the cost before issue 13) or on its
+    /// own cadence, counting the server process's CPU (`/proc/PID/stat`).
+    Cost {
+        #[arg(long)]
+        uri: String,
+        #[arg(long)]
+        pid: u32,
+        #[arg(long)]
+        expect: usize,
+        #[arg(long, default_value = "5m")]
+        inventory: String,
+        #[arg(long, default_value_t = 60)]
+        window_s: u64,
+        #[arg(long, default_value_t = 10)]
+        every_s: u64,
+        /// Clock ticks per second (`getconf CLK_TCK`).
+        #[arg(long, default_value_t = 100)]
+        hz: u64,
+    },
     Render {
         #[arg(long, default_value_t = 10_000)]
         collections: usize,
@@ -121,6 +141,19 @@ async fn refresh(c: &Caches, expect: usize) -> Duration {
     took
 }
 
+/// User plus system CPU of `pid`, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // The command name may hold spaces: the fields after it are counted from its ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -179,6 +212,39 @@ async fn main() {
                 "RESULT lite_refresh_ms_c{concurrency} {:.1}",
                 ms(median(took))
             );
+        }
+        Mode::Cost {
+            uri,
+            pid,
+            expect,
+            inventory,
+            window_s,
+            every_s,
+            hz,
+        } => {
+            let ms_of = |ticks: u64| ticks as f64 * 1000.0 / hz as f64;
+            let c = caches_with(&uri, 16, &inventory);
+            // The first refresh joins the first inventory pass: its cost is the pass's.
+            let t = cpu_ticks(pid);
+            refresh(&c, expect).await;
+            let first = ms_of(cpu_ticks(pid) - t);
+            let window = Duration::from_secs(window_s.max(1));
+            let every = Duration::from_secs(every_s.max(1));
+            let start = tokio::time::Instant::now();
+            let t0 = cpu_ticks(pid);
+            let mut n = 0u32;
+            while start.elapsed() < window {
+                refresh(&c, expect).await;
+                n += 1;
+                tokio::time::sleep_until(start + every * n).await;
+            }
+            let spent = ms_of(cpu_ticks(pid) - t0);
+            let per_minute = spent * 60.0 / window.as_secs_f64();
+            eprintln!(
+                "cost: inventory {inventory}: {n} refreshes in {window_s} s, Milvus CPU {spent:.0} ms ({per_minute:.0} ms/min); first refresh (with the first pass) {first:.0} ms"
+            );
+            println!("RESULT cost_cpu_ms_per_min {per_minute:.1}");
+            println!("RESULT cost_first_refresh_cpu_ms {first:.1}");
         }
         Mode::Render {
             collections,
