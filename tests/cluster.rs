@@ -520,3 +520,40 @@ async fn a_hung_inventory_never_holds_up_the_health_refresh_after_the_first() {
     exporter.stop().await;
     fake.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_stops_the_old_configurations_inventory_pass() {
+    // 64 collections, 4 at a time, every row count hanging to the 10 s RPC timeout: a pass left
+    // running after a reload would keep 4 RPCs in flight for many seconds.
+    let fake = FakeMilvus::start(FakeState::new().with(many(64))).await;
+    let toml = config(&fake.url(), "max_concurrency = 4\n", "")
+        .replace("timeout = \"5s\"", "timeout = \"10s\"")
+        .replace("inventory_interval = \"1h\"", "inventory_interval = \"1s\"");
+    let exporter = Exporter::start(&toml).await;
+    refresh(&exporter).await;
+    fake.state().update(|b| {
+        b.rpc_faults
+            .insert("GetCollectionStatistics".into(), Fault::Hang);
+    });
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    refresh(&exporter).await; // starts a background pass, which hangs
+    support::exporter::eventually(Duration::from_secs(5), "the pass is under way", || async {
+        fake.state().in_flight() >= 4
+    })
+    .await;
+    // The new configuration asks one collection at a time with a 1 s timeout: its own first
+    // pass holds at most one RPC, for at most a second. Four in flight can only be the old one.
+    let new = toml
+        .replace("max_concurrency = 4", "max_concurrency = 1")
+        .replace("timeout = \"10s\"", "timeout = \"1s\"");
+    std::fs::write(exporter.config_path(), new).expect("rewrite the config");
+    exporter.reload().await.expect("reload");
+    support::exporter::eventually(
+        Duration::from_secs(4),
+        "the old configuration's pass stopped (fewer than 2 RPCs in flight)",
+        || async { fake.state().in_flight() < 2 },
+    )
+    .await;
+    exporter.stop().await;
+    fake.stop().await;
+}

@@ -82,11 +82,25 @@ type Running = Shared<BoxFuture<'static, ()>>;
 pub(super) struct InventoryCell {
     latest: ArcSwapOption<Inventory>,
     running: Mutex<Option<Running>>,
+    /// The pass's task, so the check that owns this cell can stop it when it is dropped.
+    task: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl InventoryCell {
     pub(super) fn latest(&self) -> Option<Arc<Inventory>> {
         self.latest.load_full()
+    }
+
+    /// Stops the pass under way. A reload builds new checks; without this, every SIGHUP would
+    /// leave the old configuration's pass asking Milvus for up to ten minutes beside the new one.
+    pub(super) fn stop(&self) {
+        let task = match self.task.lock() {
+            Ok(mut t) => t.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        if let Some(t) = task {
+            t.abort();
+        }
     }
 
     /// The pass under way, or a new one over `wanted` when the latest inventory is older than
@@ -120,6 +134,10 @@ impl InventoryCell {
             let inventory = pass(&settings, wanted, previous.as_deref(), deadline).await;
             cell.latest.store(Some(Arc::new(inventory)));
         });
+        match self.task.lock() {
+            Ok(mut t) => *t = Some(task.abort_handle()),
+            Err(p) => *p.into_inner() = Some(task.abort_handle()),
+        }
         let shared = async move {
             let _ = task.await;
         }

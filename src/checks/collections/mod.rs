@@ -198,6 +198,14 @@ struct CollectionsCheck {
     limit_logged: std::sync::atomic::AtomicBool,
 }
 
+impl Drop for CollectionsCheck {
+    /// The inventory pass runs on a task of its own; it ends with the check (a reload, the
+    /// end of `check`), not ten minutes later.
+    fn drop(&mut self) {
+        self.inventory.stop();
+    }
+}
+
 impl Check for CollectionsCheck {
     fn run(&self, deadline: Deadline) -> BoxFuture<'_, Box<dyn Facts>> {
         async move {
