@@ -442,14 +442,7 @@ impl Caches {
         )?);
         let sampler_task = sampler.start_cpu_sampler(config.system.cpu_sample_interval);
         let main = Arc::new(TargetCache::new(
-            crate::checks::Checker::new(
-                config.milvus.clone(),
-                Some(sampler),
-                &config.readiness.probes,
-                &config.readiness.required_collections,
-                &config.dependencies,
-                &config.rag_probes,
-            )?,
+            crate::checks::Checker::new(config.milvus.clone(), Some(sampler), Some(config))?,
             config.readiness.clone(),
             Scope::Main,
             config.cache.ttl,
@@ -457,7 +450,7 @@ impl Caches {
         let mut targets = BTreeMap::new();
         for t in &config.targets {
             let cache = TargetCache::new(
-                crate::checks::Checker::new(t.clone(), None, &[], &[], &[], &[])?,
+                crate::checks::Checker::new(t.clone(), None, None)?,
                 config.readiness.clone(),
                 Scope::ProbeTarget,
                 config.cache.ttl,

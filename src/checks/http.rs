@@ -24,11 +24,11 @@ pub static CHECK: Registration = Registration {
     name: "dependencies",
     rules: &[],
     build: |setup: &Setup<'_>| {
-        if setup.dependencies.is_empty() {
+        if setup.dependencies().is_empty() {
             return Ok(None);
         }
         let mut checkers = Vec::new();
-        for d in setup.dependencies {
+        for d in setup.dependencies() {
             let name = d.name.clone();
             checkers.push(
                 DependencyChecker::new(d.clone()).map_err(|problem| ClientError {

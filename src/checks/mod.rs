@@ -121,14 +121,30 @@ pub struct Setup<'a> {
     pub milvus: &'a Arc<MilvusClient>,
     /// The exporter's host sampler; only the main target has one.
     pub system: Option<&'a Arc<SystemSampler>>,
-    /// Read probes and RAG dependencies; only the main target has them.
-    pub probes: &'a [ProbeConfig],
-    /// `readiness.required_collections`; only the main target has them. The collections
-    /// check never filters them away.
-    pub required: &'a [CollectionRef],
-    pub dependencies: &'a [DependencyConfig],
-    /// RAG probes (embed, then search); only the main target has them.
-    pub rag_probes: &'a [RagProbeConfig],
+    /// The whole configuration, for the main target; `None` for a `/probe` target. A check
+    /// reads its own section from here, so a new check with a new config section adds nothing
+    /// to this struct, to [`Checker::new`] or to its callers.
+    pub main: Option<&'a Config>,
+}
+
+impl<'a> Setup<'a> {
+    /// `readiness.probes`; only the main target has them.
+    pub fn probes(&self) -> &'a [ProbeConfig] {
+        self.main.map_or(&[], |c| c.readiness.probes.as_slice())
+    }
+    /// `readiness.required_collections`; the collections check never filters them away.
+    pub fn required(&self) -> &'a [CollectionRef] {
+        self.main
+            .map_or(&[], |c| c.readiness.required_collections.as_slice())
+    }
+    /// `[[dependencies]]`.
+    pub fn dependencies(&self) -> &'a [DependencyConfig] {
+        self.main.map_or(&[], |c| c.dependencies.as_slice())
+    }
+    /// `[[rag_probes]]` (embed, then search).
+    pub fn rag_probes(&self) -> &'a [RagProbeConfig] {
+        self.main.map_or(&[], |c| c.rag_probes.as_slice())
+    }
 }
 
 /// What a check's constructor gives: the check, `None` when it does not apply to the target,
@@ -226,20 +242,14 @@ impl Checker {
     pub fn new(
         target: MilvusTarget,
         system: Option<Arc<SystemSampler>>,
-        probes: &[ProbeConfig],
-        required: &[CollectionRef],
-        dependencies: &[DependencyConfig],
-        rag_probes: &[RagProbeConfig],
+        main: Option<&Config>,
     ) -> Result<Self, ClientError> {
         let milvus = Arc::new(MilvusClient::new(&target)?);
         let setup = Setup {
             target: &target,
             milvus: &milvus,
             system: system.as_ref(),
-            probes,
-            required,
-            dependencies,
-            rag_probes,
+            main,
         };
         let mut checks = Vec::new();
         for registration in REGISTRY {

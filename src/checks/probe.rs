@@ -42,12 +42,12 @@ pub static CHECK: Registration = Registration {
         eval: probe_rule,
     }],
     build: |setup: &Setup<'_>| {
-        if setup.probes.is_empty() {
+        if setup.probes().is_empty() {
             return Ok(None);
         }
         Ok(Some(Box::new(ProbeCheck {
             client: Arc::clone(setup.milvus),
-            prober: Prober::new(setup.probes.to_vec()),
+            prober: Prober::new(setup.probes().to_vec()),
         })))
     },
 };

@@ -46,11 +46,11 @@ pub static CHECK: Registration = Registration {
     // No built-in rule: each probe is a rule of its own name (`Facts::named_rules`).
     rules: &[],
     build: |setup: &Setup<'_>| {
-        if setup.rag_probes.is_empty() {
+        if setup.rag_probes().is_empty() {
             return Ok(None);
         }
-        let mut probes = Vec::with_capacity(setup.rag_probes.len());
-        for (i, p) in setup.rag_probes.iter().enumerate() {
+        let mut probes = Vec::with_capacity(setup.rag_probes().len());
+        for (i, p) in setup.rag_probes().iter().enumerate() {
             let e = &p.embedding;
             let http = client_for(&e.url, &e.headers, e.ca_pem.as_deref(), e.insecure_skip_verify)
                 .map_err(|err| ClientError {

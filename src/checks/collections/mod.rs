@@ -43,8 +43,8 @@ pub static CHECK: Registration = Registration {
     }],
     build: |setup: &Setup<'_>| {
         let t = setup.target;
-        let mut protected: Vec<CollectionRef> = setup.required.to_vec();
-        protected.extend(setup.probes.iter().map(|p| p.collection.clone()));
+        let mut protected: Vec<CollectionRef> = setup.required().to_vec();
+        protected.extend(setup.probes().iter().map(|p| p.collection.clone()));
         Ok(Some(Box::new(CollectionsCheck {
             client: Arc::clone(setup.milvus),
             databases: t.databases.clone(),
