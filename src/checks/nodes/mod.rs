@@ -19,8 +19,11 @@ use std::sync::Arc;
 use ::milvus::proto::milvus as pb;
 use futures::future::{BoxFuture, FutureExt};
 use serde::Serialize;
-use serde_json::Value;
 use tokio::time::Instant;
+
+mod system_info;
+
+use system_info::Scalar;
 
 use super::facts::{round, CheckRow, Clipped, Facts, Family, MetricsContext, Results, Section};
 use super::grpc::{clip, status_ok, MilvusClient};
@@ -31,8 +34,6 @@ use crate::model::{CheckResult, RuleStatus};
 /// Nodes read from one reply. A real cluster has tens; a reply listing more than this is
 /// not believed in full (the rest are counted, and the check says so).
 pub const MAX_NODES: usize = 1_000;
-/// Collections read from datacoord's binlog sizes: the exporter's own collection limit.
-const MAX_BINLOG_ENTRIES: usize = crate::config::MAX_MAX_COLLECTIONS;
 
 pub static CHECK: Registration = Registration {
     name: "nodes",
@@ -155,29 +156,30 @@ async fn system_info(client: &MilvusClient, deadline: Instant) -> Result<NodesFa
     parse(&r.response)
 }
 
-/// Reads system_info's JSON. Only a reply that is not JSON, or has no `nodes_info` list, fails
-/// as a whole; everything else is read field by field.
+/// Reads system_info's JSON. Only a reply that is not JSON of that shape, or has no
+/// `nodes_info` list, fails as a whole; everything else is read field by field.
 pub fn parse(json: &str) -> Result<NodesFacts, CheckError> {
     let malformed = |message: String| CheckError::Malformed {
         rpc: "GetMetrics",
         message,
     };
-    let doc: Value = serde_json::from_str(json)
+    let doc: system_info::Doc = serde_json::from_str(json)
         .map_err(|e| malformed(format!("system_info is not JSON: {}", clip(&e.to_string()))))?;
-    let list = doc
-        .get("nodes_info")
-        .and_then(Value::as_array)
-        .ok_or_else(|| malformed("system_info has no nodes_info list".into()))?;
+    let (list, total) = match doc.nodes_info {
+        system_info::NodeList::Nodes { kept, total } => (kept, total),
+        _ => return Err(malformed("system_info has no nodes_info list".into())),
+    };
     let mut facts = NodesFacts::default();
-    if list.len() > MAX_NODES {
+    if total > MAX_NODES {
         facts.problems.push(format!(
-            "system_info lists {} nodes; the first {MAX_NODES} are read",
-            list.len()
+            "system_info lists {total} nodes; the first {MAX_NODES} are read"
         ));
     }
     let mut seen = std::collections::HashSet::new();
-    for (i, entry) in list.iter().take(MAX_NODES).enumerate() {
-        let Some(infos) = entry.get("infos").filter(|v| v.is_object()) else {
+    let none_hw = system_info::Hardware::default();
+    let none_sys = system_info::SysInfo::default();
+    for (i, entry) in list.iter().enumerate() {
+        let Some((entry, infos)) = entry.get().and_then(|e| e.infos.get().map(|i| (e, i))) else {
             facts
                 .problems
                 .push(format!("nodes_info[{i}] has no infos object"));
@@ -187,10 +189,12 @@ pub fn parse(json: &str) -> Result<NodesFacts, CheckError> {
             at: i,
             problems: &mut facts.problems,
         };
-        let role = field.text(infos, "type").unwrap_or_else(|| "unknown".into());
+        let role = field
+            .text(&infos.role, "type")
+            .unwrap_or_else(|| "unknown".into());
         let node_id = field
-            .int(infos, "id")
-            .or_else(|| field.int(entry, "identifier"))
+            .int(&infos.id, "id")
+            .or_else(|| field.int(&entry.identifier, "identifier"))
             .unwrap_or(-1);
         if !seen.insert((role.clone(), node_id)) {
             facts
@@ -198,47 +202,49 @@ pub fn parse(json: &str) -> Result<NodesFacts, CheckError> {
                 .push(format!("nodes_info[{i}]: {role} {node_id} is listed twice"));
             continue;
         }
-        let hw = infos.get("hardware_infos").unwrap_or(&Value::Null);
-        let sys = infos.get("system_info").unwrap_or(&Value::Null);
+        for (key, what) in [
+            ("hardware_infos", infos.hardware_infos.wrong()),
+            ("system_info", infos.system_info.wrong()),
+            ("quota_metrics", infos.quota_metrics.wrong()),
+        ] {
+            if let (Some(what), true) = (what, field.problems.len() < crate::limits::MAX_REASONS) {
+                field
+                    .problems
+                    .push(format!("nodes_info[{i}].{key} is not an object: {what}"));
+            }
+        }
+        let hw = infos.hardware_infos.get().unwrap_or(&none_hw);
+        let sys = infos.system_info.get().unwrap_or(&none_sys);
         let node = NodeFacts {
-            name: field.text(infos, "name").unwrap_or_default(),
-            has_error: field.flag(infos, "has_error"),
-            error_reason: field.text(infos, "error_reason").filter(|r| !r.is_empty()),
-            memory_bytes: field.uint(hw, "memory"),
-            memory_used_bytes: field.uint(hw, "memory_usage"),
-            cpu_cores: field.uint(hw, "cpu_core_count"),
-            cpu_usage_percent: field.float(hw, "cpu_core_usage"),
-            disk_bytes: field.uint(hw, "disk"),
-            disk_used_bytes: field.uint(hw, "disk_usage"),
-            version: field.text(sys, "build_version").filter(|v| !v.is_empty()),
-            deploy_mode: field.text(sys, "deploy_mode").filter(|v| !v.is_empty()),
+            name: field.text(&infos.name, "name").unwrap_or_default(),
+            has_error: field.flag(&infos.has_error, "has_error"),
+            error_reason: field
+                .text(&infos.error_reason, "error_reason")
+                .filter(|r| !r.is_empty()),
+            memory_bytes: field.uint(&hw.memory, "memory"),
+            memory_used_bytes: field.uint(&hw.memory_usage, "memory_usage"),
+            cpu_cores: field.uint(&hw.cpu_core_count, "cpu_core_count"),
+            cpu_usage_percent: field.float(&hw.cpu_core_usage, "cpu_core_usage"),
+            disk_bytes: field.uint(&hw.disk, "disk"),
+            disk_used_bytes: field.uint(&hw.disk_usage, "disk_usage"),
+            version: field
+                .text(&sys.build_version, "build_version")
+                .filter(|v| !v.is_empty()),
+            deploy_mode: field
+                .text(&sys.deploy_mode, "deploy_mode")
+                .filter(|v| !v.is_empty()),
             role,
             node_id,
         };
         if node.role == "datacoord" {
-            binlog_sizes(infos, &mut facts.binlog_bytes);
+            if let Some(b) = infos.quota_metrics.get().and_then(|q| q.binlog.get()) {
+                facts.binlog_bytes.extend(b.sizes.iter().copied());
+            }
         }
         facts.nodes.push(node);
     }
     facts.nodes.sort_by(|a, b| (&a.role, a.node_id).cmp(&(&b.role, b.node_id)));
     Ok(facts)
-}
-
-/// `quota_metrics.CollectionBinlogSize`: `{"<collection id>": bytes}`. Entries that are not
-/// an id and a byte count are skipped.
-fn binlog_sizes(infos: &Value, out: &mut HashMap<i64, u64>) {
-    let Some(sizes) = infos
-        .get("quota_metrics")
-        .and_then(|q| q.get("CollectionBinlogSize"))
-        .and_then(Value::as_object)
-    else {
-        return;
-    };
-    for (id, bytes) in sizes.iter().take(MAX_BINLOG_ENTRIES) {
-        if let (Ok(id), Some(bytes)) = (id.parse::<i64>(), bytes.as_u64()) {
-            out.insert(id, bytes);
-        }
-    }
 }
 
 /// Reads fields of one node, noting each one present with the wrong type. A missing field is
@@ -249,56 +255,59 @@ struct Fields<'a> {
 }
 
 impl Fields<'_> {
-    fn wrong(&mut self, key: &str, want: &str, got: &Value) -> Option<()> {
-        if !got.is_null() && self.problems.len() < crate::limits::MAX_REASONS {
+    fn wrong<T>(&mut self, key: &str, want: &str, got: &Scalar) -> Option<T> {
+        if !matches!(got, Scalar::Missing | Scalar::Null)
+            && self.problems.len() < crate::limits::MAX_REASONS
+        {
             self.problems.push(format!(
                 "nodes_info[{}].{key} is not {want}: {}",
                 self.at,
-                clip(&got.to_string())
+                clip(&got.describe())
             ));
         }
         None
     }
 
-    fn get<'v>(v: &'v Value, key: &str) -> &'v Value {
-        v.get(key).unwrap_or(&Value::Null)
-    }
-
-    fn text(&mut self, v: &Value, key: &str) -> Option<String> {
-        match Self::get(v, key) {
-            Value::String(s) => Some(clip(s)),
-            Value::Null => None,
-            other => self.wrong(key, "text", &other.clone()).map(|_| String::new()),
+    fn text(&mut self, v: &Scalar, key: &str) -> Option<String> {
+        match v {
+            Scalar::Text(s) => Some(s.clone()),
+            other => self.wrong(key, "text", other),
         }
     }
 
-    fn int(&mut self, v: &Value, key: &str) -> Option<i64> {
-        let got = Self::get(v, key);
-        got.as_i64().or_else(|| self.wrong(key, "an integer", &got.clone()).map(|_| 0))
+    fn int(&mut self, v: &Scalar, key: &str) -> Option<i64> {
+        match v {
+            Scalar::Int(i) => Some(*i),
+            Scalar::UInt(u) if i64::try_from(*u).is_ok() => i64::try_from(*u).ok(),
+            other => self.wrong(key, "an integer", other),
+        }
     }
 
-    fn uint(&mut self, v: &Value, key: &str) -> Option<u64> {
-        let got = Self::get(v, key);
-        got.as_u64()
-            .or_else(|| self.wrong(key, "a byte count", &got.clone()).map(|_| 0))
+    fn uint(&mut self, v: &Scalar, key: &str) -> Option<u64> {
+        match v {
+            Scalar::UInt(u) => Some(*u),
+            Scalar::Int(i) if *i >= 0 => u64::try_from(*i).ok(),
+            other => self.wrong(key, "a byte count", other),
+        }
     }
 
-    fn float(&mut self, v: &Value, key: &str) -> Option<f64> {
-        let got = Self::get(v, key);
-        got.as_f64()
-            .filter(|f| f.is_finite())
-            .or_else(|| self.wrong(key, "a number", &got.clone()).map(|_| 0.0))
+    fn float(&mut self, v: &Scalar, key: &str) -> Option<f64> {
+        match v {
+            Scalar::Float(f) if f.is_finite() => Some(*f),
+            Scalar::Int(i) => Some(*i as f64),
+            Scalar::UInt(u) => Some(*u as f64),
+            other => self.wrong(key, "a number", other),
+        }
     }
 
     /// A missing flag is false; a flag of another type is named and taken as an error, since
     /// a node that cannot say it is well is not known to be.
-    fn flag(&mut self, v: &Value, key: &str) -> bool {
-        match Self::get(v, key) {
-            Value::Bool(b) => *b,
-            Value::Null => false,
+    fn flag(&mut self, v: &Scalar, key: &str) -> bool {
+        match v {
+            Scalar::Bool(b) => *b,
+            Scalar::Missing | Scalar::Null => false,
             other => {
-                let other = other.clone();
-                self.wrong(key, "true or false", &other);
+                let _: Option<()> = self.wrong(key, "true or false", other);
                 true
             }
         }
@@ -617,5 +626,50 @@ mod tests {
         let f = parse(&json).expect("parses");
         assert_eq!(f.nodes.len(), MAX_NODES);
         assert!(f.problems[0].contains("lists 100000 nodes"), "{:?}", f.problems);
+    }
+
+    #[test]
+    fn objects_and_lists_where_scalars_belong_are_skipped_and_named() {
+        let zeros = vec!["0"; 200_000].join(",");
+        let json = format!(
+            r#"{{"nodes_info":[{{"infos":{{"type":"datacoord","id":3,"name":{{"a":[1,2]}},
+              "hardware_infos":[{zeros}],"system_info":"v2",
+              "quota_metrics":{{"Rms":[{zeros}],"CollectionBinlogSize":{{"1":5,"2":"x","y":7,"3":[1]}}}}}}}}]}}"#
+        );
+        let f = parse(&json).expect("parses");
+        assert_eq!(f.nodes.len(), 1);
+        let n = &f.nodes[0];
+        assert_eq!((n.role.as_str(), n.node_id), ("datacoord", 3));
+        assert_eq!(n.name, "");
+        assert_eq!(n.memory_bytes, None, "hardware_infos was a list");
+        assert!(
+            f.problems
+                .iter()
+                .any(|p| p.contains("hardware_infos is not an object: a list")),
+            "{:?}",
+            f.problems
+        );
+        assert_eq!(f.binlog_bytes.len(), 1, "only 1 -> 5 is an id and a byte count");
+        assert_eq!(f.binlog_bytes.get(&1), Some(&5));
+        assert!(
+            f.problems.iter().any(|p| p.contains("name is not text: an object")),
+            "{:?}",
+            f.problems
+        );
+    }
+
+    #[test]
+    fn a_key_given_twice_is_a_clear_error_and_deep_nesting_is_skipped_without_recursion() {
+        let e = parse(r#"{"nodes_info":[{"infos":{"id":1,"id":2}}]}"#).expect_err("refused");
+        assert!(e.to_string().starts_with("GetMetrics"), "{e}");
+        // serde_json skips an ignored value without recursing, so 5,000 levels cost no stack.
+        let deep = format!(
+            r#"{{"nodes_info":[{{"infos":{{"type":"proxy","id":1,"name":{}1{}}}}}]}}"#,
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
+        let f = parse(&deep).expect("skipped");
+        assert_eq!(f.nodes[0].role, "proxy");
+        assert!(f.problems[0].contains("name is not text: a list"), "{:?}", f.problems);
     }
 }
