@@ -557,3 +557,165 @@ async fn a_reload_stops_the_old_configurations_inventory_pass() {
     exporter.stop().await;
     fake.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_collection_that_keeps_failing_is_retried_alone_not_with_a_full_pass() {
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        many(200)(b);
+        b.collection_faults.insert(
+            "c_00007".into(),
+            Fault::StatusError(1, 1, "permission denied".into()),
+        );
+    }))
+    .await;
+    // A 20 s interval: the failed collection is asked again after 2 s, the others after 20.
+    let toml = config(&fake.url(), "", "").replace(
+        "inventory_interval = \"1h\"",
+        "inventory_interval = \"20s\"",
+    );
+    let exporter = Exporter::start(&toml).await;
+    exporter.get("/metrics").await; // the first refresh, whenever it started
+    let s = fake.state();
+    assert_eq!(s.calls("GetCollectionStatistics"), 200, "the first pass");
+    s.reset_calls();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    refresh(&exporter).await;
+    support::exporter::eventually(Duration::from_secs(5), "the retry ran", || async {
+        s.calls("DescribeIndex") >= 1 && s.in_flight() == 0
+    })
+    .await;
+    assert_eq!(
+        s.calls("GetCollectionStatistics"),
+        1,
+        "only the failing collection"
+    );
+    assert_eq!(s.calls("DescribeIndex"), 1);
+    let m = exporter.get("/metrics").await.metrics();
+    let l = [("db_name", "default"), ("collection_name", "c_00008")];
+    assert_eq!(
+        m.value("milvus_collection_rows", &l),
+        8.0,
+        "the others are kept"
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_in_memory_listing_leaves_load_states_unknown_without_asking_each_collection() {
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        many(300)(b);
+        b.in_memory_error = Some("querycoord not ready".into());
+    }))
+    .await;
+    let extra = "required_collections = [\"c_00001\"]\n";
+    let exporter = Exporter::start(&config(&fake.url(), "", extra)).await;
+    let r = exporter.get("/readyz").await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.body.contains("load state unknown") && r.body.contains("querycoord not ready"),
+        "{}",
+        r.body
+    );
+    let s = fake.state();
+    assert_eq!(
+        s.calls("GetLoadState"),
+        0,
+        "no per-collection fallback on an error"
+    );
+    assert_eq!(s.calls("GetLoadingProgress"), 0);
+    exporter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_missing_from_one_listing_keeps_its_rows_through_the_next_pass() {
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        many(2)(b);
+        b.databases = vec!["default".into(), "kb".into()];
+        b.collections
+            .push(FakeCollection::loaded("kb", "articles", 42));
+    }))
+    .await;
+    let toml = config(&fake.url(), "databases = [\"default\", \"kb\"]\n", "")
+        .replace("inventory_interval = \"1h\"", "inventory_interval = \"1s\"");
+    let exporter = Exporter::start(&toml).await;
+    let l = [("db_name", "kb"), ("collection_name", "articles")];
+    assert_eq!(
+        exporter
+            .get("/metrics")
+            .await
+            .metrics()
+            .value("milvus_collection_rows", &l),
+        42.0
+    );
+    // For one refresh kb cannot be listed; that refresh starts the next full pass.
+    let s = fake.state();
+    s.update(|b| b.databases = vec!["default".into()]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.reset_calls();
+    refresh(&exporter).await;
+    support::exporter::eventually(
+        Duration::from_secs(5),
+        "the pass without kb ran",
+        || async { s.calls("DescribeIndex") >= 2 && s.in_flight() == 0 },
+    )
+    .await;
+    assert_eq!(
+        s.calls("GetCollectionStatistics"),
+        2,
+        "kb.articles was not asked"
+    );
+    s.update(|b| b.databases = vec!["default".into(), "kb".into()]);
+    refresh(&exporter).await;
+    let m = exporter.get("/metrics").await.metrics();
+    assert_eq!(
+        m.value("milvus_collection_rows", &l),
+        42.0,
+        "carried over, not vanished"
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_naming_thousands_of_databases_is_listed_a_few_at_a_time_and_capped() {
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        b.names_only = false;
+        b.databases = (0..1100).map(|i| format!("db_{i:04}")).collect();
+    }))
+    .await;
+    let exporter = Exporter::start(&config(&fake.url(), "max_concurrency = 4\n", "")).await;
+    exporter.get("/metrics").await; // the first refresh, whenever it started
+    let s = fake.state();
+    assert_eq!(
+        s.calls("ShowCollections"),
+        2 * 1024,
+        "1,024 databases read, two listings each"
+    );
+    assert!(
+        s.max_in_flight() <= 8,
+        "max in flight {}",
+        s.max_in_flight()
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_system_info_fails_memory_is_not_judged_on_another_machine_instead() {
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        many(2)(b);
+        b.system_info = Some(fake_system_info(&[("querynode", 1, false, 1000, 100)], &[]));
+        b.rpc_faults.insert(
+            "GetMetrics".into(),
+            Fault::GrpcError(tonic::Code::Internal, "metrics collector crashed".into()),
+        );
+    }))
+    .await;
+    // A host threshold of 0% would fail on any host: only "not judged" passes it.
+    let toml =
+        config(&fake.url(), "", "").replace("memory_percent_max = 90", "memory_percent_max = 0");
+    let exporter = Exporter::start(&toml).await;
+    let h = exporter.get("/health").await.json();
+    assert_eq!(h["rules"]["nodes"], "fail", "{h}");
+    assert_eq!(h["rules"]["memory"], "pass", "{h}");
+    assert_eq!(h["resources"]["memory_source"], "unknown", "{h}");
+    exporter.stop().await;
+}

@@ -190,6 +190,8 @@ pub struct Behaviour {
     /// DescribeIndex per collection name; a collection absent here has no index (the reply
     /// is Milvus 2.3's "index not found", code 700).
     pub indexes: HashMap<String, Vec<IndexDescription>>,
+    /// ShowCollections(InMemory) alone answers this error status (the All listing works).
+    pub in_memory_error: Option<String>,
 }
 
 /// One index as DescribeIndex describes it.
@@ -252,6 +254,7 @@ impl Default for Behaviour {
             required_metadata: None,
             system_info: None,
             indexes: HashMap::new(),
+            in_memory_error: None,
         }
     }
 }
@@ -742,6 +745,15 @@ impl MilvusService for FakeService {
         self.run("ShowCollections", request.metadata(), None, |b, fault| {
             if !b.databases.contains(&db) {
                 return ShowCollectionsResponse::with_status(Some(db_not_found_status(&db)));
+            }
+            if in_memory {
+                if let Some(reason) = &b.in_memory_error {
+                    return ShowCollectionsResponse::with_status(Some(err_status(
+                        ErrorCode::UnexpectedError as i32,
+                        1,
+                        reason.clone(),
+                    )));
+                }
             }
             if in_memory && !matches!(fault, Some(Fault::MismatchedArrays)) {
                 return show_in_memory(b, &db);

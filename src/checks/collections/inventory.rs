@@ -20,9 +20,12 @@ use super::super::grpc::{clip, status_ok, MilvusClient};
 use super::{IndexFacts, IndexState, MAX_INDEXES};
 use crate::model::{CheckError, LoadState};
 
-/// How soon a pass that met errors is retried, at the latest: a Milvus that was down for a
-/// minute should not leave five minutes of stale errors behind it.
-const RETRY_AFTER_ERRORS: Duration = Duration::from_secs(30);
+/// The collections whose RPCs failed are asked again after a tenth of the interval, within
+/// these bounds, the wait doubling while they keep failing: a Milvus that was down for a
+/// minute should not leave five minutes of stale errors behind it, and one collection that
+/// always fails must not turn every pass into a full one.
+const RETRY_MIN: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 /// The longest one pass may run, whatever the interval: past it the collections not reached
 /// keep what the previous pass knew of them.
 const MAX_PASS: Duration = Duration::from_secs(600);
@@ -35,26 +38,49 @@ pub struct InventoryItem {
     pub indexes: Vec<IndexFacts>,
     /// Why some of these facts are missing (the first failing RPC).
     pub error: Option<String>,
+    /// Kept from an earlier pass that asked about it, because the last full pass did not (its
+    /// listing missed the collection for a moment). Carried once, then dropped, so a dropped
+    /// collection does not stay in memory for ever.
+    carried: bool,
 }
 
-/// The newest complete pass.
+type Key = (String, String);
+
+/// The newest inventory: the last full pass, with the retries of its failures merged in.
 #[derive(Debug)]
 pub struct Inventory {
+    /// When the last full pass ended: the next one is due `inventory_interval` after it.
     pub taken_at: Instant,
-    pub items: HashMap<(String, String), InventoryItem>,
-    had_errors: bool,
+    pub items: HashMap<Key, InventoryItem>,
+    /// Collections whose RPCs failed, asked again at `retry_at`.
+    failed: Vec<Key>,
+    retry_at: Instant,
+    retry_wait: Duration,
+}
+
+/// What the next pass asks about.
+enum Due {
+    /// Every collection of the listing.
+    Full,
+    /// Only the collections that failed.
+    Retry(Vec<Key>),
 }
 
 impl Inventory {
-    /// Whether a new pass is due `interval` after this one.
-    fn due(&self, interval: Duration, now: Instant) -> bool {
-        let after = if self.had_errors {
-            interval.min(RETRY_AFTER_ERRORS)
+    fn due(&self, interval: Duration, now: Instant) -> Option<Due> {
+        if now.saturating_duration_since(self.taken_at) >= interval {
+            Some(Due::Full)
+        } else if !self.failed.is_empty() && now >= self.retry_at {
+            Some(Due::Retry(self.failed.clone()))
         } else {
-            interval
-        };
-        now.saturating_duration_since(self.taken_at) >= after
+            None
+        }
     }
+}
+
+/// The first wait before failed collections are asked again.
+fn first_retry(interval: Duration) -> Duration {
+    (interval / 10).clamp(RETRY_MIN, RETRY_MAX)
 }
 
 /// A collection a pass asks about, and whether it is loaded (only a loaded one has replicas).
@@ -119,19 +145,26 @@ impl InventoryCell {
         if let Some(r) = slot.as_ref() {
             return Some(r.clone());
         }
-        let fresh = self
-            .latest()
-            .is_some_and(|inv| !inv.due(interval, Instant::now()));
-        if fresh {
-            return None;
-        }
+        let due = match self.latest() {
+            None => Due::Full,
+            Some(inv) => inv.due(interval, Instant::now())?,
+        };
+        let wanted: Vec<Wanted> = match &due {
+            Due::Full => wanted.to_vec(),
+            Due::Retry(failed) => wanted
+                .iter()
+                .filter(|w| failed.iter().any(|(d, n)| *d == w.db && *n == w.name))
+                .cloned()
+                .collect(),
+        };
+        let full = matches!(due, Due::Full);
         let cell = Arc::clone(self);
         let settings = settings.clone();
-        let wanted = wanted.to_vec();
         let task = tokio::spawn(async move {
             let _clear = ClearRunning(Arc::clone(&cell));
             let previous = cell.latest();
-            let inventory = pass(&settings, wanted, previous.as_deref(), deadline).await;
+            let inventory =
+                pass(&settings, wanted, previous.as_deref(), deadline, full, interval).await;
             cell.latest.store(Some(Arc::new(inventory)));
         });
         match self.task.lock() {
@@ -167,15 +200,19 @@ pub(super) fn pass_deadline(interval: Duration, rpc_timeout: Duration) -> Instan
     Instant::now() + interval.clamp(rpc_timeout, MAX_PASS.max(rpc_timeout))
 }
 
-/// One pass over `wanted`. A collection whose RPCs fail keeps the figures the previous pass
-/// had for it, with the error beside them.
+/// One pass over `wanted`: every listed collection (`full`), or the ones that failed. A
+/// collection whose RPCs fail keeps the figures the previous pass had for it, with the error
+/// beside them; a retry is merged into the previous inventory, and a full pass carries over,
+/// once, what the previous one knew of collections its listing missed.
 async fn pass(
     settings: &PassSettings,
     wanted: Vec<Wanted>,
     previous: Option<&Inventory>,
     deadline: Instant,
+    full: bool,
+    interval: Duration,
 ) -> Inventory {
-    let items: Vec<((String, String), InventoryItem)> = stream::iter(wanted)
+    let answers: Vec<(Key, InventoryItem)> = stream::iter(wanted)
         .map(|w| async move {
             let item = collection(settings, &w, deadline).await;
             ((w.db, w.name), item)
@@ -183,27 +220,47 @@ async fn pass(
         .buffer_unordered(settings.concurrency.max(1))
         .collect()
         .await;
-    let mut had_errors = false;
-    let items = items
-        .into_iter()
-        .map(|(key, mut item)| {
-            if item.error.is_some() {
-                had_errors = true;
-                if let Some(old) = previous.and_then(|p| p.items.get(&key)) {
-                    item.rows = item.rows.or(old.rows);
-                    item.replicas = item.replicas.or(old.replicas);
-                    if item.indexes.is_empty() {
-                        item.indexes.clone_from(&old.indexes);
-                    }
+    let mut items: HashMap<Key, InventoryItem> = match (full, previous) {
+        (false, Some(p)) => p.items.clone(),
+        _ => HashMap::with_capacity(answers.len()),
+    };
+    let mut failed = Vec::new();
+    for (key, mut item) in answers {
+        if item.error.is_some() {
+            if let Some(old) = previous.and_then(|p| p.items.get(&key)) {
+                item.rows = item.rows.or(old.rows);
+                item.replicas = item.replicas.or(old.replicas);
+                if item.indexes.is_empty() {
+                    item.indexes.clone_from(&old.indexes);
                 }
             }
-            (key, item)
-        })
-        .collect();
+            failed.push(key.clone());
+        }
+        items.insert(key, item);
+    }
+    if let (true, Some(p)) = (full, previous) {
+        for (key, old) in &p.items {
+            if !old.carried && !items.contains_key(key) {
+                let mut kept = old.clone();
+                kept.carried = true;
+                items.insert(key.clone(), kept);
+            }
+        }
+    }
+    let now = Instant::now();
+    let retry_wait = match (full, previous) {
+        (false, Some(p)) => (p.retry_wait * 2).min(interval.max(RETRY_MIN)),
+        _ => first_retry(interval),
+    };
     Inventory {
-        taken_at: Instant::now(),
+        taken_at: match (full, previous) {
+            (false, Some(p)) => p.taken_at,
+            _ => now,
+        },
         items,
-        had_errors,
+        failed,
+        retry_at: now + retry_wait,
+        retry_wait,
     }
 }
 
@@ -384,19 +441,25 @@ mod tests {
     }
 
     #[test]
-    fn a_pass_with_errors_is_retried_sooner_than_the_interval() {
+    fn failed_collections_are_retried_alone_sooner_than_the_full_pass() {
         let now = Instant::now();
-        let inv = |had_errors| Inventory {
+        let interval = Duration::from_secs(300);
+        let inv = |failed: Vec<Key>| Inventory {
             taken_at: now,
             items: HashMap::new(),
-            had_errors,
+            retry_at: now + first_retry(interval),
+            retry_wait: first_retry(interval),
+            failed,
         };
-        let interval = Duration::from_secs(300);
-        assert!(!inv(false).due(interval, now + Duration::from_secs(31)));
-        assert!(inv(true).due(interval, now + Duration::from_secs(31)));
-        assert!(inv(false).due(interval, now + interval));
-        // An interval shorter than the retry stays the interval.
-        assert!(!inv(true).due(Duration::from_secs(5), now + Duration::from_secs(4)));
+        let key = ("default".to_string(), "docs".to_string());
+        assert_eq!(first_retry(interval), Duration::from_secs(30));
+        assert_eq!(first_retry(Duration::from_secs(5)), RETRY_MIN);
+        assert!(inv(vec![]).due(interval, now + Duration::from_secs(31)).is_none());
+        assert!(matches!(
+            inv(vec![key.clone()]).due(interval, now + Duration::from_secs(31)),
+            Some(Due::Retry(k)) if k == vec![key.clone()]
+        ));
+        assert!(matches!(inv(vec![key]).due(interval, now + interval), Some(Due::Full)));
     }
 
     #[test]

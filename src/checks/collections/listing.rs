@@ -12,6 +12,10 @@ use super::super::grpc::{status_ok, MilvusClient};
 use super::MAX_NAME_BYTES;
 use crate::model::{CheckError, LoadState};
 
+/// Databases read from ListDatabases: Milvus allows 64 by default (`rootCoord.maxDatabaseNum`);
+/// a server naming more than this many is not believed in full.
+pub(super) const MAX_DATABASES: usize = 1024;
+
 /// One database's collections, names sorted, with their ids when the server sent them.
 #[derive(Debug, Default)]
 pub(super) struct Listing {
@@ -28,6 +32,10 @@ pub(super) enum InMemory {
     /// The server has no usable bulk reply (Unimplemented, or arrays that do not match up):
     /// every collection's load state is asked on its own.
     Unsupported,
+    /// The bulk reply failed (a timeout, an error status): the load states are unknown this
+    /// refresh. Asking every collection instead would multiply the load on a query
+    /// coordinator that is already failing.
+    Failed(String),
 }
 
 pub(super) async fn list_databases(
@@ -60,6 +68,14 @@ pub(super) async fn list_databases(
             names.dedup();
             if names.is_empty() {
                 names.push("default".to_string());
+            }
+            if names.len() > MAX_DATABASES {
+                tracing::warn!(
+                    listed = names.len(),
+                    read = MAX_DATABASES,
+                    "ListDatabases names more databases than are read; the rest are left out"
+                );
+                names.truncate(MAX_DATABASES);
             }
             Ok(names)
         }
@@ -143,18 +159,23 @@ pub(super) async fn show_in_memory(
     ))
 }
 
-/// A load state and progress read from the bulk reply, or `None` when the bulk reply cannot
-/// tell: 0% means "loading, just started" on Milvus 2.3 but "not loaded" on Milvus Lite, which
-/// lists every collection with 0 for not loaded. Those few are asked one at a time.
-pub(super) fn from_bulk(in_memory: &InMemory, name: &str) -> Option<(LoadState, i64)> {
+/// A load state and progress read from the bulk reply, `Ok(None)` when the bulk reply cannot
+/// tell, or why it failed. 0% means "loading, just started" on Milvus 2.3 but "not loaded" on
+/// Milvus Lite, which lists every collection with 0 for not loaded: those are asked one at a
+/// time (on Lite, every unloaded collection, each refresh).
+pub(super) fn from_bulk(
+    in_memory: &InMemory,
+    name: &str,
+) -> Result<Option<(LoadState, i64)>, String> {
     match in_memory {
-        InMemory::Unsupported => None,
-        InMemory::Percentages(p) => match p.get(name) {
+        InMemory::Unsupported => Ok(None),
+        InMemory::Failed(why) => Err(why.clone()),
+        InMemory::Percentages(p) => Ok(match p.get(name) {
             None => Some((LoadState::NotLoad, 0)),
             Some(100) => Some((LoadState::Loaded, 100)),
             Some(0) => None,
             Some(&pct) => Some((LoadState::Loading, pct)),
-        },
+        }),
     }
 }
 

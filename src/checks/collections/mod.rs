@@ -45,6 +45,7 @@ pub static CHECK: Registration = Registration {
         let t = setup.target;
         let mut protected: Vec<CollectionRef> = setup.required().to_vec();
         protected.extend(setup.probes().iter().map(|p| p.collection.clone()));
+        protected.extend(setup.rag_probes().iter().map(|p| p.collection.clone()));
         Ok(Some(Box::new(CollectionsCheck {
             client: Arc::clone(setup.milvus),
             databases: t.databases.clone(),
@@ -230,14 +231,21 @@ impl CollectionsCheck {
             self.databases.clone()
         };
         let client = &self.client;
-        let listings = futures::future::join_all(databases.iter().map(|db| async move {
-            let (all, in_memory) = tokio::join!(
-                listing::show_all(client, db, deadline),
-                listing::show_in_memory(client, db, deadline)
+        // At most max_concurrency databases at once: a server that names thousands must not
+        // get thousands of listings (each up to 64 MiB) in flight.
+        let mut listings = Vec::with_capacity(databases.len());
+        for chunk in databases.chunks(self.max_concurrency.div_ceil(2).max(1)) {
+            listings.extend(
+                futures::future::join_all(chunk.iter().map(|db| async move {
+                    let (all, in_memory) = tokio::join!(
+                        listing::show_all(client, db, deadline),
+                        listing::show_in_memory(client, db, deadline)
+                    );
+                    (db.clone(), all, in_memory)
+                }))
+                .await,
             );
-            (db.clone(), all, in_memory)
-        }))
-        .await;
+        }
 
         let mut facts = CollectionsFacts::default();
         let mut listed: Vec<(String, String, Option<i64>)> = Vec::new();
@@ -259,9 +267,13 @@ impl CollectionsCheck {
                         error,
                     });
                     listed.extend(names.into_iter().map(|(n, id)| (db.clone(), n, id)));
-                    // A failed in-memory listing leaves this database's load states to the
-                    // per-collection fallback only if the server lacks it; an error is shown.
-                    bulk.insert(db, in_memory.unwrap_or(InMemory::Unsupported));
+                    // A failed in-memory listing leaves this database's load states unknown
+                    // this refresh (its error is shown); only a server without the bulk reply
+                    // is asked one collection at a time.
+                    bulk.insert(
+                        db,
+                        in_memory.unwrap_or_else(|e| InMemory::Failed(e.to_string())),
+                    );
                 }
                 (Err(e), _) => {
                     facts.databases.push(DatabaseFacts {
@@ -358,13 +370,14 @@ impl CollectionsCheck {
         for (i, c) in collections.iter_mut().enumerate() {
             let known = bulk
                 .get(&c.db_name)
-                .and_then(|b| listing::from_bulk(b, &c.name));
+                .map_or(Ok(None), |b| listing::from_bulk(b, &c.name));
             match known {
-                Some((state, progress)) => {
+                Ok(Some((state, progress))) => {
                     c.load_state = state;
                     c.loading_progress = Some(progress);
                 }
-                None => ask.push((i, c.db_name.clone(), c.name.clone())),
+                Ok(None) => ask.push((i, c.db_name.clone(), c.name.clone())),
+                Err(why) => c.error = Some(format!("load state unknown: in-memory listing: {why}")),
             }
         }
         if ask.is_empty() {

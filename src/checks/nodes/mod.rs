@@ -189,8 +189,11 @@ pub fn parse(json: &str) -> Result<NodesFacts, CheckError> {
             at: i,
             problems: &mut facts.problems,
         };
+        // Cut to the label's bound here, so two roles that differ only past it are one node
+        // listed twice, not two series with the same labels.
         let role = field
             .text(&infos.role, "type")
+            .map(|r| crate::limits::clip_bytes(&r, crate::limits::MAX_LABEL_BYTES).0.to_string())
             .unwrap_or_else(|| "unknown".into());
         let node_id = field
             .int(&infos.id, "id")
@@ -671,5 +674,16 @@ mod tests {
         let f = parse(&deep).expect("skipped");
         assert_eq!(f.nodes[0].role, "proxy");
         assert!(f.problems[0].contains("name is not text: a list"), "{:?}", f.problems);
+    }
+
+    #[test]
+    fn roles_that_differ_only_past_the_label_bound_are_one_node() {
+        let a = "r".repeat(300);
+        let json = format!(
+            r#"{{"nodes_info":[{{"infos":{{"type":"{a}","id":1}}}},{{"infos":{{"type":"{a}x","id":1}}}}]}}"#
+        );
+        let f = parse(&json).expect("parses");
+        assert_eq!(f.nodes.len(), 1, "one series, not two with the same labels");
+        assert!(f.problems[0].contains("is listed twice"), "{:?}", f.problems);
     }
 }

@@ -116,12 +116,16 @@ impl Check for SystemCheck {
 pub enum MemorySource {
     Milvus,
     Host,
+    /// The nodes check failed this refresh (its rule says why): judging the host instead
+    /// would flip a sidecar's verdict between two different machines' memory.
+    Unknown,
 }
 
 impl MemorySource {
     pub fn of(results: &Results) -> MemorySource {
-        match results.facts::<NodesFacts>() {
-            Some(n) if n.with_memory().next().is_some() => MemorySource::Milvus,
+        match results.result::<NodesFacts>().map(|r| &r.outcome) {
+            Some(Ok(n)) if n.with_memory().next().is_some() => MemorySource::Milvus,
+            Some(Err(_)) => MemorySource::Unknown,
             _ => MemorySource::Host,
         }
     }
@@ -130,6 +134,7 @@ impl MemorySource {
         match self {
             MemorySource::Milvus => "milvus",
             MemorySource::Host => "host",
+            MemorySource::Unknown => "unknown",
         }
     }
 }
@@ -164,6 +169,10 @@ fn memory_rule(input: &RuleInput<'_>) -> RuleStatus {
             }
             RuleStatus::Fail(named.join("; "))
         };
+    }
+    if MemorySource::of(input.results) == MemorySource::Unknown {
+        // The nodes rule fails on the same cause: one cause, one failing rule.
+        return RuleStatus::Pass;
     }
     match input.results.result::<SystemFacts>().map(|c| &c.outcome) {
         None => RuleStatus::Excluded,
