@@ -1005,6 +1005,349 @@ async fn an_oversized_http2_header_list_is_refused_and_the_server_stays_up() {
     s.stop().await;
 }
 
+/// One HTTP/2 frame: the 9-byte header (length, type, flags, stream id), then the payload.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("frame length");
+    let mut f = len.to_be_bytes()[1..].to_vec();
+    f.extend_from_slice(&[kind, flags]);
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// What a stalling HTTP/2 client ([`stall_h2`]) has seen so far.
+#[derive(Debug, Default)]
+struct Stall {
+    /// Response HEADERS frames: answers the server began.
+    headers: usize,
+    /// DATA bytes (none can come: the client grants no window).
+    data: usize,
+    /// RST_STREAM frames: streams the server refused.
+    resets: usize,
+    /// The server's SETTINGS_MAX_CONCURRENT_STREAMS, once its SETTINGS arrived.
+    max_streams: Option<u32>,
+    /// How long after [`stall_h2`] was called the server closed the connection.
+    closed_after: Option<Duration>,
+}
+
+/// Opens an HTTP/2 connection over TLS whose SETTINGS make every stream's initial window 0,
+/// sends `streams` GETs of `path` and never sends WINDOW_UPDATE: the server can send each
+/// answer's headers but not one byte of its body, and no socket write of the server's is
+/// left pending. It acknowledges SETTINGS and PING as a live peer does, for at most `limit`.
+async fn stall_h2(
+    addr: std::net::SocketAddr,
+    pki: &Pki,
+    path: &str,
+    streams: u32,
+    limit: Duration,
+) -> Arc<std::sync::Mutex<Stall>> {
+    let t = Instant::now();
+    let mut tls = idle_h2(addr, pki).await;
+    // SETTINGS_INITIAL_WINDOW_SIZE (0x4) = 0.
+    let mut hello = h2_frame(0x4, 0, 0, &[0, 4, 0, 0, 0, 0]);
+    // HPACK: :method GET (static 2), :scheme https (7), then :path and :authority as literals
+    // without indexing, named by their static indexes (4 and 1).
+    let mut block = vec![
+        0x82,
+        0x87,
+        0x04,
+        u8::try_from(path.len()).expect("short path"),
+    ];
+    block.extend_from_slice(path.as_bytes());
+    block.extend_from_slice(&[0x01, 9]);
+    block.extend_from_slice(b"localhost");
+    for i in 0..streams {
+        // END_STREAM | END_HEADERS on client streams 1, 3, 5, ...
+        hello.extend(h2_frame(0x1, 0x5, 1 + 2 * i, &block));
+    }
+    tls.write_all(&hello).await.expect("requests");
+    let state = Arc::new(std::sync::Mutex::new(Stall::default()));
+    let seen = Arc::clone(&state);
+    tokio::spawn(async move {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; 16 * 1024];
+        let deadline = tokio::time::Instant::now() + limit;
+        let closed = |seen: &std::sync::Mutex<Stall>| {
+            seen.lock().expect("stall").closed_after = Some(t.elapsed());
+        };
+        loop {
+            let n = match tokio::time::timeout_at(deadline, tls.read(&mut chunk)).await {
+                Err(_) => return,
+                Ok(Ok(0)) | Ok(Err(_)) => return closed(&seen),
+                Ok(Ok(n)) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            while buf.len() >= 9 {
+                let len =
+                    usize::from(buf[0]) << 16 | usize::from(buf[1]) << 8 | usize::from(buf[2]);
+                if buf.len() < 9 + len {
+                    break;
+                }
+                let (kind, flags) = (buf[3], buf[4]);
+                let payload = buf[9..9 + len].to_vec();
+                buf.drain(..9 + len);
+                let reply = {
+                    let mut st = seen.lock().expect("stall");
+                    match kind {
+                        0x4 if flags & 1 == 0 => {
+                            for s in payload.chunks_exact(6) {
+                                if s[..2] == [0, 3] {
+                                    st.max_streams =
+                                        Some(u32::from_be_bytes([s[2], s[3], s[4], s[5]]));
+                                }
+                            }
+                            Some(h2_frame(0x4, 0x1, 0, &[]))
+                        }
+                        0x6 if flags & 1 == 0 => Some(h2_frame(0x6, 0x1, 0, &payload)),
+                        0x1 => {
+                            st.headers += 1;
+                            None
+                        }
+                        0x0 => {
+                            st.data += len;
+                            None
+                        }
+                        0x3 => {
+                            st.resets += 1;
+                            None
+                        }
+                        _ => None,
+                    }
+                };
+                if let Some(reply) = reply {
+                    if tls.write_all(&reply).await.is_err() {
+                        return closed(&seen);
+                    }
+                }
+            }
+        }
+    });
+    state
+}
+
+fn h2_client(pki: &Pki) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).expect("ca"))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_that_grants_no_window_holds_metrics_permits_no_longer_than_the_write_timeout(
+) {
+    let pki = tokio::task::block_in_place(pki);
+    let fake = FakeMilvus::start(FakeState::new()).await;
+    let write_timeout = Duration::from_secs(3);
+    let opts = ServeOptions {
+        write_timeout,
+        max_requests: 4,
+        ..options(
+            &pki,
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+        )
+    };
+    let s = Exporter::start_with(&fake_config(&fake.url()), opts).await;
+    let url = format!("https://127.0.0.1:{}/metrics", s.addr.port());
+    let client = h2_client(&pki);
+    let t = Instant::now();
+    // Twice max_requests: four answers of 200 that hold a permit each, four of 503; no body
+    // can be sent, so none finishes.
+    let stall = stall_h2(s.addr, &pki, "/metrics", 8, Duration::from_secs(30)).await;
+    let seen = Arc::clone(&stall);
+    support::exporter::eventually(Duration::from_secs(10), "the stalled answers begun", || {
+        let n = seen.lock().expect("stall").headers;
+        async move { n >= 8 }
+    })
+    .await;
+    let r = client
+        .get(&url)
+        .send()
+        .await
+        .expect("/metrics while stalled");
+    // Before the write timeout every permit is the stalling client's (checked only while that
+    // holds: a loaded machine may have taken longer than the timeout to get here).
+    if t.elapsed() < write_timeout {
+        assert_eq!(r.status().as_u16(), 503, "the stall holds every permit");
+    }
+    let c = client.clone();
+    let u = url.clone();
+    let took = support::exporter::eventually(
+        write_timeout + Duration::from_secs(5),
+        "another client's /metrics answers 200 again after the write timeout",
+        || {
+            let (c, u) = (c.clone(), u.clone());
+            async move {
+                c.get(&u)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().as_u16() == 200)
+            }
+        },
+    )
+    .await;
+    println!("/metrics 200 again after {:?}", t.elapsed());
+    let _ = took;
+    let seen = Arc::clone(&stall);
+    support::exporter::eventually(
+        Duration::from_secs(5),
+        "the stalled connection closed",
+        || {
+            let closed = seen.lock().expect("stall").closed_after.is_some();
+            async move { closed }
+        },
+    )
+    .await;
+    let st = std::mem::take(&mut *stall.lock().expect("stall"));
+    let closed = st.closed_after.expect("closed");
+    assert!(
+        closed >= write_timeout,
+        "closed before the write timeout: {closed:?}"
+    );
+    assert_eq!(st.data, 0, "{st:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_http2_reader_that_keeps_reading_is_served_past_the_write_timeout() {
+    let pki = tokio::task::block_in_place(pki);
+    // About 150 KiB of /metrics: ten pieces, each let through by one window update.
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        b.collections = (0..150)
+            .map(|i| {
+                support::fake_milvus::FakeCollection::loaded(
+                    "default",
+                    &format!("c{i:03}_{}", "x".repeat(240)),
+                    7,
+                )
+            })
+            .collect();
+    }))
+    .await;
+    let write_timeout = Duration::from_secs(2);
+    let opts = ServeOptions {
+        write_timeout,
+        ..options(
+            &pki,
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+        )
+    };
+    let s = Exporter::start_with(&fake_config(&fake.url()), opts).await;
+    let t = Instant::now();
+    let mut tls = idle_h2(s.addr, &pki).await;
+    // Stream windows start at 0; the connection's is opened wide, so only the stream's paces.
+    let mut hello = h2_frame(0x4, 0, 0, &[0, 4, 0, 0, 0, 0]);
+    hello.extend(h2_frame(0x8, 0, 0, &(64u32 << 20).to_be_bytes()));
+    hello.extend(h2_frame(
+        0x1,
+        0x5,
+        1,
+        &[
+            &[0x82, 0x87, 0x04, 8][..],
+            b"/metrics",
+            &[0x01, 9],
+            b"localhost",
+        ]
+        .concat(),
+    ));
+    tls.write_all(&hello).await.expect("request");
+    // 16 KiB of window every 500 ms, a quarter of the write timeout: slow, but never stalled.
+    let mut grant = tokio::time::interval(Duration::from_millis(500));
+    let (mut buf, mut chunk) = (Vec::new(), vec![0u8; 16 * 1024]);
+    let (mut data, mut ended, mut grants) = (0usize, false, 0u32);
+    while !ended && grants < 200 {
+        tokio::select! {
+            _ = grant.tick() => {
+                grants += 1;
+                tls.write_all(&h2_frame(0x8, 0, 1, &16_384u32.to_be_bytes()))
+                    .await
+                    .expect("window update");
+            }
+            n = tls.read(&mut chunk) => {
+                let n = n.expect("read");
+                assert!(n > 0, "closed after {data} bytes, {:?}", t.elapsed());
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+        while buf.len() >= 9 {
+            let len = usize::from(buf[0]) << 16 | usize::from(buf[1]) << 8 | usize::from(buf[2]);
+            if buf.len() < 9 + len {
+                break;
+            }
+            let (kind, flags, stream) = (buf[3], buf[4], buf[8]);
+            match kind {
+                0x4 if flags & 1 == 0 => tls
+                    .write_all(&h2_frame(0x4, 0x1, 0, &[]))
+                    .await
+                    .expect("settings ack"),
+                0x0 if stream == 1 => {
+                    data += len;
+                    ended = flags & 1 == 1;
+                }
+                0x3 | 0x7 => panic!("reset or goaway after {data} bytes, {:?}", t.elapsed()),
+                _ => {}
+            }
+            buf.drain(..9 + len);
+        }
+    }
+    assert!(ended, "{data} bytes in {grants} window updates");
+    assert!(data > 100 * 1024, "a /metrics body of {data} bytes");
+    // Far longer than the write timeout in all, and served: the timeout is for no progress.
+    assert!(t.elapsed() > write_timeout * 2, "{:?}", t.elapsed());
+    println!("{data} bytes over HTTP/2 in {:?}", t.elapsed());
+    s.stop().await;
+}
+
+/// SETTINGS_MAX_CONCURRENT_STREAMS, as the README's "Bounds" states it.
+const H2_STREAMS: u32 = 16;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_http2_connection_holds_at_most_16_answers_and_closes_when_they_stall() {
+    let pki = tokio::task::block_in_place(pki);
+    let fake = FakeMilvus::start(FakeState::new()).await;
+    let write_timeout = Duration::from_secs(2);
+    let opts = ServeOptions {
+        write_timeout,
+        ..options(
+            &pki,
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+        )
+    };
+    let s = Exporter::start_with(&fake_config(&fake.url()), opts).await;
+    // `/readyz` is under no max_requests permit: only the stream cap bounds how many answers
+    // one connection pins.
+    let stall = stall_h2(
+        s.addr,
+        &pki,
+        "/readyz",
+        H2_STREAMS + 8,
+        Duration::from_secs(30),
+    )
+    .await;
+    let seen = Arc::clone(&stall);
+    support::exporter::eventually(
+        write_timeout + Duration::from_secs(8),
+        "the stalled connection closed",
+        || {
+            let closed = seen.lock().expect("stall").closed_after.is_some();
+            async move { closed }
+        },
+    )
+    .await;
+    let st = std::mem::take(&mut *stall.lock().expect("stall"));
+    assert_eq!(st.max_streams, Some(H2_STREAMS), "{st:?}");
+    assert_eq!(st.headers, H2_STREAMS as usize, "answers begun: {st:?}");
+    assert_eq!(st.resets, 8, "streams refused: {st:?}");
+    let closed = st.closed_after.expect("closed");
+    assert!(
+        closed >= write_timeout,
+        "closed before the write timeout: {closed:?}"
+    );
+    s.stop().await;
+}
+
 // ------------------------------------------------------------------------------------------
 // Headers, rate limit, basic auth (plain HTTP: none of them is about TLS)
 // ------------------------------------------------------------------------------------------

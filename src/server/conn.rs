@@ -1,7 +1,8 @@
 //! Per-connection bookkeeping: which connections are idle (and since when) so that, at
 //! `max_connections`, a new client evicts the one idle longest instead of waiting; the write
-//! deadline ([`TimedIo`]); and the response body that holds its connection busy (and its
-//! `max_requests` permit) until it has been handed to the socket ([`Tracked`]).
+//! deadline ([`TimedIo`]); the response body that holds its connection busy (and its
+//! `max_requests` permit) until it has been handed to the socket ([`Tracked`]); and, for
+//! HTTP/2, when each answer last made progress ([`Answers`]).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -213,10 +214,106 @@ impl Drop for InFlight {
     }
 }
 
+/// The largest piece of an HTTP/2 answer handed to hyper at once: one DATA frame at the
+/// default `SETTINGS_MAX_FRAME_SIZE`. hyper asks a body for its next piece only once the
+/// client's window covers the one before, so each piece is proof that the client is reading;
+/// a whole `/metrics` body in one piece would let a slow but honest reader look stalled, and
+/// let h2 queue megabytes for a client that has granted one byte. Pieces are slices of the
+/// answer (`Bytes::split_to`), not copies.
+pub(super) const H2_PIECE: usize = 16 * 1024;
+
+/// The answers an HTTP/2 connection has handed to hyper and not finished, each with when it
+/// last made progress (was created, or had a piece taken by hyper). HTTP/2 needs this where
+/// HTTP/1.1 does not: a client that grants no flow-control window stops every answer without
+/// leaving a socket write pending, so [`TimedIo`] never fires, and with answers in flight the
+/// idle limit never does either. One lock per connection, taken once per piece.
+pub(super) struct Answers {
+    epoch: Instant,
+    inner: Mutex<AnswersInner>,
+}
+
+#[derive(Default)]
+struct AnswersInner {
+    next_id: u64,
+    /// Answer id to its last progress, in nanoseconds since `epoch`.
+    progress: HashMap<u64, u64>,
+}
+
+impl Answers {
+    pub(super) fn new() -> Arc<Answers> {
+        Arc::new(Answers {
+            epoch: Instant::now(),
+            inner: Mutex::new(AnswersInner::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, AnswersInner> {
+        // A map of timestamps stays usable whatever panicked while it was held.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts watching one answer; its clock starts now.
+    pub(super) fn begin(self: &Arc<Self>) -> Progress {
+        let now = nanos_since(self.epoch);
+        let mut inner = self.lock();
+        let id = inner.next_id;
+        inner.next_id = inner.next_id.wrapping_add(1);
+        inner.progress.insert(id, now);
+        drop(inner);
+        Progress {
+            answers: Arc::clone(self),
+            id,
+        }
+    }
+
+    /// Resolves once some answer has made no progress for `limit`. Wakes when the oldest
+    /// could first have expired, or every `limit` when there is none.
+    pub(super) async fn stalled_for(&self, limit: Duration) {
+        let limit_nanos = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+        loop {
+            let oldest = self.lock().progress.values().min().copied();
+            let wait = match oldest {
+                None => limit,
+                Some(since) => {
+                    let quiet = nanos_since(self.epoch).saturating_sub(since);
+                    if quiet >= limit_nanos {
+                        return;
+                    }
+                    Duration::from_nanos(limit_nanos - quiet)
+                }
+            };
+            tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+        }
+    }
+}
+
+/// One answer watched by [`Answers`]; dropping it (with the body) stops the watch.
+pub(super) struct Progress {
+    answers: Arc<Answers>,
+    id: u64,
+}
+
+impl Progress {
+    fn made(&self) {
+        let now = nanos_since(self.answers.epoch);
+        self.answers.lock().progress.insert(self.id, now);
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.answers.lock().progress.remove(&self.id);
+    }
+}
+
 /// A response body that keeps its request counted as in flight, and its `max_requests`
-/// permit taken, until hyper has written it and dropped it.
+/// permit taken, until hyper has written it and dropped it. With a [`Progress`] (HTTP/2), it
+/// hands its data over in pieces of at most [`H2_PIECE`] and stamps each one.
 pub(super) struct Tracked {
     body: Body,
+    /// What is left of a data frame cut into pieces; never empty.
+    rest: Option<Bytes>,
+    progress: Option<Progress>,
     _in_flight: InFlight,
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -226,11 +323,25 @@ impl Tracked {
         body: Body,
         in_flight: InFlight,
         permit: Option<OwnedSemaphorePermit>,
+        progress: Option<Progress>,
     ) -> Self {
         Tracked {
             body,
+            rest: None,
+            progress,
             _in_flight: in_flight,
             _permit: permit,
+        }
+    }
+
+    /// The first [`H2_PIECE`] bytes of `data`, keeping the rest for the next poll.
+    fn piece(&mut self, mut data: Bytes) -> Bytes {
+        if data.len() > H2_PIECE {
+            let head = data.split_to(H2_PIECE);
+            self.rest = Some(data);
+            head
+        } else {
+            data
         }
     }
 }
@@ -243,15 +354,37 @@ impl http_body::Body for Tracked {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        let Some(progress) = &this.progress else {
+            return Pin::new(&mut this.body).poll_frame(cx);
+        };
+        progress.made();
+        if let Some(rest) = this.rest.take() {
+            let piece = this.piece(rest);
+            return Poll::Ready(Some(Ok(http_body::Frame::data(piece))));
+        }
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => Poll::Ready(Some(Ok(http_body::Frame::data(this.piece(data))))),
+                Err(frame) => Poll::Ready(Some(Ok(frame))),
+            },
+            other => other,
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.rest.is_none() && self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
+        let inner = self.body.size_hint();
+        let rest = self.rest.as_ref().map_or(0, |r| r.len() as u64);
+        let mut hint = http_body::SizeHint::new();
+        hint.set_lower(inner.lower().saturating_add(rest));
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_add(rest));
+        }
+        hint
     }
 }
 
@@ -424,6 +557,128 @@ mod tests {
             let mut f = std::pin::pin!(self);
             f.as_mut().poll(&mut cx).is_ready()
         }
+    }
+
+    /// Two data frames as a memoised `/metrics` answer has them (axum::body::Body of a stream).
+    fn two_frames(a: usize, b: usize) -> (Body, Vec<u8>) {
+        let first: Vec<u8> = (0..a).map(|i| (i % 251) as u8).collect();
+        let second: Vec<u8> = (0..b).map(|i| (i % 241) as u8).collect();
+        let whole = [first.clone(), second.clone()].concat();
+        let frames = futures::stream::iter([
+            Ok::<_, std::convert::Infallible>(Bytes::from(first)),
+            Ok(Bytes::from(second)),
+        ]);
+        (Body::from_stream(frames), whole)
+    }
+
+    /// Polls `body` to its end, returning each data frame's length and the bytes.
+    async fn drain(mut body: Tracked) -> (Vec<usize>, Vec<u8>) {
+        use http_body::Body as _;
+        let mut sizes = Vec::new();
+        let mut bytes = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let data = frame.expect("frame").into_data().expect("data");
+            sizes.push(data.len());
+            bytes.extend_from_slice(&data);
+        }
+        (sizes, bytes)
+    }
+
+    #[tokio::test]
+    async fn an_http2_answer_is_handed_over_in_pieces_and_an_http1_answer_whole() {
+        let r = Registry::new(1);
+        let slot = r.admit(Duration::ZERO, None).expect("slot");
+        let answers = Answers::new();
+        let (body, whole) = two_frames(2 * H2_PIECE + 5, H2_PIECE - 1);
+        let tracked = Tracked::new(
+            body,
+            InFlight::begin(&slot.shared),
+            None,
+            Some(answers.begin()),
+        );
+        let (sizes, bytes) = drain(tracked).await;
+        assert_eq!(bytes, whole, "the pieces are the answer, in order");
+        assert_eq!(sizes, vec![H2_PIECE, H2_PIECE, 5, H2_PIECE - 1]);
+        assert!(
+            answers.lock().progress.is_empty(),
+            "a dropped answer is not watched"
+        );
+        assert!(slot.shared.is_idle());
+
+        // Without a watch (HTTP/1.1), the frames go as they came.
+        let (body, whole) = two_frames(3 * H2_PIECE, 7);
+        let tracked = Tracked::new(body, InFlight::begin(&slot.shared), None, None);
+        let (sizes, bytes) = drain(tracked).await;
+        assert_eq!(bytes, whole);
+        assert_eq!(sizes, vec![3 * H2_PIECE, 7]);
+    }
+
+    #[tokio::test]
+    async fn a_piece_left_over_counts_in_the_size_and_holds_the_end_of_stream() {
+        use http_body::Body as _;
+        let r = Registry::new(1);
+        let slot = r.admit(Duration::ZERO, None).expect("slot");
+        let answers = Answers::new();
+        let len = 3 * H2_PIECE + 1;
+        let mut tracked = Tracked::new(
+            Body::from(vec![7u8; len]),
+            InFlight::begin(&slot.shared),
+            None,
+            Some(answers.begin()),
+        );
+        assert_eq!(tracked.size_hint().exact(), Some(len as u64));
+        let first = std::future::poll_fn(|cx| Pin::new(&mut tracked).poll_frame(cx))
+            .await
+            .expect("a frame")
+            .expect("data");
+        assert_eq!(first.data_ref().map(Bytes::len), Some(H2_PIECE));
+        // The one frame of the body has been taken, but not all of it sent.
+        assert!(!tracked.is_end_stream());
+        assert_eq!(tracked.size_hint().exact(), Some((len - H2_PIECE) as u64));
+        let mut rest = Vec::new();
+        while let Some(frame) =
+            std::future::poll_fn(|cx| Pin::new(&mut tracked).poll_frame(cx)).await
+        {
+            rest.push(frame.expect("frame").into_data().expect("data").len());
+        }
+        assert_eq!(rest, vec![H2_PIECE, H2_PIECE, 1]);
+        assert!(tracked.is_end_stream());
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_progress_for_the_limit_is_reported_and_progress_restarts_it() {
+        let limit = Duration::from_millis(300);
+        let answers = Answers::new();
+        // Nothing watched: never stalled.
+        let none = tokio::time::timeout(3 * limit, answers.stalled_for(limit)).await;
+        assert!(none.is_err(), "stalled with no answer");
+        // One answer that makes progress every 20 ms: not stalled, for several limits.
+        let busy = answers.begin();
+        let moving = tokio::time::timeout(5 * limit, async {
+            tokio::select! {
+                _ = answers.stalled_for(limit) => true,
+                _ = async {
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        busy.made();
+                    }
+                } => false,
+            }
+        })
+        .await;
+        assert!(
+            moving.is_err(),
+            "an answer making progress was reported stalled"
+        );
+        // Another that makes none: reported, not before the limit.
+        let _quiet = answers.begin();
+        busy.made();
+        let t = Instant::now();
+        tokio::time::timeout(Duration::from_secs(10), answers.stalled_for(limit))
+            .await
+            .expect("a stalled answer is reported");
+        assert!(t.elapsed() >= limit, "{:?}", t.elapsed());
     }
 
     #[tokio::test]

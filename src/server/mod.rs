@@ -18,6 +18,7 @@ pub mod web_config;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -90,10 +91,13 @@ const EVICTION_GRACE: Duration = Duration::from_millis(20);
 const BUSY_EVICTION_AGE: Duration = Duration::from_secs(1);
 /// Largest accepted request head: 16 KiB.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// Streams one HTTP/2 connection may have open at once (Go's server allows 250). Each is a
-/// request like any other, under `max_requests` for `/metrics` and `/probe`; the cap keeps one
-/// connection from queueing thousands of cheap ones.
-const MAX_H2_STREAMS: u32 = 100;
+/// Streams one HTTP/2 connection may have open at once (Go's server allows 250; it was 100
+/// here). Each is a request like any other, under `max_requests` for `/metrics` and `/probe`.
+/// Each open stream pins its answer (a `/readyz` at 10,000 collections is about 1.1 MB) until
+/// it is sent, so this times the largest answer is what one connection can hold, for at most
+/// `write_timeout` without progress. A scraper uses one stream per scrape, and Go's and
+/// hyper's clients open another connection rather than fail when the cap is reached.
+const MAX_H2_STREAMS: u32 = 16;
 /// How long a graceful shutdown waits for in-flight requests (the process must be gone
 /// within 2 s of SIGTERM; the runtime's own shutdown takes up to 200 ms more).
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
@@ -361,6 +365,9 @@ where
     } = ctx;
     let web = Arc::clone(&options.web);
     let shared = Arc::clone(&slot.shared);
+    // HTTP/2 only: its answers can stall without a socket write pending (see conn::Answers).
+    let answers = (proto == Proto::Http2).then(conn::Answers::new);
+    let watched = answers.clone();
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         // Counted from the parsed head, synchronously: from here on the connection is busy
         // and eviction passes it by.
@@ -368,9 +375,15 @@ where
         let app = app.clone();
         let web = web.load_full();
         let requests = requests.clone();
+        let watched = watched.clone();
         async move {
             let (resp, permit) = handle(req, app, &web, requests.as_ref()).await;
-            Ok::<_, Infallible>(resp.map(|body| conn::Tracked::new(body, in_flight, permit)))
+            // The answer's clock starts once it exists: the time a handler takes is not the
+            // client's to spend, as with HTTP/1.1's write timeout.
+            let progress = watched.as_ref().map(conn::Answers::begin);
+            Ok::<_, Infallible>(
+                resp.map(|body| conn::Tracked::new(body, in_flight, permit, progress)),
+            )
         }
     });
     match proto {
@@ -384,7 +397,7 @@ where
                 .max_buf_size((options.max_header_bytes * 4).max(64 * 1024))
                 .max_headers(100);
             let conn = builder.serve_connection(io, service);
-            run(conn, |c| c.graceful_shutdown(), slot, stop, None).await;
+            run(conn, |c| c.graceful_shutdown(), slot, stop, None, None).await;
         }
         Proto::Http2 => {
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -397,22 +410,37 @@ where
             // flight for that long (a silent client, or one dribbling a HEADERS frame) is
             // closed, as an idle HTTP/1.1 keep-alive connection is.
             let idle_limit = Some(options.header_read_timeout);
-            run(conn, |c| c.graceful_shutdown(), slot, stop, idle_limit).await;
+            // And one with an answer that has made no progress for the write timeout (a
+            // client that grants no flow-control window) is closed too, freeing every answer
+            // it holds and their `max_requests` permits.
+            let stall = answers.map(|a| (a, options.write_timeout));
+            run(
+                conn,
+                |c| c.graceful_shutdown(),
+                slot,
+                stop,
+                idle_limit,
+                stall,
+            )
+            .await;
         }
     }
 }
 
 /// Runs a connection until it ends, the server stops, or it is evicted; with `idle_limit`,
-/// also closes it once it has had no request in flight for that long.
+/// also closes it once it has had no request in flight for that long; with `stall`, once one
+/// of its answers has made no progress for that long, even while it is finishing after a
+/// shutdown or an eviction (a graceful close waits for answers a stalled client never takes).
 async fn run<C, G>(
     conn: C,
     graceful: G,
     slot: conn::Slot,
     mut stop: watch::Receiver<bool>,
     idle_limit: Option<Duration>,
+    stall: Option<(Arc<conn::Answers>, Duration)>,
 ) where
     C: Future<Output = Result<(), hyper::Error>>,
-    G: Fn(std::pin::Pin<&mut C>),
+    G: Fn(Pin<&mut C>),
 {
     tokio::pin!(conn);
     let idle = async {
@@ -421,6 +449,13 @@ async fn run<C, G>(
             None => std::future::pending().await,
         }
     };
+    let stalled = async {
+        match &stall {
+            Some((answers, limit)) => answers.stalled_for(*limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stalled);
     // The connection first: one evicted before its task ever ran still reads the request it
     // has already sent, and a request that has begun is finished below.
     tokio::select! {
@@ -432,7 +467,7 @@ async fn run<C, G>(
         }
         _ = stopped(&mut stop) => {
             graceful(conn.as_mut());
-            let _ = conn.await;
+            finish(conn.as_mut(), stalled.as_mut()).await;
         }
         _ = slot.shared.evicted.notified() => {
             // Chosen while idle. Checked again here, after polling the connection, so a
@@ -440,15 +475,31 @@ async fn run<C, G>(
             // chosen while busy (every place held by a long request) is closed at once.
             if !slot.shared.is_idle() && !slot.shared.is_abandoned() {
                 graceful(conn.as_mut());
-                let _ = conn.await;
+                finish(conn.as_mut(), stalled.as_mut()).await;
             }
         }
         _ = idle => {
             // Nothing in flight, so nothing to finish: closed at once. (A graceful HTTP/2
             // shutdown would wait for the PING a silent client never answers.)
         }
+        _ = stalled.as_mut() => {
+            // Closed at once: dropping the connection fails every stream's send, so hyper
+            // drops their bodies, and with them their permits and buffered answers.
+            tracing::debug!("an HTTP/2 answer made no progress for web.write_timeout; closing the connection");
+        }
     }
     drop(slot);
+}
+
+/// Drives a connection that is closing gracefully to its end, unless one of its answers
+/// stalls first (then it is dropped, which closes it).
+async fn finish<C: Future, S: Future>(conn: Pin<&mut C>, stalled: Pin<&mut S>) {
+    tokio::select! {
+        _ = conn => {}
+        _ = stalled => {
+            tracing::debug!("an HTTP/2 answer made no progress for web.write_timeout while closing; closing at once");
+        }
+    }
 }
 
 /// Resolves once the server is shutting down.
