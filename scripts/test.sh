@@ -11,7 +11,8 @@
 #   venv     scripts/venv.sh: Python venv with real Milvus Lite (+ pymilvus)
 #   fmt      cargo fmt --all -- --check
 #   clippy   cargo clippy --all-targets --features live -- -D warnings
-#   test     cargo test --all-targets --features live   (MILVUS_EXPORTER_VENV exported;
+#   test     cargo test --all-targets --features live --no-fail-fast   (every binary runs
+#            even after one fails, so the summary counts every test; MILVUS_EXPORTER_VENV exported;
 #            the live suites start real Milvus Lite from it, and Milvus standalone 2.3.5,
 #            and never skip; without --features live, plain `cargo test` is the hermetic suite)
 #   stack    bash scripts/check_stack.sh   (static checks of the monitoring artifacts)
@@ -126,7 +127,7 @@ fi
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --all-targets --features live -- -D warnings
 if [[ -n "${MILVUS_EXPORTER_VENV:-}" ]]; then
-  step test cargo test --all-targets --features live
+  step test cargo test --all-targets --features live --no-fail-fast
 else
   skip_step test "no venv (scripts/venv.sh failed)"
 fi
