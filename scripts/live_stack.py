@@ -2,11 +2,13 @@
 """JSON/HTTP helper of scripts/check_live_stack.sh (run it with the repo venv's python).
 Free ports and readiness waits are scripts/lib.sh's; metric names come from scripts/py/promql.py.
 
-    live_stack.py write-prom     --exporter HOST:PORT --probe-target NAME... --rules-out FILE --config-out FILE
+    live_stack.py write-prom     --exporter HOST:PORT --probe-target NAME... --sm-probe-target NAME
+                                 --rules-out FILE --config-out FILE
     live_stack.py wait-scrapes   --prom URL [--probe-instance NAME...] [--timeout S]
     live_stack.py expect         --prom URL --expr PROMQL [--min N] [--timeout S]
     live_stack.py dashboards     --prom URL --exporter-instance HOST:PORT --probe-instance NAME
                                  --cluster-instance NAME
+    live_stack.py families       --pages FILE... [--update]   (tests/fixtures/exporter-metric-families.prom)
     live_stack.py alerts-quiet   --prom URL --alert NAME...
     live_stack.py wait-alert     --prom URL --alert NAME [--timeout S]
 
@@ -30,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "grafana" / "dashboards"
 REPO_PROM_CONFIG = ROOT / "prometheus" / "prometheus.yml"
-REPO_RULES = ROOT / "prometheus" / "rules" / "milvus-alerts.yml"
+REPO_RULES = ROOT / "prometheus" / "rules" / "milvus-alerts.yml"  # generated from mixin/
 
 sys.path.insert(0, str(ROOT / "scripts" / "py"))
 import promql  # noqa: E402  (the one PromQL metric-name extractor of the scripts)
@@ -102,8 +104,8 @@ CLUSTER_ONLY = {
 }
 # The variants (see cmd_dashboards) whose instance is served from /probe, and those whose
 # Milvus is Milvus Lite.
-PROBE_VARIANTS = ("probe", "cluster")
-LITE_VARIANTS = ("exporter", "probe")
+PROBE_VARIANTS = ("probe", "cluster", "sm-probe")
+LITE_VARIANTS = ("exporter", "probe", "sm-exporter")
 
 
 # ------------------------------------------------------------------------------ http / prom
@@ -148,6 +150,91 @@ def result_len(res: dict) -> int:
     return len(r or [])
 
 
+# ----------------------------------------------------------- ServiceMonitor-equivalent scrape
+# The Kubernetes objects the scrape stands for: a Service `milvus-exporter` (label
+# app.kubernetes.io/name=milvus-exporter, port `metrics`) in namespace `milvus-live` of
+# cluster `live`, selecting one exporter pod, and a ServiceMonitor with two endpoints: the
+# exporter's own /metrics, and /probe?target=NAME for one [[targets]] entry with `instance`
+# rewritten to the target name (the blackbox-exporter chart's per-target endpoints), both
+# relabelled with `cluster: live`.
+SM = {
+    "namespace": "milvus-live",
+    "service": "milvus-exporter",
+    "pod": "milvus-exporter-6d4b9c7f5-x2k8p",
+    "container": "exporter",
+    "port": "metrics",
+    "app_label": "milvus-exporter",
+    "cluster_label": "cluster",
+    "cluster": "live",
+}
+
+
+def servicemonitor_jobs(exporter: str, probe_target: str) -> list[dict]:
+    """The scrape_configs prometheus-operator generates from that ServiceMonitor, with one
+    change: Kubernetes service discovery (role endpoints) is replaced by a static target that
+    carries the __meta_kubernetes_* labels the discovery would give. The relabelling is the
+    operator's own, rule for rule, as in its generator's golden file
+    prometheus-operator/prometheus-operator pkg/prometheus/testdata/
+    NoEnforcedNamespaceLabelServiceMonitor_Expected.golden (commit 39bdf1c03f8c), with the
+    shard placeholder $(SHARD) at 0 (one shard). docs/mixin.md shows the same jobs with
+    kubernetes_sd_configs, as they run in a cluster."""
+    meta = {
+        "__meta_kubernetes_namespace": SM["namespace"],
+        "__meta_kubernetes_service_name": SM["service"],
+        "__meta_kubernetes_service_label_app_kubernetes_io_name": SM["app_label"],
+        "__meta_kubernetes_service_labelpresent_app_kubernetes_io_name": "true",
+        "__meta_kubernetes_endpoints_name": SM["service"],
+        "__meta_kubernetes_endpoint_port_name": SM["port"],
+        "__meta_kubernetes_endpoint_ready": "true",
+        "__meta_kubernetes_endpoint_address_target_kind": "Pod",
+        "__meta_kubernetes_endpoint_address_target_name": SM["pod"],
+        "__meta_kubernetes_pod_name": SM["pod"],
+        "__meta_kubernetes_pod_container_name": SM["container"],
+        "__meta_kubernetes_pod_phase": "Running",
+    }
+
+    def relabel(extra: list[dict]) -> list[dict]:
+        return [
+            {"source_labels": ["job"], "target_label": "__tmp_prometheus_job_name"},
+            {"action": "keep",
+             "source_labels": ["__meta_kubernetes_service_label_app_kubernetes_io_name",
+                               "__meta_kubernetes_service_labelpresent_app_kubernetes_io_name"],
+             "regex": f"({SM['app_label']});true"},
+            {"action": "keep", "source_labels": ["__meta_kubernetes_endpoint_port_name"], "regex": SM["port"]},
+            {"source_labels": ["__meta_kubernetes_endpoint_address_target_kind",
+                               "__meta_kubernetes_endpoint_address_target_name"],
+             "separator": ";", "regex": "Node;(.*)", "replacement": "${1}", "target_label": "node"},
+            {"source_labels": ["__meta_kubernetes_endpoint_address_target_kind",
+                               "__meta_kubernetes_endpoint_address_target_name"],
+             "separator": ";", "regex": "Pod;(.*)", "replacement": "${1}", "target_label": "pod"},
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"source_labels": ["__meta_kubernetes_service_name"], "target_label": "service"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+            {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
+            {"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"], "regex": "(Failed|Succeeded)"},
+            {"source_labels": ["__meta_kubernetes_service_name"], "target_label": "job", "replacement": "${1}"},
+            {"target_label": "endpoint", "replacement": SM["port"]},
+            # the endpoint's own `relabelings`, which the operator appends here
+            *extra,
+            {"source_labels": ["__address__"], "target_label": "__tmp_hash", "modulus": 1, "action": "hashmod"},
+            {"source_labels": ["__tmp_hash"], "regex": "0", "action": "keep"},
+        ]
+
+    cluster = {"target_label": SM["cluster_label"], "replacement": SM["cluster"], "action": "replace"}
+    base = f"serviceMonitor/{SM['namespace']}/{SM['service']}"
+    statics = [{"targets": [exporter], "labels": meta}]
+    return [
+        {"job_name": f"{base}/0", "honor_labels": False, "honor_timestamps": True,
+         "metrics_path": "/metrics", "scheme": "http", "static_configs": statics,
+         "relabel_configs": relabel([cluster])},
+        {"job_name": f"{base}/1", "honor_labels": False, "honor_timestamps": True,
+         "metrics_path": "/probe", "params": {"target": [probe_target]}, "scheme": "http",
+         "static_configs": statics,
+         "relabel_configs": relabel([cluster, {"source_labels": ["__param_target"],
+                                               "target_label": "instance", "action": "replace"}])},
+    ]
+
+
 # ------------------------------------------------------------------------------ commands
 def cmd_write_prom(args) -> int:
     import yaml
@@ -171,10 +258,15 @@ def cmd_write_prom(args) -> int:
     if missing:
         print(f"prometheus/prometheus.yml has no job {missing}")
         return 1
+    # The repo's static_configs carry labels (namespace): keep them, change only the targets.
+    def pointed_at(job, targets):
+        statics = job.get("static_configs") or [{}]
+        return [{**statics[0], "targets": targets}]
+
     exp = dict(jobs["milvus_exporter"])
-    exp["static_configs"] = [{"targets": [args.exporter]}]
+    exp["static_configs"] = pointed_at(exp, [args.exporter])
     probe = dict(jobs["milvus_probe"])
-    probe["static_configs"] = [{"targets": list(args.probe_target)}]
+    probe["static_configs"] = pointed_at(probe, list(args.probe_target))
     relabels = [dict(r) for r in probe.get("relabel_configs", [])]
     pointed = 0
     for r in relabels:
@@ -185,7 +277,8 @@ def cmd_write_prom(args) -> int:
         print(f"milvus_probe: expected one relabelling to __address__, found {pointed}")
         return 1
     probe["relabel_configs"] = relabels
-    for job in (exp, probe):
+    sm_jobs = servicemonitor_jobs(args.exporter, args.sm_probe_target)
+    for job in [exp, probe] + sm_jobs:
         job["scrape_interval"] = SCRAPE_INTERVAL
         job["scrape_timeout"] = SCRAPE_INTERVAL
     config = {
@@ -195,12 +288,17 @@ def cmd_write_prom(args) -> int:
             "evaluation_interval": SCRAPE_INTERVAL,
         },
         "rule_files": [str(Path(args.rules_out).resolve())],
-        "scrape_configs": [exp, probe],
+        "scrape_configs": [exp, probe] + sm_jobs,
     }
+    # What kube-prometheus-stack's prometheus.prometheusSpec.externalLabels would add: on
+    # alerts sent out and on remote-written series, not on local queries (the target label of
+    # the ServiceMonitor relabelling gives the dashboards their cluster).
+    config["global"]["external_labels"] = {SM["cluster_label"]: SM["cluster"]}
     Path(args.config_out).write_text(yaml.safe_dump(config, sort_keys=False))
     print(
         f"wrote {args.config_out} (jobs {', '.join(JOBS)} -> {args.exporter}, probe targets "
-        f"{', '.join(args.probe_target)}) and "
+        f"{', '.join(args.probe_target)}; ServiceMonitor-equivalent jobs "
+        f"{', '.join(j['job_name'] for j in sm_jobs)}) and "
         f"{args.rules_out} ({changed_for} `for:` set to 0s)"
     )
     return 0
@@ -306,33 +404,41 @@ def panel_key(uid: str, panel: dict, titles: dict) -> str:
 
 
 def cmd_dashboards(args) -> int:
+    # Every variant names the cluster: the dashboards' cluster variable is single-valued and
+    # hidden (showMultiCluster false), so Grafana sends the one cluster there is, or "" where
+    # no series has the label (docker-compose, the repo's jobs: `cluster=""` matches them).
+    # The repo's jobs carry namespace="milvus" (prometheus/prometheus.yml).
+    ns = "milvus"
+    coll = {"db_name": ["default"], "collection_name": ["docs", "archive"]}
     variants = {
-        # What Grafana sends with every variable at its default, "All" (its allValue).
-        "all": None,
+        # What Grafana sends with every variable at its default, All (its allValue `.+`), on a
+        # Prometheus without a cluster label (the docker-compose stack's jobs).
+        "all": {"cluster": ""},
         # A concrete selection of the exporter's own target.
         # Collections: a multi-value selection of a loaded and a released one.
-        "exporter": {
-            "job": ["milvus_exporter"],
-            "instance": [args.exporter_instance],
-            "db_name": ["default"],
-            "collection_name": ["docs", "archive"],
-        },
+        "exporter": {"cluster": "", "namespace": [ns], "job": ["milvus_exporter"],
+                     "instance": [args.exporter_instance], **coll},
         # A concrete selection of the /probe target on Milvus Lite.
-        "probe": {
-            "job": ["milvus_probe"],
-            "instance": [args.probe_instance],
-            "db_name": ["default"],
-            "collection_name": ["docs", "archive"],
-        },
+        "probe": {"cluster": "", "namespace": [ns], "job": ["milvus_probe"],
+                  "instance": [args.probe_instance], **coll},
         # A concrete selection of the /probe target on the fake cluster (same collection
         # names as the seeded Lite, so the same selection).
-        "cluster": {
-            "job": ["milvus_probe"],
-            "instance": [args.cluster_instance],
-            "db_name": ["default"],
-            "collection_name": ["docs", "archive"],
-        },
+        "cluster": {"cluster": "", "namespace": [ns], "job": ["milvus_probe"],
+                    "instance": [args.cluster_instance], **coll},
+        # Through the ServiceMonitor-equivalent scrape (servicemonitor_jobs): All, as Grafana
+        # sends it when the only cluster is the one the relabelling names...
+        "sm-all": {"cluster": SM["cluster"]},
+        # ...the exporter pod's own /metrics endpoint (job = the Service's name, instance = the
+        # pod's address, the same as the repo job's: only namespace and cluster tell them
+        # apart)...
+        "sm-exporter": {"cluster": SM["cluster"], "namespace": [SM["namespace"]], "job": [SM["service"]],
+                        "instance": [args.exporter_instance], **coll},
+        # ...and its per-target /probe endpoint, instance rewritten to the target name.
+        "sm-probe": {"cluster": SM["cluster"], "namespace": [SM["namespace"]], "job": [SM["service"]],
+                     "instance": [args.cluster_instance], **coll},
     }
+    # Variants whose every labelled result series must carry cluster and namespace.
+    labelled_variants = {"sm-all", "sm-exporter", "sm-probe"}
     ddir = Path(args.dir)
     files = sorted(ddir.glob("*.json"))
     if not files:
@@ -372,8 +478,12 @@ def cmd_dashboards(args) -> int:
             if not m:
                 var_checks.append((f"{uid} variable ${v['name']}", None, None, f"unsupported variable query {q!r}"))
                 continue
-            sel, unknown = substitute(m.group(1), all_values)
-            var_checks.append((f"{uid} variable ${v['name']}", sel, m.group(2), f"unknown variables {unknown}" if unknown else None))
+            # Both settings of the hidden cluster variable: no cluster label (the repo's jobs)
+            # and the ServiceMonitor scrape's cluster.
+            for setting, cl in (("no cluster", ""), (f"cluster {SM['cluster']}", SM["cluster"])):
+                sel, unknown = substitute(m.group(1), {**all_values, "cluster": cl})
+                var_checks.append((f"{uid} variable ${v['name']} ({setting})", sel, m.group(2),
+                                   f"unknown variables {unknown}" if unknown else None))
         for p in panels:
             targets = [t for t in (p.get("targets") or []) if t.get("expr")]
             if not targets:
@@ -385,12 +495,16 @@ def cmd_dashboards(args) -> int:
                 allowed_lines.append(f"allow {name}: empty by design: {reason}")
             for vname, sel in variants.items():
                 values = dict(all_values)
-                if sel:
-                    for k, vals in sel.items():
-                        if k in values:
-                            # Grafana: one value as is, several as (a|b), each regex-escaped.
-                            esc = [regex_escape(v) for v in vals]
-                            values[k] = esc[0] if len(esc) == 1 else "(" + "|".join(esc) + ")"
+                for k, vals in sel.items():
+                    if k not in values:
+                        continue
+                    if isinstance(vals, str):
+                        # a single-valued variable (cluster): sent as is
+                        values[k] = vals
+                    else:
+                        # multi-valued: one value regex-escaped, several as (a|b)
+                        esc = [regex_escape(v) for v in vals]
+                        values[k] = esc[0] if len(esc) == 1 else "(" + "|".join(esc) + ")"
                 for t in targets:
                     expr, unknown = substitute(t["expr"], values)
                     need = reason is None
@@ -479,6 +593,12 @@ def cmd_dashboards(args) -> int:
                     problems.append(
                         f"{where} legend {it['legend']!r} uses {lacking}, not labels of the result\n        expr: {it['expr']}"
                     )
+                # Through the ServiceMonitor scrape, every labelled series keeps cluster and
+                # namespace (a one-number total, sum() or count(), has no labels at all).
+                if it["variant"] in labelled_variants:
+                    bad = [sorted(lb) for lb in it.get("labels", []) if lb and not {"cluster", "namespace"} <= lb]
+                    if bad:
+                        problems.append(f"{where} series without cluster/namespace: {bad[:2]}\n        expr: {it['expr']}")
         if problems:
             failed += 1
             print(f"FAIL {check}")
@@ -505,6 +625,20 @@ def cmd_dashboards(args) -> int:
             groups.setdefault(uid, []).append(str(pid))
         print(f"note: {notes[kind]}: " + "; ".join(f"{uid} panels {', '.join(ids)}" for uid, ids in groups.items()))
 
+    sm = [it for it in items if it["variant"] in labelled_variants and not it["error"]]
+    sm_data = [it for it in sm if it.get("rows", 0) > 0]
+    sm_labelled = [it for it in sm_data if any(it.get("labels", []))]
+    sm_need = [it for it in sm if it["need"]]
+    line = (f"servicemonitor scrape (cluster={SM['cluster']}, namespace={SM['namespace']}, job={SM['service']}): "
+            f"{len(sm_data)} of {len(sm)} queries have data ({len(sm_need)} must), {len(sm_labelled)} return "
+            f"labelled series, every one with cluster and namespace; the other {len(sm_data) - len(sm_labelled)} "
+            "are one-number totals")
+    if sm and all(it.get("rows", 0) > 0 for it in sm_need):
+        print(f"ok {line}")
+    else:
+        print(f"FAIL {line}")
+        failed += 1
+
     for name, sel, label, err in var_checks:
         if err:
             print(f"FAIL {name}: {err}")
@@ -519,6 +653,50 @@ def cmd_dashboards(args) -> int:
         else:
             print(f"ok {name} = {vals}")
     return 1 if failed else 0
+
+
+# ------------------------------------------------------------------- metric families fixture
+FAMILIES_FIXTURE = ROOT / "tests" / "fixtures" / "exporter-metric-families.prom"
+FAMILIES_NOTE = """\
+# The metric families milvus_exporter serves: the HELP and TYPE lines of its real /metrics and
+# /probe?target=NAME pages, as scripts/check_live_stack.sh captures them (Milvus Lite 3.2.2
+# with a search probe, a RAG probe and a tcp dependency; examples/fake_milvus_server
+# --system-info --indexes as a cluster target). The families come from this repository's
+# src/checks/*.rs. scripts/check_stack.sh lints the mixin's queries against this list;
+# check_live_stack.sh fails when it differs from the live pages (UPDATE_FIXTURES=1 rewrites it).
+"""
+
+
+def descriptors(pages: list[Path]) -> list[str]:
+    out = set()
+    for page in pages:
+        for line in page.read_text().splitlines():
+            if line.startswith(("# HELP ", "# TYPE ")):
+                out.add(line)
+    # by family name, HELP before TYPE
+    return sorted(out, key=lambda l: (l.split()[2], l.split()[1]))
+
+
+def cmd_families(args) -> int:
+    live = descriptors([Path(p) for p in args.pages])
+    names = sorted({l.split()[2] for l in live})
+    text = FAMILIES_NOTE + "\n".join(live) + "\n"
+    if args.update:
+        FAMILIES_FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+        FAMILIES_FIXTURE.write_text(text)
+        print(f"wrote {FAMILIES_FIXTURE.relative_to(ROOT)}: {len(names)} families")
+        return 0
+    old = FAMILIES_FIXTURE.read_text() if FAMILIES_FIXTURE.exists() else ""
+    fixed = [l for l in old.splitlines() if l.startswith(("# HELP ", "# TYPE "))]
+    if fixed == live:
+        print(f"{len(names)} families, the same as {FAMILIES_FIXTURE.relative_to(ROOT)}")
+        return 0
+    for l in sorted(set(fixed) - set(live)):
+        print(f"only in the fixture: {l}")
+    for l in sorted(set(live) - set(fixed)):
+        print(f"only in the live pages: {l}")
+    print("rerun with UPDATE_FIXTURES=1 when the exporter's families changed on purpose")
+    return 1
 
 
 # --------------------------------------------------------------------------------- alerts
@@ -574,6 +752,8 @@ def main(argv=None) -> int:
     c = sub.add_parser("write-prom")
     c.add_argument("--exporter", required=True)
     c.add_argument("--probe-target", nargs="+", required=True, help="[[targets]] names")
+    c.add_argument("--sm-probe-target", required=True,
+                   help="the [[targets]] name of the ServiceMonitor-equivalent probe endpoint")
     c.add_argument("--rules-out", required=True)
     c.add_argument("--config-out", required=True)
     c.set_defaults(func=cmd_write_prom)
@@ -596,6 +776,10 @@ def main(argv=None) -> int:
     d.add_argument("--settle", type=float, default=20, help="seconds to wait for data")
     d.add_argument("--dir", default=str(DASHBOARDS), help="dashboards directory")
     d.set_defaults(func=cmd_dashboards)
+    fm = sub.add_parser("families")
+    fm.add_argument("--pages", nargs="+", required=True)
+    fm.add_argument("--update", action="store_true")
+    fm.set_defaults(func=cmd_families)
     q = sub.add_parser("alerts-quiet")
     q.add_argument("--prom", required=True)
     q.add_argument("--alert", nargs="+", required=True)

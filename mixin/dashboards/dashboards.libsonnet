@@ -1,0 +1,1 @@
+(import 'health.libsonnet') + (import 'collections.libsonnet')
