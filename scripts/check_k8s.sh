@@ -234,7 +234,8 @@ fi
 pr_rules() {
     "$PY" -c 'import sys, yaml; d = [x for x in yaml.safe_load_all(open(sys.argv[1])) if x and x["kind"] == "PrometheusRule"][0]; yaml.safe_dump({"groups": d["spec"]["groups"]}, open(sys.argv[2], "w"))' \
         "$TMP/kustomize-base.yaml" "$TMP/pr-groups.yml"
-    promtool check rules "$TMP/pr-groups.yml" | grep -m1 SUCCESS
+    promtool check rules "$TMP/pr-groups.yml" >"$TMP/pr-groups.out" 2>&1 || { cat "$TMP/pr-groups.out"; return 1; }
+    grep SUCCESS "$TMP/pr-groups.out"
 }
 check "kustomize base: promtool check rules on the PrometheusRule" pr_rules
 
