@@ -159,6 +159,52 @@ fn block(pem: &str) -> String {
 // The table: accept or refuse, as the toolkit does
 // ------------------------------------------------------------------------------------------
 
+/// Every YAML file in the toolkit's `web/testdata/` (prometheus/exporter-toolkit at
+/// 19a7c2d590c599b7318733bd00eed83fab3b8dad): the table below has a row for each.
+const TOOLKIT_FILES: [&str; 41] = [
+    "tls_config_noAuth.requireandverifyclientcert.good.yml",
+    "tls_config_noAuth.requireanyclientcert.good.yml",
+    "tls_config_noAuth.requireanyclientcertkeyinline.good.yml",
+    "web_config_auth_clientCAs_invalid.bad.yml",
+    "web_config_auth_clientCAs_missing.bad.yml",
+    "web_config_auth_client_san.bad.yaml",
+    "web_config_auth_client_san.good.yaml",
+    "web_config_auth_user_list_invalid.bad.yml",
+    "web_config_empty.yml",
+    "web_config_headers.good.yml",
+    "web_config_headers_content_type_options.bad.yml",
+    "web_config_headers_extra_header.bad.yml",
+    "web_config_headers_frame_options.bad.yml",
+    "web_config_junk.yml",
+    "web_config_junk_key.yml",
+    "web_config_noAuth.bad.yml",
+    "web_config_noAuth.good.blocking.yml",
+    "web_config_noAuth.good.yml",
+    "web_config_noAuth_allCiphers.good.yml",
+    "web_config_noAuth_allCurves.good.yml",
+    "web_config_noAuth_certPath_empty.bad.yml",
+    "web_config_noAuth_certPath_invalid.bad.yml",
+    "web_config_noAuth_certPath_keyPath_empty.bad.yml",
+    "web_config_noAuth_certPath_keyPath_invalid.bad.yml",
+    "web_config_noAuth_cert_empty.bad.yml",
+    "web_config_noAuth_inventedCiphers.bad.yml",
+    "web_config_noAuth_inventedCurves.bad.yml",
+    "web_config_noAuth_keyPath_empty.bad.yml",
+    "web_config_noAuth_keyPath_invalid.bad.yml",
+    "web_config_noAuth_key_empty.bad.yml",
+    "web_config_noAuth_noHTTP2.good.yml",
+    "web_config_noAuth_noHTTP2Cipher.bad.yml",
+    "web_config_noAuth_someCiphers.good.yml",
+    "web_config_noAuth_someCiphers_noOrder.good.yml",
+    "web_config_noAuth_someCurves.good.yml",
+    "web_config_noAuth_tlsInline.good.yml",
+    "web_config_noAuth_wrongTLSVersion.bad.yml",
+    "web_config_rate_limiter_nonblocking.yaml",
+    "web_config_rate_limiter_one_second.yaml",
+    "web_config_users.good.yml",
+    "web_config_users_noTLS.good.yml",
+];
+
 /// `Ok`: loads. `Err(key)`: refused, the error naming `key`.
 type Want = Result<(), &'static str>;
 
@@ -246,8 +292,18 @@ fn web_config_files_are_accepted_and_refused_as_the_toolkit_decides() {
             Ok(()),
         ),
         (
-            "web_config_noAuth.good.blocking.yml / web_config_auth_clientCAs_missing.bad.yml (loads in the toolkit too)",
+            "web_config_noAuth.good.blocking.yml (RequireAndVerifyClientCert, no client CA)",
             format!("{tls}  client_auth_type: RequireAndVerifyClientCert\n"),
+            Ok(()),
+        ),
+        // The same bytes as good.blocking.yml. Its ".bad" is a verdict on the handshake, not
+        // on the file: ConfigToTLSConfig loads it (Go then verifies client certificates
+        // against the system trust store), and the toolkit's TestConfigReloading starts a
+        // server on these bytes and expects its test client, which has no certificate, to be
+        // refused. each_client_auth_type_treats_client_certificates_as_go_does pins that.
+        (
+            "web_config_auth_clientCAs_missing.bad.yml (loads; every test client is refused)",
+            format!("{tls}  client_auth_type: \"RequireAndVerifyClientCert\"\n"),
             Ok(()),
         ),
         (
@@ -443,6 +499,12 @@ fn web_config_files_are_accepted_and_refused_as_the_toolkit_decides() {
             Ok(()),
         ),
     ];
+    for file in TOOLKIT_FILES {
+        assert!(
+            rows.iter().any(|(name, _, _)| name.starts_with(file)),
+            "no row for the toolkit's {file}"
+        );
+    }
     let mut failures = Vec::new();
     for (name, yaml, want) in &rows {
         let got = load(&pki, yaml);
@@ -453,6 +515,11 @@ fn web_config_files_are_accepted_and_refused_as_the_toolkit_decides() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    println!(
+        "{} rows ({} toolkit files) decided as the toolkit decides",
+        rows.len(),
+        TOOLKIT_FILES.len()
+    );
 }
 
 /// Where this exporter refuses a file the toolkit takes, each for a stated reason: rustls
@@ -502,6 +569,32 @@ fn the_deliberate_divergences_are_clear_errors() {
     )
     .expect("loads");
     assert!(w.warnings().is_empty(), "{:?}", w.warnings());
+}
+
+/// A verifying policy without a client CA loads, as in the toolkit (Go verifies against the
+/// system trust store then), and the log says so, naming the key: any CA the system trusts
+/// vouches for a client. With a client CA nothing is said.
+#[test]
+fn a_verifying_policy_without_a_client_ca_says_the_system_trust_store_decides() {
+    let pki = pki();
+    let tls = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+    for policy in ["RequireAndVerifyClientCert", "VerifyClientCertIfGiven"] {
+        let w = load(&pki, &format!("{tls}  client_auth_type: {policy}\n"))
+            .unwrap_or_else(|e| panic!("{policy} without a client CA loads: {e}"));
+        assert!(
+            w.warnings().iter().any(|w| w.starts_with(&format!(
+                "tls_server_config.client_auth_type: {policy} without client_ca_file or client_ca"
+            )) && w.contains("system trust store")),
+            "{policy}: {:?}",
+            w.warnings()
+        );
+        let w = load(
+            &pki,
+            &format!("{tls}  client_auth_type: {policy}\n  client_ca_file: ca.pem\n"),
+        )
+        .expect("loads");
+        assert!(w.warnings().is_empty(), "{policy}: {:?}", w.warnings());
+    }
 }
 
 #[test]

@@ -309,17 +309,25 @@ pub(super) fn build(raw: RawTls, base: &Path, http2: bool) -> Result<Built, WebC
     };
     let roots = match (roots, client_auth.verifies()) {
         (Some(r), _) => Some(r),
-        // Go verifies against the system's trust store when no client CA is given.
+        // Go verifies against the system's trust store when no client CA is given, and the
+        // toolkit loads such a file (its web_config_noAuth.good.yml does just that). Said once
+        // in the log, since any CA the system trusts then vouches for a client.
         (None, true) => {
             let found = rustls_native_certs::load_native_certs();
             let mut store = rustls::RootCertStore::empty();
             store.add_parsable_certificates(found.certs);
-            if store.is_empty() {
-                warnings.push(format!(
+            warnings.push(if store.is_empty() {
+                format!(
                     "{}: {auth_text} without client_ca_file or client_ca, and the system trust store is empty: every client certificate will be refused",
                     key("client_auth_type")
-                ));
-            }
+                )
+            } else {
+                format!(
+                    "{}: {auth_text} without client_ca_file or client_ca: client certificates are verified against the system trust store ({} CAs), as in the toolkit; set client_ca_file to accept only your own CA's",
+                    key("client_auth_type"),
+                    store.len()
+                )
+            });
             Some(Arc::new(store))
         }
         (None, false) => None,
