@@ -172,7 +172,12 @@ async fn check(config: &Config, output: Output) -> u8 {
 
 /// A tiny HTTP GET for container health checks: exit 0 on 2xx, 1 otherwise.
 async fn probe(url: &str, timeout: Duration) -> u8 {
-    let client = match reqwest::Client::builder().timeout(timeout).build() {
+    // The system trust store, as every other client of this exporter.
+    let client = match reqwest::Client::builder()
+        .tls_built_in_webpki_certs(false)
+        .timeout(timeout)
+        .build()
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("milvus_exporter probe: {e}");

@@ -19,6 +19,10 @@ enum Source {
     WebConfig(&'static str),
     /// A file whose text is produced at run time (paths into the test's temp dir).
     FileWith(fn(&std::path::Path) -> String),
+    /// One environment variable whose value is produced at run time.
+    EnvWith(&'static str, fn() -> String),
+    /// A TOML file and one environment variable together.
+    FileEnv(&'static str, &'static str, &'static str),
 }
 
 struct Case {
@@ -47,8 +51,22 @@ fn cases() -> Vec<Case> {
         Case { name: "unknown log level", source: File("[log]\nlevel = \"loud\"\n"), key: "log.level" },
         Case { name: "unknown log format", source: File("[log]\nformat = \"xml\"\n"), key: "log.format" },
         Case { name: "empty target name", source: File("[[targets]]\nname = \"\"\naddress = \"http://127.0.0.1:1\"\n"), key: "targets[0].name" },
-        Case { name: "duplicate target names", source: File("[[targets]]\nname = \"a\"\naddress = \"http://127.0.0.1:1\"\n[[targets]]\nname = \"a\"\naddress = \"http://127.0.0.1:2\"\n"), key: "targets[1].name" },
-        Case { name: "target named like the main one", source: File("[[targets]]\nname = \"default\"\naddress = \"http://127.0.0.1:1\"\n"), key: "targets[0].name" },
+        Case { name: "duplicate target names", source: File("[[targets]]\nname = \"a\"\naddress = \"http://127.0.0.1:1\"\n[[targets]]\nname = \"a\"\naddress = \"http://127.0.0.1:2\"\n"), key: "targets[1].name: \"a\" is already targets[0].name" },
+        Case { name: "duplicate target names but for spaces", source: File("[milvus]\naddress = \"http://127.0.0.1:1\"\n[[targets]]\nname = \"a\"\naddress = \"http://127.0.0.1:1\"\n[[targets]]\nname = \" a \"\naddress = \"http://127.0.0.1:2\"\n"), key: "targets[1].name: \"a\" is already targets[0].name" },
+        Case { name: "target named like the main one", source: File("[[targets]]\nname = \"default\"\naddress = \"http://127.0.0.1:1\"\n"), key: "targets[0].name: \"default\" is already milvus.name, the main target's name" },
+        Case { name: "env: main target named like a target", source: FileEnv("[[targets]]\nname = \"b\"\naddress = \"http://127.0.0.1:1\"\n", "MILVUS_EXPORTER_MILVUS__NAME", "b"), key: "targets[0].name: \"b\" is already milvus.name" },
+        Case { name: "a target name of 1 MB twice", source: FileWith(|_| {
+            let long = "t".repeat(1 << 20);
+            format!("[milvus]\naddress = \"http://127.0.0.1:1\"\n[[targets]]\nname = \"{long}\"\naddress = \"http://127.0.0.1:1\"\n[[targets]]\nname = \"{long}\"\naddress = \"http://127.0.0.1:1\"\n")
+        }), key: "targets[1].name: \"tttt" },
+        Case { name: "the same probe twice (docs is default.docs)", source: File("[milvus]\naddress = \"http://127.0.0.1:1\"\n[[readiness.probes]]\ncollection = \"docs\"\n[[readiness.probes]]\ncollection = \"default.docs\"\ntimeout = \"1s\"\n"), key: "readiness.probes[1]: a query probe of \"default.docs\" is already readiness.probes[0]" },
+        Case { name: "the same search probe twice", source: File("[milvus]\naddress = \"http://127.0.0.1:1\"\n[[readiness.probes]]\ncollection = \"db2.kb\"\nkind = \"search\"\n[[readiness.probes]]\ncollection = \"db2.kb\"\nkind = \"query\"\n[[readiness.probes]]\ncollection = \"db2.kb\"\nkind = \"search\"\n"), key: "readiness.probes[2]: a search probe of \"db2.kb\" is already readiness.probes[0]" },
+        Case { name: "a dependency name twice", source: File("[milvus]\naddress = \"http://127.0.0.1:1\"\n[[dependencies]]\nname = \"embed\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n[[dependencies]]\nname = \"embed\"\nkind = \"tcp\"\naddress = \"127.0.0.1:2\"\n"), key: "dependencies[1].name: \"embed\" is already dependencies[0].name" },
+        Case { name: "a dependency named like a target", source: File("[milvus]\naddress = \"http://127.0.0.1:1\"\n[[targets]]\nname = \"a\"\naddress = \"http://127.0.0.1:1\"\n[[dependencies]]\nname = \"a\"\nkind = \"tcp\"\naddress = \"127.0.0.1:2\"\n"), key: "dependencies[0].name: \"a\" is already targets[0].name" },
+        Case { name: "a rag probe named like a dependency", source: File("[milvus]\naddress = \"http://127.0.0.1:1\"\n[[dependencies]]\nname = \"kb\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n[[rag_probes]]\nname = \"kb\"\ncollection = \"kb\"\n[rag_probes.embedding]\nurl = \"http://127.0.0.1:1/v1/embeddings\"\nmodel = \"m\"\n"), key: "rag_probes[0].name: \"kb\" is already dependencies[0].name" },
+        Case { name: "a rag probe name twice", source: File("[milvus]\naddress = \"http://127.0.0.1:1\"\n[[rag_probes]]\nname = \"kb\"\ncollection = \"kb\"\n[rag_probes.embedding]\nurl = \"http://127.0.0.1:1/v1/embeddings\"\nmodel = \"m\"\n[[rag_probes]]\nname = \"kb\"\ncollection = \"kb2\"\n[rag_probes.embedding]\nurl = \"http://127.0.0.1:1/v1/embeddings\"\nmodel = \"m\"\n"), key: "rag_probes[1].name: \"kb\" is already rag_probes[0].name" },
+        Case { name: "a disk path of 1 MB", source: FileWith(|_| format!("[milvus]\naddress = \"http://127.0.0.1:1\"\n[system]\ndisk_paths = [\"/{}\"]\n", "d".repeat(1 << 20))), key: "system.disk_paths[0]: a path of 1048577 bytes is longer than 4096" },
+        Case { name: "env: a disk path of 100 kB", source: EnvWith("MILVUS_EXPORTER_SYSTEM__DISK_PATHS", || format!("/,/{}", "d".repeat(100_000))), key: "system.disk_paths[1]: a path of 100001 bytes" },
         Case { name: "unknown key in file", source: File("[cache]\nttll = \"1s\"\n"), key: "ttll" },
         Case { name: "unknown section in file", source: File("[cahce]\nttl = \"1s\"\n"), key: "cahce" },
         Case { name: "not TOML", source: File("this is = = not toml\n[[[\n"), key: "exporter.toml" },
@@ -124,6 +142,11 @@ fn run_case(case: &Case) -> Result<(), String> {
             args.extend(["--config".into(), write(&text)]);
         }
         Source::Env(k, v) => env.push((k.to_string(), v.to_string())),
+        Source::EnvWith(k, v) => env.push((k.to_string(), v())),
+        Source::FileEnv(text, k, v) => {
+            args.extend(["--config".into(), write(text)]);
+            env.push((k.to_string(), v.to_string()));
+        }
         Source::Flags(flags) => args.extend(flags.iter().map(|s| s.to_string())),
         Source::WebConfig(yaml) => {
             let web = dir.path().join("web.yml");
@@ -156,6 +179,10 @@ fn run_case(case: &Case) -> Result<(), String> {
     }
     if !stderr.contains(case.key) {
         problems.push(format!("stderr does not name {:?}", case.key));
+    }
+    // However long the value, the line is one a person reads.
+    if stderr.len() > 1024 {
+        problems.push(format!("stderr is {} bytes long", stderr.len()));
     }
     let lower = stderr.to_lowercase();
     for bad in ["panicked", "backtrace", "rust_backtrace"] {
@@ -212,4 +239,179 @@ fn a_valid_config_passes_the_same_path() {
         Some(1),
         "not ready, but not a config error\n{stdout}\n{stderr}"
     );
+}
+
+/// A list variable that is not UTF-8 is refused by name, with one line, as any other.
+#[test]
+fn a_list_variable_that_is_not_utf8_is_refused_by_name() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = std::process::Command::new(binary::BIN)
+        .arg("check")
+        .env_clear()
+        .env("MILVUS_EXPORTER_MILVUS__ADDRESS", "http://127.0.0.1:1")
+        .env(
+            "MILVUS_EXPORTER_SYSTEM__DISK_PATHS",
+            std::ffi::OsStr::from_bytes(b"/,/data\xff"),
+        )
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run milvus_exporter");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("MILVUS_EXPORTER_SYSTEM__DISK_PATHS: is not valid UTF-8"),
+        "{stderr}"
+    );
+}
+
+/// Every sample line's series (`name{labels}`) of a text exposition that occurs twice.
+fn duplicate_series(text: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series.to_string()))
+        .filter(|series| !seen.insert(series.clone()))
+        .collect()
+}
+
+/// Lists of plain values are sets: a value written twice, in the file or in a comma list of
+/// the environment, is kept once, so no scrape carries a series twice. The same place is the
+/// same value: `/`, `//` and `/.`; `docs` and `default.docs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_listed_twice_are_kept_once_and_no_series_repeats() {
+    use support::fake_milvus::{FakeCollection, FakeMilvus, FakeState};
+    let fake = FakeMilvus::start(FakeState::new().with(|b| {
+        b.collections = vec![FakeCollection::loaded("default", "docs", 10)];
+    }))
+    .await;
+    let base = format!(
+        "[milvus]\naddress = \"{}\"\ntimeout = \"2s\"\n[cache]\nrefresh_interval = \"0s\"\n",
+        fake.url()
+    );
+    let file = format!(
+        "[milvus]\naddress = \"{}\"\ntimeout = \"2s\"\ndatabases = [\"default\", \"default\"]\n\
+         [milvus.collections]\ninclude = [\"default\\\\..*\", \"default\\\\..*\"]\n\
+         [cache]\nrefresh_interval = \"0s\"\n\
+         [system]\ndisk_paths = [\"/\", \"/\", \"//\", \"/.\"]\n\
+         [readiness]\nrequired_collections = [\"docs\", \"default.docs\"]\n\
+         disabled_rules = [\"memory\", \"memory\"]\n\
+         quota_states_not_ready = [\"DenyToRead\", \"DenyToRead\"]\n\
+         [[readiness.probes]]\ncollection = \"docs\"\n\
+         [[readiness.probes]]\ncollection = \"default.docs\"\nkind = \"search\"\n",
+        fake.url()
+    );
+    let ten_thousand = vec!["/"; 10_000].join(",");
+    let env_cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("the file", vec![]),
+        (
+            "the environment",
+            vec![
+                ("MILVUS_EXPORTER_SYSTEM__DISK_PATHS", "/,/,//"),
+                (
+                    "MILVUS_EXPORTER_READINESS__REQUIRED_COLLECTIONS",
+                    "docs,default.docs",
+                ),
+                ("MILVUS_EXPORTER_READINESS__DISABLED_RULES", "memory,memory"),
+                ("MILVUS_EXPORTER_MILVUS__COLLECTIONS__EXCLUDE", "x,x"),
+            ],
+        ),
+        (
+            "10,000 of one path",
+            vec![("MILVUS_EXPORTER_SYSTEM__DISK_PATHS", ten_thousand.as_str())],
+        ),
+    ];
+    for (what, env) in env_cases {
+        let toml = if env.is_empty() {
+            file.clone()
+        } else {
+            base.clone()
+        };
+        let bin = tokio::task::block_in_place(|| binary::Binary::start(&toml, &[], &env));
+        let metrics = reqwest::get(bin.url("/metrics"))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("body");
+        let dups = duplicate_series(&metrics);
+        assert!(dups.is_empty(), "{what}: repeated series {dups:?}");
+        let disks = metrics
+            .lines()
+            .filter(|l| l.starts_with("milvus_host_disk_percent{"))
+            .count();
+        assert_eq!(disks, 1, "{what}: one disk path\n{metrics}");
+        drop(bin);
+    }
+}
+
+/// A reload refuses a duplicate as start-up does, with the same line, and keeps serving the
+/// running configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_refuses_a_duplicate_with_the_start_up_line_and_keeps_running() {
+    use support::exporter::Exporter;
+    use support::fake_milvus::{FakeMilvus, FakeState};
+    let fake = FakeMilvus::start(FakeState::new()).await;
+    let base = format!(
+        "[milvus]\naddress = \"{}\"\ntimeout = \"2s\"\n[cache]\nrefresh_interval = \"0s\"\n\
+         [[targets]]\nname = \"a\"\naddress = \"{}\"\n",
+        fake.url(),
+        fake.url()
+    );
+    let exporter = Exporter::start(&base).await;
+    assert_eq!(exporter.get("/probe?target=a").await.status, 200);
+    let tcp = |name: &str| {
+        format!("[[dependencies]]\nname = \"{name}\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n")
+    };
+    let rag = |name: &str| {
+        format!("[[rag_probes]]\nname = \"{name}\"\ncollection = \"kb\"\n[rag_probes.embedding]\nurl = \"http://127.0.0.1:1/v1/embeddings\"\nmodel = \"m\"\n")
+    };
+    let target = format!("[[targets]]\nname = \"a\"\naddress = \"{}\"\n", fake.url());
+    let bad: Vec<(String, &str)> = vec![
+        (target.clone(), "targets[1].name: \"a\" is already targets[0].name"),
+        (
+            "[[readiness.probes]]\ncollection = \"docs\"\n[[readiness.probes]]\ncollection = \"default.docs\"\n".into(),
+            "readiness.probes[1]: a query probe of \"default.docs\" is already readiness.probes[0]",
+        ),
+        (
+            format!("{}{}", tcp("d"), tcp("d")),
+            "dependencies[1].name: \"d\" is already dependencies[0].name",
+        ),
+        (
+            format!("{}{}", tcp("d"), rag("d")),
+            "rag_probes[0].name: \"d\" is already dependencies[0].name",
+        ),
+        (tcp("a"), "dependencies[0].name: \"a\" is already targets[0].name"),
+    ];
+    for (extra, line) in bad {
+        // The readiness section must come before the [[targets]] table array it follows.
+        let text = if extra.starts_with("[[readiness") {
+            base.replace("[[targets]]", &format!("{extra}[[targets]]"))
+        } else {
+            format!("{base}{extra}")
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("exporter.toml");
+        std::fs::write(&path, &text).expect("write");
+        let start = binary::run(
+            &["--config", &path.display().to_string(), "check"],
+            &[],
+            Duration::from_secs(30),
+        );
+        assert_eq!(start.0, Some(2), "{line}: {}", start.2);
+        assert_eq!(
+            start.2.trim_end(),
+            format!("milvus_exporter: config: {line}"),
+            "start-up"
+        );
+        std::fs::write(exporter.config_path(), &text).expect("rewrite");
+        let refused = exporter.reload().await.expect_err(line);
+        assert_eq!(refused, format!("config: {line}"), "reload");
+        assert_eq!(
+            exporter.get("/probe?target=a").await.status,
+            200,
+            "{line}: the running configuration still serves"
+        );
+    }
+    exporter.stop().await;
 }

@@ -305,6 +305,72 @@ async fn quota_states_that_deny_reads_make_milvus_not_ready() {
     exporter.stop().await;
 }
 
+/// A dependency's certificate is checked as Go's clients check it: with no `tls.ca_file`
+/// against the system trust store (the binary's SSL_CERT_FILE here), with one against that CA
+/// alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependency_trusts_the_system_store_without_ca_file_and_only_its_ca_file_with_one() {
+    let fake = FakeMilvus::start(fake_with_docs()).await;
+    let (tls, ca_pem) = tls_server().await;
+    let (_elsewhere, other_pem) = tls_server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    let other = dir.path().join("other-ca.pem");
+    std::fs::write(&ca, &ca_pem).expect("write ca");
+    std::fs::write(&other, &other_pem).expect("write other ca");
+    let status = |ca_file: Option<&std::path::Path>, system: &std::path::Path| {
+        let tls_line = ca_file
+            .map(|p| format!("tls = {{ ca_file = \"{}\" }}\n", p.display()))
+            .unwrap_or_default();
+        let toml = config(
+            &fake.url(),
+            &format!(
+                "[readiness]\ndisabled_rules = [\"memory\", \"disk\"]\n[[dependencies]]\nname = \"vault_tls\"\nurl = \"https://localhost:{}/\"\n{tls_line}",
+                tls.port()
+            ),
+        );
+        let system = system.display().to_string();
+        let bin = tokio::task::block_in_place(|| {
+            support::binary::Binary::start(&toml, &[], &[("SSL_CERT_FILE", &system)])
+        });
+        let url = bin.url("/readyz");
+        async move {
+            let body = reqwest::get(&url)
+                .await
+                .expect("GET /readyz")
+                .text()
+                .await
+                .expect("body");
+            let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+            drop(bin);
+            v["dependencies"]["vault_tls"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    assert_eq!(
+        status(None, &ca).await,
+        "healthy",
+        "the system store has the CA"
+    );
+    assert_eq!(
+        status(None, &other).await,
+        "unhealthy",
+        "the system store lacks it"
+    );
+    assert_eq!(
+        status(Some(&other), &ca).await,
+        "unhealthy",
+        "a ca_file is the only CA trusted"
+    );
+    assert_eq!(
+        status(Some(&ca), &other).await,
+        "healthy",
+        "the ca_file's CA"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dependencies_are_checked_over_http_https_and_tcp_without_leaking_their_secrets() {
     let fake = FakeMilvus::start(fake_with_docs()).await;

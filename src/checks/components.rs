@@ -145,7 +145,7 @@ pub struct ComponentsClient {
 impl ComponentsClient {
     pub fn new(metrics_address: &str) -> Result<Self, String> {
         // No redirects: the metrics port answers itself, and nothing is sent anywhere else.
-        let client = reqwest::Client::builder()
+        let client = super::http::system_trust(reqwest::Client::builder())
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;

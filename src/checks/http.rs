@@ -232,6 +232,14 @@ enum RedirectRefused {
 /// reqwest strips only `Authorization`, `Cookie` and their kin on a cross-host redirect: an
 /// `X-Api-Key` would follow a 302 anywhere. A same-origin redirect (`/health` → `/health/`)
 /// is common and harmless, so it is followed rather than refused.
+/// Server certificates are checked against the system trust store (what Go's clients and the
+/// Milvus gRPC client here use), not the webpki bundle compiled into reqwest: a CA an
+/// operator adds to the host or image is trusted, one they remove is not.
+pub(crate) fn system_trust(b: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    b.tls_built_in_webpki_certs(false)
+        .tls_built_in_native_certs(true)
+}
+
 fn same_origin_redirects(configured: &url::Url) -> reqwest::redirect::Policy {
     let origin = configured.origin();
     reqwest::redirect::Policy::custom(move |attempt| {
@@ -252,15 +260,17 @@ fn http_client(h: &HttpDependency) -> Result<reqwest::Client, reqwest::Error> {
 
 /// A client for one configured endpoint (a dependency, a RAG probe's embeddings API): its
 /// headers sent with every request and marked sensitive, redirects only within `url`'s
-/// origin, and the extra CA bundle when one is configured.
+/// origin, and its trust: the configured CA bundle alone when there is one, else the system
+/// trust store (see [`system_trust`]).
 pub(super) fn client_for(
     url: &url::Url,
     configured: &[(String, Secret)],
     ca_pem: Option<&[u8]>,
     insecure_skip_verify: bool,
 ) -> Result<reqwest::Client, reqwest::Error> {
-    let mut b = reqwest::Client::builder().redirect(same_origin_redirects(url));
+    let mut b = system_trust(reqwest::Client::builder()).redirect(same_origin_redirects(url));
     if let Some(pem) = ca_pem {
+        b = b.tls_built_in_root_certs(false);
         for cert in reqwest::Certificate::from_pem_bundle(pem)? {
             b = b.add_root_certificate(cert);
         }

@@ -127,14 +127,22 @@ impl CollectionFilter {
 
     fn from_raw(raw: &RawCollections, key: &str) -> Result<Self, ConfigError> {
         let compile = |list: &[String], field: &str| -> Result<Vec<regex::Regex>, ConfigError> {
-            if list.len() > MAX_PATTERNS {
+            // A pattern written twice matches what it matches once: kept once, so the bound
+            // counts patterns, not lines (errors still name the position as written).
+            let mut seen = HashSet::new();
+            let unique: Vec<(usize, &String)> = list
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| seen.insert(p.as_str()))
+                .collect();
+            if unique.len() > MAX_PATTERNS {
                 return Err(ConfigError::invalid(
                     format!("{key}.collections.{field}"),
-                    format!("{} patterns; at most {MAX_PATTERNS}", list.len()),
+                    format!("{} patterns; at most {MAX_PATTERNS}", unique.len()),
                 ));
             }
-            list.iter()
-                .enumerate()
+            unique
+                .into_iter()
                 .map(|(i, p)| {
                     let k = format!("{key}.collections.{field}[{i}]");
                     if p.is_empty() {
@@ -262,16 +270,18 @@ impl MilvusTarget {
             }
             _ => Credentials::None,
         };
+        // A database listed twice is listed once.
         let mut databases = Vec::new();
+        let mut seen = HashSet::new();
         for (i, db) in raw.databases.iter().enumerate() {
             let db = db.trim();
             if db.is_empty() || db.parse::<tonic::metadata::AsciiMetadataValue>().is_err() {
                 return Err(ConfigError::invalid(
                     format!("{key}.databases[{i}]"),
-                    format!("{db:?} is not a database name"),
+                    format!("{} is not a database name", shown(db)),
                 ));
             }
-            if !databases.iter().any(|d| d == db) {
+            if seen.insert(db) {
                 databases.push(db.to_string());
             }
         }

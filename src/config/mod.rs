@@ -49,7 +49,7 @@ use readiness::RawReadiness;
 pub use readiness::{ProbeConfig, ReadinessConfig, VectorFrom};
 use system::RawSystem;
 pub use system::SystemConfig;
-use values::{bounded, key_paths, one_line, read_bounded_text};
+use values::{bounded, key_paths, one_line, read_bounded_text, shown};
 pub use values::{
     io_reason, read_bounded, HumanDuration, Secret, MAX_CPU_SAMPLE_INTERVAL, MAX_FILE_BYTES,
     MAX_INTERVAL, MAX_TIMEOUT, MIN_CLIENT_TIMEOUT, MIN_REFRESH_INTERVAL, MIN_TTL,
@@ -140,6 +140,30 @@ pub struct Overrides {
     pub log_format: Option<String>,
 }
 
+/// The names taken so far and where each was given, so a second use names both places.
+#[derive(Default)]
+struct Names(std::collections::HashMap<String, String>);
+
+impl Names {
+    /// Takes `name` for `key`; `what` says what the first place is when its key alone would
+    /// not (`milvus.name` is also the main target's default name, `default`).
+    fn claim(&mut self, name: &str, key: String, what: &str) -> Result<(), ConfigError> {
+        if let Some(first) = self.0.get(name) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{} is already {first}", shown(name)),
+            ));
+        }
+        let place = if what.is_empty() {
+            key
+        } else {
+            format!("{key}, {what}")
+        };
+        self.0.insert(name.to_string(), place);
+        Ok(())
+    }
+}
+
 impl Config {
     /// Loads defaults, then `file`, then the process environment, then `overrides`.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
@@ -209,8 +233,12 @@ impl Config {
         let web = WebConfig::from_raw(raw.web)?;
         let (log_level, log_format) = log::from_raw(&raw.log)?;
         let milvus = MilvusTarget::from_raw(raw.milvus, "milvus", "default")?;
+        // Targets, dependencies and RAG probes share one namespace (a `/probe?target=` name,
+        // a readiness rule, a metric label), and each entry carries settings of its own, so a
+        // name given twice is refused with both places, never merged.
+        let mut names = Names::default();
+        names.claim(&milvus.name, "milvus.name".into(), "the main target's name")?;
         let mut targets = Vec::with_capacity(raw.targets.len());
-        let mut names = HashSet::from([milvus.name.clone()]);
         for (i, t) in raw.targets.into_iter().enumerate() {
             let key = format!("targets[{i}]");
             let name = t.name.clone().unwrap_or_default();
@@ -220,14 +248,8 @@ impl Config {
                     "every target needs a non-empty name",
                 ));
             }
-            let target = MilvusTarget::from_raw(t, &key, &name)?;
-            if !names.insert(target.name.clone()) {
-                return Err(ConfigError::invalid(
-                    format!("{key}.name"),
-                    format!("duplicate target name {:?}", target.name),
-                ));
-            }
-            targets.push(target);
+            names.claim(name.trim(), format!("{key}.name"), "")?;
+            targets.push(MilvusTarget::from_raw(t, &key, &name)?);
         }
 
         let cache = CacheConfig::from_raw(&raw.cache)?;
@@ -243,18 +265,7 @@ impl Config {
             let dep = DependencyConfig::from_raw(d, i, &env_lookup)?;
             // A rule of the same name is refused by `checks::validate`: the rules are the
             // checks', above config in the floor plan.
-            if names.contains(&dep.name) {
-                return Err(ConfigError::invalid(
-                    format!("dependencies[{i}].name"),
-                    format!("{:?} is already the name of a rule or target", dep.name),
-                ));
-            }
-            if dependencies.iter().any(|o| o.name == dep.name) {
-                return Err(ConfigError::invalid(
-                    format!("dependencies[{i}].name"),
-                    format!("duplicate dependency name {:?}", dep.name),
-                ));
-            }
+            names.claim(&dep.name, format!("dependencies[{i}].name"), "")?;
             dependencies.push(dep);
         }
         let mut rag_probes: Vec<RagProbeConfig> = Vec::new();
@@ -262,21 +273,7 @@ impl Config {
             let probe = RagProbeConfig::from_raw(r, i, &env_lookup)?;
             // Its name is a readiness rule's, beside the dependencies'; a built-in rule of
             // the same name is refused by `checks::validate`, as for dependencies.
-            let clash = if names.contains(&probe.name) {
-                Some("a target")
-            } else if dependencies.iter().any(|d| d.name == probe.name) {
-                Some("a dependency")
-            } else if rag_probes.iter().any(|o| o.name == probe.name) {
-                Some("another rag probe")
-            } else {
-                None
-            };
-            if let Some(what) = clash {
-                return Err(ConfigError::invalid(
-                    format!("rag_probes[{i}].name"),
-                    format!("{:?} is already the name of {what}", probe.name),
-                ));
-            }
+            names.claim(&probe.name, format!("rag_probes[{i}].name"), "")?;
             rag_probes.push(probe);
         }
 
@@ -585,7 +582,10 @@ mod tests {
         );
         let many = format!(
             "[milvus.collections]\nexclude = [{}]\n",
-            vec!["\"x\""; 300].join(",")
+            (0..300)
+                .map(|i| format!("\"x{i}\""))
+                .collect::<Vec<_>>()
+                .join(",")
         );
         let cases: Vec<(String, &str)> = vec![
             (

@@ -1,6 +1,8 @@
 //! `[readiness]` and `[[readiness.probes]]`: thresholds, required collections, rules turned
 //! off, and the read probes.
 
+use std::collections::HashMap;
+
 use super::*;
 
 #[derive(Debug, Deserialize)]
@@ -159,15 +161,20 @@ impl ReadinessConfig {
                 ))
             }
         };
+        // A collection required twice is required once (`docs` is `default.docs`): a list of
+        // names has nothing else to say, and each entry has its own series.
         let mut required = Vec::new();
+        let mut seen = HashSet::new();
         for (i, c) in raw.required_collections.iter().enumerate() {
             let r = CollectionRef::parse(c).ok_or_else(|| {
                 ConfigError::invalid(
                     format!("readiness.required_collections[{i}]"),
-                    format!("{c:?} is not a collection name or db.collection"),
+                    format!("{} is not a collection name or db.collection", shown(c)),
                 )
             })?;
-            required.push(r);
+            if seen.insert(r.clone()) {
+                required.push(r);
+            }
         }
         // Each name is checked against the checks' rules and the dependencies by
         // `checks::validate` when the checks are built (start-up, `check`, reload): config sits
@@ -187,11 +194,28 @@ impl ReadinessConfig {
                     ),
                 )
             })?;
-            quota_states.push(state);
+            if !quota_states.contains(&state) {
+                quota_states.push(state);
+            }
         }
-        let mut probes = Vec::new();
+        // One probe per collection and kind: that pair is its series' labels and its reason in
+        // /readyz. Two entries for one pair are refused, not merged, since their timeouts and
+        // thresholds may differ and either choice would drop one silently.
+        let mut probes: Vec<ProbeConfig> = Vec::new();
+        let mut seen: HashMap<(CollectionRef, ProbeKind), usize> = HashMap::new();
         for (i, p) in raw.probes.into_iter().enumerate() {
-            probes.push(ProbeConfig::from_raw(p, i)?);
+            let probe = ProbeConfig::from_raw(p, i)?;
+            if let Some(first) = seen.insert((probe.collection.clone(), probe.kind), i) {
+                return Err(ConfigError::invalid(
+                    format!("readiness.probes[{i}]"),
+                    format!(
+                        "a {} probe of {} is already readiness.probes[{first}]",
+                        probe.kind.as_str(),
+                        shown(&probe.collection.to_string())
+                    ),
+                ));
+            }
+            probes.push(probe);
         }
         Ok(ReadinessConfig {
             memory_percent_max: pct("readiness.memory_percent_max", raw.memory_percent_max)?,

@@ -128,6 +128,16 @@ pub fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// `s` quoted for an error message, cut after 64 characters: a value may be a megabyte long,
+/// and an error is one line a person reads.
+pub(super) fn shown(s: &str) -> String {
+    const MAX_CHARS: usize = 64;
+    match s.char_indices().nth(MAX_CHARS) {
+        None => format!("{s:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &s[..cut], s.len()),
+    }
+}
+
 /// The `config` crate's messages can span lines; the contract is one line.
 pub(super) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -211,14 +211,14 @@ go_names!(Curve, "curve", {
 });
 
 impl Curve {
-    /// The rustls group; `None` for P-521, which the ring provider lacks.
-    pub(super) fn rustls(self) -> Option<&'static dyn SupportedKxGroup> {
+    /// The rustls group: ring's, and ours for P-521, which ring lacks.
+    pub(super) fn rustls(self) -> &'static dyn SupportedKxGroup {
         use provider::kx_group as kx;
         match self {
-            Curve::CurveP256 => Some(kx::SECP256R1),
-            Curve::CurveP384 => Some(kx::SECP384R1),
-            Curve::CurveP521 => None,
-            Curve::X25519 => Some(kx::X25519),
+            Curve::CurveP256 => kx::SECP256R1,
+            Curve::CurveP384 => kx::SECP384R1,
+            Curve::CurveP521 => super::p521_kx::SECP521R1,
+            Curve::X25519 => kx::X25519,
         }
     }
 }

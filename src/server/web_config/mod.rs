@@ -37,6 +37,7 @@
 mod auth;
 mod file;
 mod http;
+pub mod p521_kx;
 mod san;
 mod tls;
 

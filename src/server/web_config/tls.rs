@@ -1,10 +1,10 @@
 //! `tls_server_config` → a rustls `ServerConfig`, with the toolkit's (and Go's) semantics.
 //!
 //! Where Go and rustls differ, the difference is an error at load, never a silent change:
-//! TLS 1.0 and 1.1 are refused (rustls does not speak them). In `cipher_suites` and
-//! `curve_preferences`, which are preference lists, an entry rustls cannot speak (the four
-//! ECDHE CBC suites, `CurveP521`) is left out with a warning, and a list left with nothing
-//! usable is an error.
+//! TLS 1.0 and 1.1 are refused (rustls does not speak them). In `cipher_suites`, a preference
+//! list, an entry rustls cannot speak (the four ECDHE CBC suites) is left out with a warning,
+//! and a list left with nothing usable is an error. Every curve Go names is spoken: ring's
+//! three and P-521 from `p521_kx.rs`, which is also last in the default list, as in Go.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -180,6 +180,8 @@ pub(super) fn build(raw: RawTls, base: &Path, http2: bool) -> Result<Built, WebC
 
     // Cipher suites: Go's list configures TLS 1.0-1.2 only; TLS 1.3 suites are always all on.
     let mut provider = provider::default_provider();
+    // Go's default curves end with P-521: a client that offers only it is served here too.
+    provider.kx_groups.push(super::p521_kx::SECP521R1);
     let tls13: Vec<SupportedCipherSuite> = provider
         .cipher_suites
         .iter()
@@ -234,33 +236,15 @@ pub(super) fn build(raw: RawTls, base: &Path, http2: bool) -> Result<Built, WebC
         provider.cipher_suites = tls13.into_iter().chain(tls12).collect();
     }
 
-    // Curves, in preference order.
+    // Curves, in preference order; one named twice counts once, where it first appears.
     let curves = raw.curve_preferences.unwrap_or_default();
     if !curves.is_empty() {
         let mut groups: Vec<&'static dyn SupportedKxGroup> = Vec::new();
-        let mut dropped = Vec::new();
         for c in &curves {
-            match c.rustls() {
-                Some(g) if !groups.iter().any(|have| have.name() == g.name()) => groups.push(g),
-                Some(_) => {}
-                None => dropped.push(c.name()),
+            let g = c.rustls();
+            if !groups.iter().any(|have| have.name() == g.name()) {
+                groups.push(g);
             }
-        }
-        if groups.is_empty() {
-            return Err(invalid(
-                key("curve_preferences"),
-                format!(
-                    "none of the curves listed can be used: rustls (ring) has no {}; list X25519, CurveP256 or CurveP384",
-                    dropped.join(", ")
-                ),
-            ));
-        }
-        if !dropped.is_empty() {
-            warnings.push(format!(
-                "{}: left out {} (not implemented by rustls with ring)",
-                key("curve_preferences"),
-                dropped.join(", ")
-            ));
         }
         provider.kx_groups = groups;
     }
@@ -325,17 +309,25 @@ pub(super) fn build(raw: RawTls, base: &Path, http2: bool) -> Result<Built, WebC
     };
     let roots = match (roots, client_auth.verifies()) {
         (Some(r), _) => Some(r),
-        // Go verifies against the system's trust store when no client CA is given.
+        // Go verifies against the system's trust store when no client CA is given, and the
+        // toolkit loads such a file (its web_config_noAuth.good.yml does just that). Said once
+        // in the log, since any CA the system trusts then vouches for a client.
         (None, true) => {
             let found = rustls_native_certs::load_native_certs();
             let mut store = rustls::RootCertStore::empty();
             store.add_parsable_certificates(found.certs);
-            if store.is_empty() {
-                warnings.push(format!(
+            warnings.push(if store.is_empty() {
+                format!(
                     "{}: {auth_text} without client_ca_file or client_ca, and the system trust store is empty: every client certificate will be refused",
                     key("client_auth_type")
-                ));
-            }
+                )
+            } else {
+                format!(
+                    "{}: {auth_text} without client_ca_file or client_ca: client certificates are verified against the system trust store ({} CAs), as in the toolkit; set client_ca_file to accept only your own CA's",
+                    key("client_auth_type"),
+                    store.len()
+                )
+            });
             Some(Arc::new(store))
         }
         (None, false) => None,
