@@ -7,7 +7,8 @@
 #              real Alertmanager started on 127.0.0.1
 #   docker-compose   docker-compose.yml
 #   kubernetes-validate (+ kubectl kustomize when kubectl exists)   deploy/kubernetes
-#   python     dashboards (panel ids, datasource, metric names), runbook anchors, exporter TOML
+#   python     dashboards (panel ids, datasource, metric names), runbook anchors, exporter TOML,
+#              every relative link and anchor of README.md and docs/
 #
 # Usage: bash scripts/check_stack.sh      (PYTHON=/path/to/python to choose the interpreter;
 #        default .venv/bin/python, created if missing). Prints `ok NAME` / `FAIL NAME` per
@@ -97,6 +98,9 @@ py() { "$PYTHON" "$ROOT/scripts/py/stack_checks.py" "$@"; }
 
 # ------------------------------------------------------------------------------ PromQL extractor
 check "PromQL metric-name extractor self-test (scripts/py/promql.py)" "$PYTHON" scripts/py/promql.py --self-test
+
+# ------------------------------------------------------------------------------ documentation
+check "markdown links and anchors resolve (README.md, docs/; scripts/py/md_links.py)" "$PYTHON" scripts/py/md_links.py
 
 # ------------------------------------------------------------------------------ Prometheus
 check "promtool check config prometheus/prometheus.yml" promtool check config prometheus/prometheus.yml
