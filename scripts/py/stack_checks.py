@@ -25,14 +25,14 @@ ALLOWED = {
     "milvus_exporter_cache_age_seconds", "milvus_exporter_build_info",
     "milvus_probe_success", "milvus_probe_duration_seconds",
     "milvus_dependency_up", "milvus_dependency_duration_seconds", "milvus_component_state",
-    # issue 13: per-node facts from GetMetrics(system_info), index progress, binlog size and the
+    # per-node facts from GetMetrics(system_info), index progress, binlog size and the
     # cardinality controls
     "milvus_node_has_error", "milvus_node_memory_bytes", "milvus_node_memory_used_bytes",
     "milvus_node_cpu_usage_percent", "milvus_node_disk_bytes", "milvus_node_disk_used_bytes",
     "milvus_node_info", "milvus_collection_binlog_bytes", "milvus_collection_indexed_rows",
     "milvus_collection_index_pending_rows", "milvus_collection_index_state",
     "milvus_exporter_collections_skipped", "milvus_exporter_inventory_age_seconds",
-    # issue 14: RAG probes
+    # RAG probes
     "milvus_rag_probe_success", "milvus_rag_probe_duration_seconds", "milvus_rag_embedding_dimensions",
 }
 RULES = "prometheus/rules/milvus-alerts.yml"
