@@ -26,7 +26,7 @@ use milvus_exporter::cache::Caches;
 use milvus_exporter::checks::collections::CollectionsFacts;
 use milvus_exporter::checks::milvus::MilvusFacts;
 use milvus_exporter::config::{Config, Overrides};
-use milvus_exporter::exposition::{render_families, Format};
+use milvus_exporter::render::exposition::{render_families, Format};
 
 #[derive(Parser, Debug)]
 struct Args {

@@ -8,8 +8,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::exposition::BUILD;
 use crate::readiness::RuleStatus;
+use crate::render::exposition::BUILD;
 
 pub async fn page(State(state): State<Arc<AppState>>) -> Response {
     let caches = state.caches.load();
