@@ -4,8 +4,8 @@
 //! The data flows one way: [`model`] (shared words) → [`config`] → [`checks`] → [`snapshot`] →
 //! [`readiness`] → [`cache`]
 //! → [`render`] ([`exposition`](render::exposition) | [`report`](render::report) |
-//! [`table`](render::table)) → [`server`] → [`app`] (build, serve, reload, shut down; the
-//! binary and every test use it) → [`cli`].
+//! [`table`](render::table) | [`page`](render::page)) → [`server`] → [`app`] (build, serve,
+//! reload, shut down; the binary and every test use it) → [`cli`].
 
 pub mod app;
 pub mod cache;

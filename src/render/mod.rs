@@ -4,8 +4,10 @@
 //!
 //! - [`exposition`]: `/metrics` and `/probe` (OpenMetrics 1.0, Prometheus text 0.0.4);
 //! - [`report`]: the `/readyz` and `/health` JSON, and `/readyz?verbose`;
-//! - [`table`]: the `check` command's table.
+//! - [`table`]: the `check` command's table;
+//! - [`page`]: the status page at `/`.
 
 pub mod exposition;
+pub mod page;
 pub mod report;
 pub mod table;
