@@ -10,6 +10,8 @@
 
 pub mod facts;
 pub mod grpc;
+mod http_client;
+mod vector;
 
 use std::future::Future;
 use std::sync::Arc;

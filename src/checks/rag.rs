@@ -17,7 +17,7 @@
 //! `required`). The exporter never writes to Milvus: DescribeCollection and Search only.
 //!
 //! Secrets: the headers (the API key) are sent only to the configured origin (the dependency
-//! client's same-origin redirect policy, `http::client_for`), and every text that came back
+//! client's same-origin redirect policy, `http_client::client_for`), and every text that came back
 //! from the API (its error message, a parse error quoting the body) has every configured
 //! header value scrubbed before it is kept ([`Scrubber`]).
 
@@ -32,8 +32,8 @@ use tokio::time::Instant;
 
 use super::facts::{bool01, round, Facts, Family, MetricsContext, Results, Section};
 use super::grpc::MilvusClient;
-use super::http::{client_for, shown_url};
-use super::probe::{describe, is_vector, search_one, vector_field, SchemaCache, VectorField};
+use super::http_client::{client_for, shown_url};
+use super::vector::{describe, is_vector, search_one, vector_field, SchemaCache, VectorField};
 use super::{error_chain, Check, CheckError, ClientError, Deadline, Registration, Setup};
 use crate::config::{
     CollectionRef, RagProbeConfig, ReadinessConfig, Secret, MAX_EMBEDDING_DIMENSIONS,
