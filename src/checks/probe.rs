@@ -10,7 +10,7 @@
 //!
 //! The check runs when `readiness.probes` lists any; its rule is `probe` (every required
 //! probe answered within its limits), and a failing probe's reason says what the
-//! `collections` check knows of the collection's load state, read from the results by type.
+//! `collections` check knows of the collection's load state, read from the shared facts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,6 @@ use futures::future::{BoxFuture, FutureExt};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::collections::CollectionsFacts;
 use super::facts::{bool01, round, Facts, Family, MetricsContext, Results, Section};
 use super::grpc::{status_ok, MilvusClient};
 use super::vector::{
@@ -114,15 +113,15 @@ fn probe_rule(input: &RuleInput<'_>) -> RuleStatus {
         Some(p) if !p.0.is_empty() => &p.0,
         _ => return RuleStatus::Excluded,
     };
-    let facts = input.results.facts::<CollectionsFacts>();
+    let facts = input.results.shared().collections;
     let problems: Vec<String> = probes
         .iter()
         .filter(|p| p.required)
         .filter_map(|p| {
             let why = p.failure()?;
             let hint = facts
-                .and_then(|f| f.find(&p.db_name, &p.collection))
-                .map(|c| match c.load_state {
+                .and_then(|f| f.load_state(&p.db_name, &p.collection))
+                .map(|state| match state {
                     LoadState::Loaded => String::new(),
                     other => format!(" (collection is {})", other.as_str()),
                 })
@@ -441,5 +440,42 @@ mod tests {
             8
         );
         assert!(unit_vector(&f(schema::DataType::Int64, 4)).is_err());
+    }
+
+    #[test]
+    fn a_failing_probe_says_what_the_collections_check_knows_of_its_collection() {
+        let failed = |collection: &str| ProbeResult {
+            db_name: "default".into(),
+            collection: collection.into(),
+            kind: crate::model::ProbeKind::Search,
+            required: true,
+            duration: Duration::from_millis(5),
+            max_latency: None,
+            outcome: Err(CheckError::Other("no answer".into())),
+        };
+        let probes = || ProbeResults(vec![failed("archive"), failed("gone")]);
+        let mut s = crate::readiness::tests::healthy();
+        s.results.push(Box::new(probes()));
+        let config = crate::readiness::tests::cfg();
+        let reason = |results: &Results| match probe_rule(&RuleInput {
+            results,
+            config: &config,
+            address: "http://m:19530",
+        }) {
+            RuleStatus::Fail(why) => why,
+            other => panic!("the probe rule should fail: {other:?}"),
+        };
+        let why = reason(&s.results);
+        assert!(
+            why.contains("default.archive failed: no answer (collection is NotLoad)"),
+            "{why}"
+        );
+        assert!(
+            why.contains("default.gone failed: no answer (collection does not exist)"),
+            "{why}"
+        );
+        // Without the collections check's facts there is nothing to add.
+        let why = reason(&Results::new(vec![Box::new(probes())]));
+        assert!(why.ends_with("default.gone failed: no answer"), "{why}");
     }
 }

@@ -21,6 +21,7 @@ pub use inventory::InventoryItem;
 
 use super::facts::{CheckRow, Clipped, Facts, Family, MetricsContext, Results, Section};
 use super::grpc::MilvusClient;
+use super::shared::{CollectionStates, Shared};
 use super::{timed, Check, CheckError, Deadline, Registration, Rule, RuleInput, Setup};
 use crate::config::CollectionFilter;
 use crate::model::{CheckResult, CollectionRef, LoadState, RuleStatus};
@@ -179,6 +180,16 @@ impl CollectionsFacts {
                 .map(|e| format!("collection {}.{}: {e}", c.db_name, c.name))
         });
         dbs.chain(cols).collect()
+    }
+}
+
+/// What the `milvus` section (the count) and the probe rule (a load state) read of it.
+impl CollectionStates for CollectionsFacts {
+    fn count(&self) -> usize {
+        self.collections.len()
+    }
+    fn load_state(&self, db_name: &str, name: &str) -> Option<LoadState> {
+        self.find(db_name, name).map(|c| c.load_state)
     }
 }
 
@@ -672,12 +683,7 @@ impl Facts for CheckResult<CollectionsFacts> {
                 ([db, col, idx, ("state", Clipped(i.state.as_str()))], 1i64)
             }),
         )?;
-        if let Some(bytes) = m
-            .results
-            .facts::<super::nodes::NodesFacts>()
-            .map(|n| &n.binlog_bytes)
-            .filter(|b| !b.is_empty())
-        {
+        if let Some(bytes) = m.results.shared().binlog_bytes.filter(|b| !b.is_empty()) {
             f.gauge(
                 "milvus_collection_binlog_bytes",
                 &format!(
@@ -769,6 +775,10 @@ impl Facts for CheckResult<CollectionsFacts> {
             error,
         };
         vec![Section::dependency("collections", &dep)]
+    }
+
+    fn share<'a>(&'a self, shared: &mut Shared<'a>) {
+        shared.collections = self.ok().map(|c| c as &dyn CollectionStates);
     }
 
     fn table(&self, out: &mut String) {
