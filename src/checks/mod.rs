@@ -3,7 +3,10 @@
 //! and how they render ([`Facts`]), and the readiness rules it contributes
 //! ([`Registration::rules`]). The registry below ([`REGISTRY`]) is one line per check;
 //! the snapshot, readiness, the cache and every rendering iterate it or the results it
-//! produced, and never name a check.
+//! produced, and never name a check. Nor does a check name another: what one reads of
+//! another's facts is published into the results and read from them ([`shared`],
+//! [`Results::shared`]), and code two checks use sits in neutral modules ([`grpc`],
+//! `http_client`, `vector`). A test keeps it so.
 //!
 //! The model is blackbox_exporter's one `ProbeFn` signature per prober and node_exporter's
 //! collector registry with a success and duration per collector.
