@@ -7,9 +7,9 @@
 //! get series at all; required and probed collections always do. Its rule is `collections`:
 //! every `readiness.required_collections` entry exists, is loaded, and has no failed index.
 //!
-//! The files: its facts ([`facts`]), one health refresh ([`refresh`]: [`listing`] joined with
-//! the [`inventory`]), its rule ([`rule`]), its metric families ([`families`]), its JSON
-//! section ([`json`]) and its lines of the `check` table ([`table`]).
+//! The files: its facts (`facts.rs`), one health refresh (`refresh.rs`: the listing joined
+//! with the inventory), its rule (`rule.rs`), its metric families (`families.rs`), its JSON
+//! section (`json.rs`) and its lines of the `check` table (`table.rs`).
 
 mod facts;
 mod families;

@@ -21,9 +21,9 @@
 //! back from the API (its error message, a parse error quoting the body) has every configured
 //! header value scrubbed before it is kept ([`Scrubber`]).
 //!
-//! The files: one probe's run ([`prober`]), its two stages ([`embed`], [`search`]), the
-//! scrubbing of what the API sent back ([`scrub`]), and what the results say: the rule per
-//! probe, the families, the JSON and the table ([`render`]).
+//! The files: one probe's run (`prober.rs`), its two stages (`embed.rs`, `search.rs`), the
+//! scrubbing of what the API sent back (`scrub.rs`), and what the results say: the rule per
+//! probe, the families, the JSON and the table (`render.rs`).
 
 mod embed;
 mod prober;
