@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use milvus_exporter::cache::View;
-use milvus_exporter::exposition::{render_families, to_text_004, Exposition, Format};
+use milvus_exporter::render::exposition::{render_families, to_text_004, Exposition, Format};
 
 const SIZES: [usize; 3] = [10, 1_000, 10_000];
 
 const TTL: Duration = Duration::from_secs(10);
 
-fn answer(view: &Arc<View>, format: Format) -> milvus_exporter::exposition::Answer {
+fn answer(view: &Arc<View>, format: Format) -> milvus_exporter::render::exposition::Answer {
     Exposition {
         view: Arc::clone(view),
         age_seconds: 1.5,

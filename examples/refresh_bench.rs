@@ -26,7 +26,7 @@ use milvus_exporter::cache::Caches;
 use milvus_exporter::checks::collections::CollectionsFacts;
 use milvus_exporter::checks::milvus::MilvusFacts;
 use milvus_exporter::config::{Config, Overrides};
-use milvus_exporter::exposition::{render_families, Format};
+use milvus_exporter::render::exposition::{render_families, Format};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -62,7 +62,7 @@ enum Mode {
         rounds: usize,
     },
     /// Milvus's CPU spent on the exporter: refreshes every `--every-s` for `--window-s`, with
-    /// the inventory on every refresh (`--inventory 0s`, the cost before issue 13) or on its
+    /// the inventory on every refresh (`--inventory 0s`, the cost before the two cadences) or on its
     /// own cadence, counting the server process's CPU (`/proc/PID/stat`).
     Cost {
         #[arg(long)]
@@ -96,7 +96,7 @@ fn caches(address: &str, max_concurrency: usize) -> Caches {
 }
 
 /// `inventory_interval = "0s"` asks the per-collection facts with every refresh (the cost of
-/// a refresh before issue 13); a long interval leaves the health refresh alone.
+/// a refresh before the two cadences); a long interval leaves the health refresh alone.
 fn caches_with(address: &str, max_concurrency: usize, inventory_interval: &str) -> Caches {
     let toml = format!(
         "[milvus]\naddress = \"{address}\"\ntimeout = \"120s\"\nmax_concurrency = {max_concurrency}\n\

@@ -10,7 +10,8 @@
 #   amtool / alertmanager   alertmanager/alertmanager.yml: syntax, routing, and inhibition on a
 #              real Alertmanager started on 127.0.0.1
 #   docker-compose   docker-compose.yml
-#   python     dashboards (panel ids, datasource, metric names), runbook anchors
+#   python     dashboards (panel ids, datasource, metric names), runbook anchors,
+#              every relative link and anchor of README.md and docs/
 # deploy/kubernetes and the Helm chart (with their copies of the rules): scripts/check_k8s.sh.
 #
 # Usage: bash scripts/check_stack.sh      (PYTHON=/path/to/python to choose the interpreter;
@@ -118,6 +119,9 @@ check "dashboards: Grafana dashboard JSON schema (@grafana/schema 13.2.3)" dashb
 
 # ------------------------------------------------------------------------------ PromQL extractor
 check "PromQL metric-name extractor self-test (scripts/py/promql.py)" "$PYTHON" scripts/py/promql.py --self-test
+
+# ------------------------------------------------------------------------------ documentation
+check "markdown links and anchors resolve (README.md, docs/; scripts/py/md_links.py)" "$PYTHON" scripts/py/md_links.py
 
 # ------------------------------------------------------------------------------ Prometheus
 check "promtool check config prometheus/prometheus.yml" promtool check config prometheus/prometheus.yml

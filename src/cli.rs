@@ -11,8 +11,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::app::{self, App, AppError, Layers};
 use crate::cache::Caches;
 use crate::config::{Config, Overrides};
+use crate::render::{report, table};
 use crate::server::WebConfig;
-use crate::{report, table};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_NOT_READY: u8 = 1;

@@ -3,19 +3,18 @@
 //!
 //! The data flows one way: [`model`] (shared words) → [`config`] → [`checks`] → [`snapshot`] →
 //! [`readiness`] → [`cache`]
-//! → ([`exposition`] | [`report`] | [`table`]) → [`server`] → [`app`] (build, serve, reload,
-//! shut down; the binary and every test use it) → [`cli`].
+//! → [`render`] ([`exposition`](render::exposition) | [`report`](render::report) |
+//! [`table`](render::table) | [`page`](render::page)) → [`server`] → [`app`] (build, serve,
+//! reload, shut down; the binary and every test use it) → [`cli`].
 
 pub mod app;
 pub mod cache;
 pub mod checks;
 pub mod cli;
 pub mod config;
-pub mod exposition;
 pub mod limits;
 pub mod model;
 pub mod readiness;
-pub mod report;
+pub mod render;
 pub mod server;
 pub mod snapshot;
-pub mod table;

@@ -2,7 +2,7 @@
 //! a dependency or anything between them can send any number of any bytes, and the exporter's
 //! memory, its answers and its series must stay bounded whatever they send.
 //!
-//! The figures are stated here once, and the README's hardening section repeats them.
+//! The figures are stated here once, and docs/hardening.md ("Bounds") repeats them.
 
 use std::borrow::Cow;
 

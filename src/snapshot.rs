@@ -3,8 +3,9 @@
 //! `/health` and `check` can never disagree about what was seen.
 //!
 //! A snapshot holds the checks' results as a list ([`Results`]), not a field per check, so a
-//! new check adds no field here; a rule or section that needs a particular check's facts asks
-//! for them by type ([`Snapshot::facts`]).
+//! new check adds no field here; what needs a particular check's facts (a rendering's test, a
+//! benchmark) asks for them by type ([`Snapshot::facts`]), and a check reads what another
+//! publishes through [`Results::shared`](crate::checks::Results::shared).
 
 use std::time::{Duration, Instant, SystemTime};
 

@@ -1,4 +1,4 @@
-//! Issue 13, against the in-process fake Milvus: the health refresh costs Milvus the same RPCs
+//! The two cadences and the nodes check, against the in-process fake Milvus: the health refresh costs Milvus the same RPCs
 //! however many collections there are, the per-collection facts come from one inventory pass
 //! per interval, nodes are judged from Milvus's own system_info, memory is judged where it
 //! matters, index progress is exported and judged, and the cardinality controls hold.

@@ -54,7 +54,7 @@ async fn concurrent_requests_during_a_slow_refresh_share_one_set_of_rpcs() {
     assert_eq!(s.calls("CheckHealth"), 1, "one refresh for 64 requests");
     assert_eq!(s.calls("GetVersion"), 1);
     assert_eq!(s.calls("ListDatabases"), 1);
-    // Issue 13: every collection and its load percentage in two listings (All and
+    // Two cadences: every collection and its load percentage in two listings (All and
     // InMemory); only the released collection, which Lite-like servers list at 0%, is asked
     // on its own. The first refresh joins the first inventory pass: rows and indexes.
     assert_eq!(s.calls("ShowCollections"), 2);

@@ -416,7 +416,7 @@ fn promtool_check_metrics(body: &str) {
     );
 }
 
-/// Issue 13 on Milvus Lite: no GetMetrics (the nodes rule is excluded with the reason, memory
+/// The two cadences and the nodes check on Milvus Lite: no GetMetrics (the nodes rule is excluded with the reason, memory
 /// is judged on the host), the bulk in-memory listing (Lite lists a released collection at
 /// 0%, which is asked on its own), and index progress from Lite's real DescribeIndex.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 //! embeddings API (tests/support/embeddings.rs), through the real exporter's endpoints, the
 //! real binary's logs and its `check` table.
 //!
-//! Each failure the issue names has a test: dimension mismatch, 401 with the API's error body,
+//! Each failure docs/readiness.md names has a test: dimension mismatch, 401 with the API's error body,
 //! 500, slow (cut at the timeout), malformed JSON, an enormous embedding, the key in no body,
 //! log line or error, the key only to the configured origin, `dimensions` sent when set.
 

@@ -278,7 +278,7 @@ async fn proxy_req_counts(metrics_url: &str) -> std::collections::BTreeMap<Strin
     out
 }
 
-/// Issue 13 against the real thing: nodes from system_info, memory judged on them, binlog
+/// The two cadences and the nodes check against the real thing: nodes from system_info, memory judged on them, binlog
 /// sizes by collection, index progress, and Milvus's own request counter showing that ten
 /// health refreshes of 60 collections cost no per-collection RPC beyond one inventory pass.
 #[test]

@@ -1541,7 +1541,7 @@ async fn a_slow_http2_reader_that_keeps_reading_is_served_past_the_write_timeout
     s.stop().await;
 }
 
-/// SETTINGS_MAX_CONCURRENT_STREAMS, as the README's "Bounds" states it.
+/// SETTINGS_MAX_CONCURRENT_STREAMS, as docs/hardening.md ("Bounds") states it.
 const H2_STREAMS: u32 = 16;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

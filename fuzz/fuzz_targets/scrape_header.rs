@@ -1,7 +1,7 @@
 //! Any `X-Prometheus-Scrape-Timeout-Seconds` value (any bytes a header may carry) on
 //! `/metrics` → the real router: the answer is 200, and what every other client reads (the
-//! cached snapshot) never holds a refresh cut by that header's deadline (issue 11: one scrape
-//! could turn `/readyz` red for everyone).
+//! cached snapshot) never holds a refresh cut by that header's deadline (once, one scrape
+//! with a short deadline could turn `/readyz` red for everyone).
 //!
 //! The exporter watches 127.0.0.1:1 (nothing listens; connections are refused at once) with a
 //! 100 ms ttl (the shortest allowed), so many requests find a stale cache and join a refresh.

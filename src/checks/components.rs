@@ -2,16 +2,17 @@
 //! In cluster mode a coordinator or query node can be down while the proxy still answers gRPC;
 //! only this endpoint says so. The check runs only when `milvus.metrics_address` is set; its
 //! rule is `components` (every component Healthy or StandBy), and its facts are also shown in
-//! `dependencies.milvus.components`, which the `milvus` check reads by type.
+//! `dependencies.milvus.components`, which the `milvus` check reads from the shared facts
+//! (the list's type, [`ComponentFacts`], is in `checks::shared` for that reason).
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt};
-use serde::Serialize;
 use serde_json::Value;
 
 use super::facts::{CheckRow, Clipped, Facts, Family, MetricsContext};
+use super::shared::{ComponentFacts, Shared};
 use super::{error_chain, timed, Check, CheckError, ClientError, Deadline, Registration, Rule, RuleInput, Setup};
 use crate::limits::{self, BodyError, MAX_COMPONENTS, MAX_COMPONENTS_BODY};
 use crate::model::{CheckResult, RuleStatus};
@@ -35,24 +36,6 @@ pub static CHECK: Registration = Registration {
         Ok(Some(Box::new(client)))
     },
 };
-
-/// One Milvus component as its metrics port reports it (`GET :9091/healthz`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ComponentFacts {
-    pub role: String,
-    pub node_id: String,
-    /// Initializing, Healthy, Abnormal, StandBy or Stopping.
-    pub state: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-impl ComponentFacts {
-    /// StandBy is a normal state for a coordinator in active-standby mode.
-    pub fn is_ok(&self) -> bool {
-        self.state == "Healthy" || self.state == "StandBy"
-    }
-}
 
 impl Check for ComponentsClient {
     fn run(&self, deadline: Deadline) -> BoxFuture<'_, Box<dyn Facts>> {
@@ -111,10 +94,14 @@ fn components_rule(input: &RuleInput<'_>) -> RuleStatus {
 }
 
 /// The list itself appears in `dependencies.milvus.components`, written by the `milvus`
-/// check, which reads it from the results by type.
+/// check, which reads it from the shared facts.
 impl Facts for CheckResult<Vec<ComponentFacts>> {
     fn checks(&self) -> Vec<CheckRow> {
         vec![CheckRow::of("components", self)]
+    }
+
+    fn share<'a>(&'a self, shared: &mut Shared<'a>) {
+        shared.components = self.ok().map(|c| c.as_slice());
     }
 
     fn families(&self, f: &mut Family<'_, '_>, m: &MetricsContext<'_>) -> std::fmt::Result {
@@ -145,7 +132,7 @@ pub struct ComponentsClient {
 impl ComponentsClient {
     pub fn new(metrics_address: &str) -> Result<Self, String> {
         // No redirects: the metrics port answers itself, and nothing is sent anywhere else.
-        let client = super::http::system_trust(reqwest::Client::builder())
+        let client = super::http_client::system_trust(reqwest::Client::builder())
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;

@@ -4,9 +4,10 @@
 //! table. It lives with the checks because each check module implements it for its own facts,
 //! and the checks sit below the renderings in the floor plan.
 //!
-//! Also here: the typed lookup ([`Results::facts`]) one check's rule or section uses to read
-//! another check's facts (the probe rule's hint about a collection's load state), and the
-//! metric family writer ([`Family`]) whose label values stay borrowed from the facts.
+//! Also here: the facts the checks publish for one another ([`Facts::share`], gathered by
+//! [`Results::shared`]: the probe rule's hint about a collection's load state, the nodes'
+//! memory the `memory` rule judges), the typed lookup of a result ([`Results::facts`]), and
+//! the metric family writer ([`Family`]) whose label values stay borrowed from the facts.
 
 use std::any::Any;
 use std::fmt;
@@ -20,6 +21,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use serde_json::value::RawValue;
 
+use super::shared::Shared;
 use crate::config::ReadinessConfig;
 use crate::model::{CheckResult, RuleStatus};
 
@@ -135,6 +137,9 @@ pub trait Facts: AsAny + Send + Sync + fmt::Debug {
     }
     /// Its lines of the `check` table, after the rules and the check rows.
     fn table(&self, _out: &mut String) {}
+    /// The facts it publishes for other checks' rules, families and sections, borrowed from
+    /// itself (see [`Shared`]): a check never names another check's types.
+    fn share<'a>(&'a self, _shared: &mut Shared<'a>) {}
 }
 
 impl Clone for Box<dyn Facts> {
@@ -202,6 +207,16 @@ impl Results {
     /// Each result's check rows, in registry order.
     pub fn checks(&self) -> Vec<CheckRow> {
         self.iter().flat_map(|f| f.checks()).collect()
+    }
+
+    /// What the results publish for one another ([`Facts::share`]), gathered from them as
+    /// they are now.
+    pub fn shared(&self) -> Shared<'_> {
+        let mut shared = Shared::default();
+        for f in self.iter() {
+            f.share(&mut shared);
+        }
+        shared
     }
 }
 

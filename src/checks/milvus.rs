@@ -9,10 +9,9 @@ use futures::future::{BoxFuture, FutureExt};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::collections::CollectionsFacts;
-use super::components::ComponentFacts;
 use super::facts::{bool01, CheckRow, Clipped, Family, Facts, MetricsContext, Results, Section};
 use super::grpc::{clip, status_ok, MilvusClient};
+use super::shared::{ComponentFacts, Shared};
 use super::{timed, Check, CheckError, Deadline, Registration, Rule, RuleInput, Setup};
 use crate::limits::MAX_REASONS;
 use crate::model::{CheckResult, QuotaState, RuleStatus};
@@ -241,12 +240,9 @@ impl Facts for CheckResult<MilvusFacts> {
     }
 
     fn sections(&self, all: &Results, address: &str) -> Vec<Section> {
-        let collections_count = all
-            .facts::<CollectionsFacts>()
-            .map_or(0, |c| c.collections.len());
-        let components = all
-            .facts::<Vec<ComponentFacts>>()
-            .map(|c| c.as_slice());
+        let shared = all.shared();
+        let collections_count = shared.collections.map_or(0, |c| c.count());
+        let components = shared.components;
         let dep = match &self.outcome {
             Ok(m) => MilvusDep {
                 status: if m.healthy { "healthy" } else { "unhealthy" },
@@ -274,6 +270,11 @@ impl Facts for CheckResult<MilvusFacts> {
             },
         };
         vec![Section::dependency("milvus", &dep)]
+    }
+
+    /// The `nodes` rule leaves a Milvus that did not answer to the `milvus` rule.
+    fn share<'a>(&'a self, shared: &mut Shared<'a>) {
+        shared.milvus_answered = self.outcome.is_ok();
     }
 
     fn table(&self, out: &mut String) {

@@ -3,13 +3,19 @@
 //! and how they render ([`Facts`]), and the readiness rules it contributes
 //! ([`Registration::rules`]). The registry below ([`REGISTRY`]) is one line per check;
 //! the snapshot, readiness, the cache and every rendering iterate it or the results it
-//! produced, and never name a check.
+//! produced, and never name a check. Nor does a check name another: what one reads of
+//! another's facts is published into the results and read from them ([`shared`],
+//! [`Results::shared`]), and code two checks use sits in neutral modules ([`grpc`],
+//! `http_client`, `vector`). A test keeps it so.
 //!
 //! The model is blackbox_exporter's one `ProbeFn` signature per prober and node_exporter's
 //! collector registry with a success and duration per collector.
 
 pub mod facts;
 pub mod grpc;
+mod http_client;
+pub mod shared;
+mod vector;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +31,7 @@ use crate::model::{CheckResult, CollectionRef, RuleStatus};
 pub use crate::model::CheckError;
 pub use facts::{CheckRow, Facts, Results, Section};
 pub use grpc::{ClientError, MilvusClient};
+pub use shared::Shared;
 pub use system::SystemSampler;
 
 /// The text of a panic payload, for the error that stands in for a panicking check.
@@ -375,6 +382,75 @@ mod tests {
             probe("kb-retrieval")
         ));
         assert!(validate(&ok).is_ok());
+    }
+
+    /// The modules of the registry, read from this file's `registry!` list, so a new check is
+    /// covered without an edit here.
+    fn check_modules(source: &str) -> Vec<String> {
+        let start = source.find("registry! {").expect("the registry list") + "registry! {".len();
+        let end = start + source[start..].find('}').expect("its end");
+        source[start..end]
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .collect()
+    }
+
+    /// Every `.rs` file under `dir`, with its path.
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read src/checks") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn no_check_module_names_another_check_so_the_checks_form_no_circle() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/checks");
+        let registry = std::fs::read_to_string(root.join("mod.rs")).expect("mod.rs");
+        let checks = check_modules(&registry);
+        assert_eq!(checks.len(), REGISTRY.len(), "registry list: {checks:?}");
+        let mut files = Vec::new();
+        sources(&root, &mut files);
+        let mut found = Vec::new();
+        for file in files.iter().filter(|f| **f != root.join("mod.rs")) {
+            let relative = file.strip_prefix(&root).expect("under src/checks");
+            // The check a file belongs to: `milvus.rs`, or anything under `collections/`. A
+            // file that belongs to none (facts, shared, grpc, …) may name no check at all.
+            let first = relative.components().next().expect("a name");
+            let owner = first.as_os_str().to_string_lossy();
+            let owner = owner.trim_end_matches(".rs");
+            // Code only: a doc comment may say where a fact comes from.
+            let code: String = std::fs::read_to_string(file)
+                .expect("read")
+                .lines()
+                .map(|l| l.split("//").next().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for other in checks.iter().filter(|c| c.as_str() != owner) {
+                let uses = [
+                    format!(r"\b(?:super::)+{other}\b"),
+                    format!(r"\bcrate::checks::{other}\b"),
+                    format!(r"\b(?:super|checks)::\{{[^}}]*\b{other}\b"),
+                ];
+                for pattern in &uses {
+                    let re = regex::Regex::new(pattern).expect("pattern");
+                    if let Some(m) = re.find(&code) {
+                        found.push(format!("{}: {}", relative.display(), m.as_str()));
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "a check module names a sibling check; publish the fact in checks/shared.rs \
+             instead:\n{}",
+            found.join("\n")
+        );
     }
 
     #[test]

@@ -5,30 +5,27 @@
 //! or one nearest neighbour, with Bounded consistency so it never waits for fresh writes.
 //! Only read RPCs: Query, Search, and DescribeCollection to learn the vector field.
 //!
-//! The schema cache ([`SchemaCache`]), DescribeCollection ([`describe`]) and the top-1
-//! search ([`search_one`]) are shared with the RAG probes (`checks::rag`), which search an
-//! embedding instead of a unit vector.
+//! The schema cache, DescribeCollection and the top-1 search are in `checks::vector`, shared
+//! with the RAG probes, which search an embedding instead of a unit vector.
 //!
 //! The check runs when `readiness.probes` lists any; its rule is `probe` (every required
 //! probe answered within its limits), and a failing probe's reason says what the
-//! `collections` check knows of the collection's load state, read from the results by type.
+//! `collections` check knows of the collection's load state, read from the shared facts.
 
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ::milvus::proto::common::{self, KeyValuePair};
 use ::milvus::proto::milvus as pb;
 use ::milvus::proto::schema;
 use futures::future::{BoxFuture, FutureExt};
-use prost::Message;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::collections::CollectionsFacts;
 use super::facts::{bool01, round, Facts, Family, MetricsContext, Results, Section};
 use super::grpc::{status_ok, MilvusClient};
+use super::vector::{
+    describe, is_vector, kv, search_one, vector_field, SchemaCache, VectorField, BOUNDED,
+};
 use super::{Check, CheckError, Deadline, Registration, Rule, RuleInput, Setup};
 use crate::config::{CollectionRef, ProbeConfig, ProbeKind, VectorFrom};
 use crate::model::{LoadState, RuleStatus};
@@ -116,15 +113,15 @@ fn probe_rule(input: &RuleInput<'_>) -> RuleStatus {
         Some(p) if !p.0.is_empty() => &p.0,
         _ => return RuleStatus::Excluded,
     };
-    let facts = input.results.facts::<CollectionsFacts>();
+    let facts = input.results.shared().collections;
     let problems: Vec<String> = probes
         .iter()
         .filter(|p| p.required)
         .filter_map(|p| {
             let why = p.failure()?;
             let hint = facts
-                .and_then(|f| f.find(&p.db_name, &p.collection))
-                .map(|c| match c.load_state {
+                .and_then(|f| f.load_state(&p.db_name, &p.collection))
+                .map(|state| match state {
                     LoadState::Loaded => String::new(),
                     other => format!(" (collection is {})", other.as_str()),
                 })
@@ -204,40 +201,6 @@ impl Facts for ProbeResults {
             })
             .collect();
         vec![Section::top("probes", &entries)]
-    }
-}
-
-const BOUNDED: i32 = common::ConsistencyLevel::Bounded as i32;
-
-/// What a search needs to know about a collection's schema.
-#[derive(Clone, Debug, PartialEq)]
-pub(super) struct VectorField {
-    pub(super) name: String,
-    pub(super) data_type: i32,
-    pub(super) dim: usize,
-}
-
-/// Vector fields learned by DescribeCollection, kept until a probe using one fails: a changed
-/// schema shows up as a failed search, and the next probe describes again. `K` says what a
-/// field is cached for (a collection for a read probe, a RAG probe's index for its own).
-pub(super) struct SchemaCache<K>(Mutex<HashMap<K, VectorField>>);
-
-impl<K: Eq + Hash> SchemaCache<K> {
-    pub(super) fn new() -> Self {
-        SchemaCache(Mutex::new(HashMap::new()))
-    }
-    pub(super) fn get(&self, key: &K) -> Option<VectorField> {
-        self.0.lock().ok().and_then(|s| s.get(key).cloned())
-    }
-    pub(super) fn put(&self, key: K, field: VectorField) {
-        if let Ok(mut s) = self.0.lock() {
-            s.insert(key, field);
-        }
-    }
-    pub(super) fn forget(&self, key: &K) {
-        if let Ok(mut s) = self.0.lock() {
-            s.remove(key);
-        }
     }
 }
 
@@ -409,126 +372,6 @@ impl Prober {
     }
 }
 
-/// DescribeCollection: the fields of the collection's schema, for the caller to pick the
-/// one it searches.
-pub(super) async fn describe(
-    client: &MilvusClient,
-    collection: &CollectionRef,
-    deadline: Instant,
-) -> Result<Vec<schema::FieldSchema>, CheckError> {
-    let db = collection.db_name.as_str();
-    let req = pb::DescribeCollectionRequest {
-        db_name: db.to_string(),
-        collection_name: collection.name.clone(),
-        ..Default::default()
-    };
-    let r = client
-        .call(
-            "DescribeCollection",
-            deadline,
-            Some(db),
-            req,
-            |mut c, r| async move { c.describe_collection(r).await },
-        )
-        .await?;
-    status_ok("DescribeCollection", r.status.as_ref())?;
-    Ok(r.schema.map(|s| s.fields).unwrap_or_default())
-}
-
-/// A vector field's name, type and dimension, or why it cannot be searched. A dimension
-/// outside 1-65,536 is a lying schema, not a vector to build.
-pub(super) fn vector_field(field: &schema::FieldSchema) -> Result<VectorField, CheckError> {
-    let dim = field
-        .type_params
-        .iter()
-        .find(|kv| kv.key == "dim")
-        .and_then(|kv| kv.value.trim().parse::<usize>().ok())
-        .filter(|d| (1..=65_536).contains(d));
-    let sparse = field.data_type == schema::DataType::SparseFloatVector as i32;
-    let dim = match (dim, sparse) {
-        (Some(d), _) => d,
-        (None, true) => 0,
-        (None, false) => {
-            return Err(CheckError::Malformed {
-                rpc: "DescribeCollection",
-                message: format!("vector field {:?} has no usable dim", field.name),
-            })
-        }
-    };
-    Ok(VectorField {
-        name: field.name.clone(),
-        data_type: field.data_type,
-        dim,
-    })
-}
-
-/// One vector (already in the field's encoding), top 1, Bounded consistency: the cheapest
-/// search that still goes through the index, the query nodes and the shard leaders.
-pub(super) async fn search_one(
-    client: &MilvusClient,
-    collection: &CollectionRef,
-    field: &VectorField,
-    vector: Vec<u8>,
-    deadline: Instant,
-) -> Result<(), CheckError> {
-    let group = common::PlaceholderGroup {
-        placeholders: vec![common::PlaceholderValue {
-            tag: "$0".into(),
-            r#type: field.data_type,
-            values: vec![vector],
-            element_level: false,
-        }],
-    };
-    let db = collection.db_name.as_str();
-    let req = pb::SearchRequest {
-        db_name: db.to_string(),
-        collection_name: collection.name.clone(),
-        dsl: String::new(),
-        dsl_type: common::DslType::BoolExprV1 as i32,
-        search_params: vec![
-            kv("anns_field", &field.name),
-            kv("topk", "1"),
-            kv("params", "{}"),
-            kv("round_decimal", "-1"),
-        ],
-        nq: 1,
-        consistency_level: BOUNDED,
-        use_default_consistency: false,
-        search_input: Some(pb::search_request::SearchInput::PlaceholderGroup(
-            group.encode_to_vec(),
-        )),
-        ..Default::default()
-    };
-    let r = client
-        .call("Search", deadline, Some(db), req, |mut c, r| async move {
-            c.search(r).await
-        })
-        .await?;
-    // An empty result is an answer: a collection with no rows still serves searches.
-    status_ok("Search", r.status.as_ref())
-}
-
-fn kv(key: &str, value: &str) -> KeyValuePair {
-    KeyValuePair {
-        key: key.into(),
-        value: value.into(),
-    }
-}
-
-pub(super) fn is_vector(data_type: i32) -> bool {
-    use schema::DataType as T;
-    [
-        T::FloatVector,
-        T::BinaryVector,
-        T::Float16Vector,
-        T::BFloat16Vector,
-        T::SparseFloatVector,
-        T::Int8Vector,
-    ]
-    .iter()
-    .any(|t| *t as i32 == data_type)
-}
-
 /// `[1, 0, 0, …]` in the field's encoding: valid for every metric, cheap to compare.
 fn unit_vector(field: &VectorField) -> Result<Vec<u8>, CheckError> {
     use schema::DataType as T;
@@ -597,5 +440,42 @@ mod tests {
             8
         );
         assert!(unit_vector(&f(schema::DataType::Int64, 4)).is_err());
+    }
+
+    #[test]
+    fn a_failing_probe_says_what_the_collections_check_knows_of_its_collection() {
+        let failed = |collection: &str| ProbeResult {
+            db_name: "default".into(),
+            collection: collection.into(),
+            kind: crate::model::ProbeKind::Search,
+            required: true,
+            duration: Duration::from_millis(5),
+            max_latency: None,
+            outcome: Err(CheckError::Other("no answer".into())),
+        };
+        let probes = || ProbeResults(vec![failed("archive"), failed("gone")]);
+        let mut s = crate::readiness::tests::healthy();
+        s.results.push(Box::new(probes()));
+        let config = crate::readiness::tests::cfg();
+        let reason = |results: &Results| match probe_rule(&RuleInput {
+            results,
+            config: &config,
+            address: "http://m:19530",
+        }) {
+            RuleStatus::Fail(why) => why,
+            other => panic!("the probe rule should fail: {other:?}"),
+        };
+        let why = reason(&s.results);
+        assert!(
+            why.contains("default.archive failed: no answer (collection is NotLoad)"),
+            "{why}"
+        );
+        assert!(
+            why.contains("default.gone failed: no answer (collection does not exist)"),
+            "{why}"
+        );
+        // Without the collections check's facts there is nothing to add.
+        let why = reason(&Results::new(vec![Box::new(probes())]));
+        assert!(why.ends_with("default.gone failed: no answer"), "{why}");
     }
 }

@@ -1,4 +1,4 @@
-//! `[web]`: the listener and its limits (see the README's "Bounds").
+//! `[web]`: the listener and its limits (see docs/hardening.md, "Bounds").
 
 use super::*;
 

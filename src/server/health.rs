@@ -12,7 +12,7 @@ use axum::Extension;
 use super::{json, query_params, raw_json, text, AppState, Disclosure};
 use crate::cache::View;
 use crate::readiness::RuleStatus;
-use crate::report;
+use crate::render::report;
 
 /// Liveness: never waits on a refresh and never asks Milvus. Fails only when the exporter's
 /// own machinery is stuck, which a restart would mend.

@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use super::{query_params, text, AppState};
 use crate::cache::TargetCache;
-use crate::exposition::{Answer, Exposition, Format};
+use crate::render::exposition::{Answer, Exposition, Format};
 
 pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let caches = state.caches.load();

@@ -1,4 +1,4 @@
-//! Adversarial cases: the HTTP server under hostile clients (issue 11, "Trust under attack").
+//! Adversarial cases: the HTTP server under hostile clients ("Trust under attack").
 //!
 //! Liveness cannot be starved by idle, slowloris or non-reading connections; `/metrics` and
 //! `/probe` are capped; an unauthenticated `/readyz` tells only its status; `POST /-/reload`

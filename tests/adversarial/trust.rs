@@ -54,7 +54,7 @@ async fn one_impatient_scrape_cannot_turn_readyz_red_for_everyone() {
     );
     until_stale(&exporter).await;
 
-    // The whole attack of issue 11: one scrape with a 10 ms deadline on a stale cache.
+    // The whole attack: one scrape with a 10 ms deadline on a stale cache.
     let r = exporter
         .get_with(
             "/metrics",
@@ -179,7 +179,7 @@ fn the_largest_allowed_durations_load() {
 }
 
 #[test]
-fn the_overflowing_timeout_of_issue_11_exits_2_instead_of_wedging_the_refresher() {
+fn an_overflowing_timeout_exits_2_instead_of_wedging_the_refresher() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = binary::write_config(
         dir.path(),

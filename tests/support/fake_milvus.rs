@@ -183,7 +183,7 @@ pub struct Behaviour {
     /// common::Status { error_code: UnexpectedError(1), code: 1800,
     /// reason: AUTH_FAILURE_REASON }.
     pub required_metadata: Option<(String, String)>,
-    // ---- issue 13: nodes and indexes -------------------------------------------------
+    // ---- nodes and indexes ----------------------------------------------------------
     /// GetMetrics(system_info) answers this JSON; `None` answers Unimplemented (as Milvus
     /// Lite does).
     pub system_info: Option<String>,

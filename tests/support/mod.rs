@@ -1,6 +1,6 @@
 #![allow(dead_code)]
 pub mod binary;
-// RAG probes (issue 14): an OpenAI-compatible embeddings API.
+// RAG probes: an OpenAI-compatible embeddings API.
 pub mod embeddings;
 pub mod exporter;
 pub mod fake_milvus;

@@ -27,6 +27,7 @@ use system_info::Scalar;
 
 use super::facts::{round, CheckRow, Clipped, Facts, Family, MetricsContext, Results, Section};
 use super::grpc::{clip, status_ok, MilvusClient};
+use super::shared::{NodeMemory, NodesMemory, Shared};
 use super::{timed, Check, CheckError, Deadline, Registration, Rule, RuleInput, Setup};
 use crate::limits::MAX_NAMED_IN_REASON;
 use crate::model::{CheckResult, RuleStatus};
@@ -322,9 +323,7 @@ fn nodes_rule(input: &RuleInput<'_>) -> RuleStatus {
         None => RuleStatus::Excluded,
         // A Milvus that did not answer at all is the `milvus` rule's to report (as for
         // `quota`): one cause, one failing rule.
-        Some(Err(_)) if input.results.facts::<super::milvus::MilvusFacts>().is_none() => {
-            RuleStatus::Pass
-        }
+        Some(Err(_)) if !input.results.shared().milvus_answered => RuleStatus::Pass,
         Some(Err(e)) => RuleStatus::Fail(format!("Milvus node health unknown: {e}")),
         Some(Ok(f)) if f.unavailable.is_some() => RuleStatus::Excluded,
         Some(Ok(f)) => {
@@ -474,6 +473,30 @@ impl Facts for CheckResult<NodesFacts> {
 
     fn size_hint(&self) -> usize {
         self.ok().map_or(0, |f| f.nodes.len() * 800)
+    }
+
+    /// Binlog bytes for the collections' families, and the nodes' memory for the `memory`
+    /// rule: judged on the nodes when any reports both figures.
+    fn share<'a>(&'a self, shared: &mut Shared<'a>) {
+        shared.binlog_bytes = self.ok().map(|f| &f.binlog_bytes);
+        shared.nodes_memory = match &self.outcome {
+            Err(_) => NodesMemory::Unknown,
+            Ok(f) => {
+                let nodes: Vec<NodeMemory<'a>> = f
+                    .with_memory()
+                    .map(|(n, percent)| NodeMemory {
+                        role: &n.role,
+                        node_id: n.node_id,
+                        percent,
+                    })
+                    .collect();
+                if nodes.is_empty() {
+                    NodesMemory::NotReported
+                } else {
+                    NodesMemory::Reported(nodes)
+                }
+            }
+        };
     }
 
     fn sections(&self, _all: &Results, _address: &str) -> Vec<Section> {

@@ -14,7 +14,7 @@ use serde::Serialize;
 pub use sampler::{DiskStat, DiskUsage, SamplerError, SystemSampler, DISK_STAT_TIMEOUT};
 
 use super::facts::{round, CheckRow, Facts, Family, MetricsContext, Results, Section};
-use super::nodes::NodesFacts;
+use super::shared::NodesMemory;
 use super::{timed, Check, CheckError, Deadline, Registration, Rule, RuleInput, Setup};
 use crate::model::{CheckResult, RuleStatus};
 
@@ -123,10 +123,10 @@ pub enum MemorySource {
 
 impl MemorySource {
     pub fn of(results: &Results) -> MemorySource {
-        match results.result::<NodesFacts>().map(|r| &r.outcome) {
-            Some(Ok(n)) if n.with_memory().next().is_some() => MemorySource::Milvus,
-            Some(Err(_)) => MemorySource::Unknown,
-            _ => MemorySource::Host,
+        match results.shared().nodes_memory {
+            NodesMemory::Reported(_) => MemorySource::Milvus,
+            NodesMemory::Unknown => MemorySource::Unknown,
+            NodesMemory::NotReported => MemorySource::Host,
         }
     }
 
@@ -141,12 +141,10 @@ impl MemorySource {
 
 fn memory_rule(input: &RuleInput<'_>) -> RuleStatus {
     let config = input.config;
-    if let (MemorySource::Milvus, Some(nodes)) = (
-        MemorySource::of(input.results),
-        input.results.facts::<NodesFacts>(),
-    ) {
+    if let NodesMemory::Reported(nodes) = input.results.shared().nodes_memory {
         let over: Vec<String> = nodes
-            .with_memory()
+            .iter()
+            .map(|n| (n, n.percent))
             .filter(|(_, p)| *p > config.memory_percent_max)
             .map(|(n, p)| {
                 format!(
@@ -302,13 +300,13 @@ impl Facts for CheckResult<SystemFacts> {
 
     fn sections(&self, all: &Results, _address: &str) -> Vec<Section> {
         let source = MemorySource::of(all);
-        let nodes: Vec<NodeMemory<'_>> = match (source, all.facts::<NodesFacts>()) {
-            (MemorySource::Milvus, Some(n)) => n
-                .with_memory()
-                .map(|(n, p)| NodeMemory {
-                    role: &n.role,
+        let nodes: Vec<NodeMemory<'_>> = match all.shared().nodes_memory {
+            NodesMemory::Reported(n) => n
+                .iter()
+                .map(|n| NodeMemory {
+                    role: n.role,
                     node_id: n.node_id,
-                    memory_percent: round(p, 2),
+                    memory_percent: round(n.percent, 2),
                 })
                 .collect(),
             _ => Vec::new(),

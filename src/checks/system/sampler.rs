@@ -268,8 +268,8 @@ impl DiskMeter {
     }
 }
 
-/// The path's figures, as the snapshot carries them. Percent is `1 - available/size`, as the
-/// README says and node_exporter-based alerts compute it.
+/// The path's figures, as the snapshot carries them. Percent is `1 - available/size`, as
+/// docs/metrics.md says and node_exporter-based alerts compute it.
 fn disk_facts(path: &Path, outcome: Result<DiskUsage, String>) -> DiskFacts {
     let label = path.display().to_string();
     match outcome {

@@ -1,6 +1,6 @@
 //! Snapshot → the `check` subcommand's table: the verdict first, then the rules and checks it
-//! rests on, then each check's own lines. A rendering like [`crate::exposition`] and
-//! [`crate::report`]: it reads one [`View`] and names no check (each result writes its own
+//! rests on, then each check's own lines. A rendering like [`super::exposition`] and
+//! [`super::report`]: it reads one [`View`] and names no check (each result writes its own
 //! lines through `Facts::table`), so a new check shows up here without an edit.
 
 use std::fmt::Write as _;
