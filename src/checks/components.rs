@@ -13,7 +13,10 @@ use serde_json::Value;
 
 use super::facts::{CheckRow, Clipped, Facts, Family, MetricsContext};
 use super::shared::{ComponentFacts, Shared};
-use super::{error_chain, timed, Check, CheckError, ClientError, Deadline, Registration, Rule, RuleInput, Setup};
+use super::{
+    error_chain, timed, Check, CheckError, ClientError, Deadline, Registration, Rule, RuleInput,
+    Setup,
+};
 use crate::limits::{self, BodyError, MAX_COMPONENTS, MAX_COMPONENTS_BODY};
 use crate::model::{CheckResult, RuleStatus};
 

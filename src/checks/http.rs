@@ -15,9 +15,7 @@ use serde::Serialize;
 use super::facts::{bool01, round, Facts, Family, MetricsContext, Results, Section};
 use super::http_client::{client_for, shown_url};
 use super::{error_chain, Check, CheckError, ClientError, Deadline, Registration, Setup};
-use crate::config::{
-    BodyMatch, DependencyConfig, DependencyKind, HttpDependency, ReadinessConfig,
-};
+use crate::config::{BodyMatch, DependencyConfig, DependencyKind, HttpDependency, ReadinessConfig};
 use crate::limits::{self, BodyError, MAX_DEPENDENCY_BODY};
 use crate::model::{CheckResult, RuleStatus};
 
@@ -220,7 +218,12 @@ impl DependencyChecker {
 }
 
 fn http_client(h: &HttpDependency) -> Result<reqwest::Client, reqwest::Error> {
-    client_for(&h.url, &h.headers, h.ca_pem.as_deref(), h.insecure_skip_verify)
+    client_for(
+        &h.url,
+        &h.headers,
+        h.ca_pem.as_deref(),
+        h.insecure_skip_verify,
+    )
 }
 
 async fn http(

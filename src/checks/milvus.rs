@@ -9,7 +9,7 @@ use futures::future::{BoxFuture, FutureExt};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::facts::{bool01, CheckRow, Clipped, Family, Facts, MetricsContext, Results, Section};
+use super::facts::{bool01, CheckRow, Clipped, Facts, Family, MetricsContext, Results, Section};
 use super::grpc::{clip, status_ok, MilvusClient};
 use super::shared::{ComponentFacts, Shared};
 use super::{timed, Check, CheckError, Deadline, Registration, Rule, RuleInput, Setup};
@@ -134,7 +134,6 @@ async fn health(client: &MilvusClient, deadline: Instant) -> Result<MilvusFacts,
     }
 }
 
-
 /// The first [`MAX_REASONS`] reasons, each one clipped line, and a count of the rest.
 fn bounded_reasons(reasons: &[String]) -> Vec<String> {
     let mut out: Vec<String> = reasons.iter().take(MAX_REASONS).map(|r| clip(r)).collect();
@@ -149,10 +148,7 @@ fn milvus_rule(input: &RuleInput<'_>) -> RuleStatus {
         return RuleStatus::Excluded;
     };
     match &result.outcome {
-        Err(e) => RuleStatus::Fail(format!(
-            "Milvus at {} did not answer: {e}",
-            input.address
-        )),
+        Err(e) => RuleStatus::Fail(format!("Milvus at {} did not answer: {e}", input.address)),
         Ok(m) if !m.healthy => RuleStatus::Fail(if m.reasons.is_empty() {
             "Milvus reports itself unhealthy (no reason given)".to_string()
         } else {
@@ -227,7 +223,10 @@ impl Facts for CheckResult<MilvusFacts> {
         f.gauge(
             "milvus_server_info",
             &format!("Milvus server version, always 1.{cached}"),
-            facts.version.iter().map(|v| ([("version", Clipped(v))], 1.0)),
+            facts
+                .version
+                .iter()
+                .map(|v| ([("version", Clipped(v))], 1.0)),
         )?;
         f.gauge(
             "milvus_quota_state",

@@ -95,8 +95,9 @@ struct ProbeCheck {
 impl Check for ProbeCheck {
     fn run(&self, deadline: Deadline) -> BoxFuture<'_, Box<dyn Facts>> {
         async move {
-            let r: Box<dyn Facts> =
-                Box::new(ProbeResults(self.prober.run(&self.client, deadline.at).await));
+            let r: Box<dyn Facts> = Box::new(ProbeResults(
+                self.prober.run(&self.client, deadline.at).await,
+            ));
             r
         }
         .boxed()
@@ -171,7 +172,9 @@ impl Facts for ProbeResults {
         f.gauge(
             "milvus_probe_success",
             &format!("1 when the read probe (query or search) answered within its limits.{cached}"),
-            self.0.iter().map(|p| (probe_labels(p), bool01(p.success()))),
+            self.0
+                .iter()
+                .map(|p| (probe_labels(p), bool01(p.success()))),
         )?;
         f.gauge(
             "milvus_probe_duration_seconds",

@@ -49,9 +49,7 @@ pub(super) fn write(
     )?;
     f.gauge(
         "milvus_collection_replicas",
-        &format!(
-            "In-memory replicas of the loaded collection (milvus.replicas = true).{cached}"
-        ),
+        &format!("In-memory replicas of the loaded collection (milvus.replicas = true).{cached}"),
         c.collections.iter().filter_map(|c| {
             c.replicas
                 .map(|r| (labels(c), i64::try_from(r).unwrap_or(i64::MAX)))

@@ -163,8 +163,15 @@ impl InventoryCell {
         let task = tokio::spawn(async move {
             let _clear = ClearRunning(Arc::clone(&cell));
             let previous = cell.latest();
-            let inventory =
-                pass(&settings, wanted, previous.as_deref(), deadline, full, interval).await;
+            let inventory = pass(
+                &settings,
+                wanted,
+                previous.as_deref(),
+                deadline,
+                full,
+                interval,
+            )
+            .await;
             cell.latest.store(Some(Arc::new(inventory)));
         });
         match self.task.lock() {
@@ -376,7 +383,11 @@ async fn describe_index(
     indexes.sort_by(|a, b| a.name.cmp(&b.name));
     indexes.dedup_by(|a, b| a.name == b.name);
     if total > MAX_INDEXES {
-        tracing::debug!(collection = name, total, "DescribeIndex: more indexes than read");
+        tracing::debug!(
+            collection = name,
+            total,
+            "DescribeIndex: more indexes than read"
+        );
     }
     Ok(indexes)
 }
@@ -454,12 +465,17 @@ mod tests {
         let key = ("default".to_string(), "docs".to_string());
         assert_eq!(first_retry(interval), Duration::from_secs(30));
         assert_eq!(first_retry(Duration::from_secs(5)), RETRY_MIN);
-        assert!(inv(vec![]).due(interval, now + Duration::from_secs(31)).is_none());
+        assert!(inv(vec![])
+            .due(interval, now + Duration::from_secs(31))
+            .is_none());
         assert!(matches!(
             inv(vec![key.clone()]).due(interval, now + Duration::from_secs(31)),
             Some(Due::Retry(k)) if k == vec![key.clone()]
         ));
-        assert!(matches!(inv(vec![key]).due(interval, now + interval), Some(Due::Full)));
+        assert!(matches!(
+            inv(vec![key]).due(interval, now + interval),
+            Some(Due::Full)
+        ));
     }
 
     #[test]

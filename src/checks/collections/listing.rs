@@ -236,7 +236,10 @@ pub(super) async fn load_states(
     wanted: Vec<(String, String)>,
     concurrency: usize,
     deadline: Instant,
-) -> Vec<((String, String), Result<(LoadState, Option<i64>), CheckError>)> {
+) -> Vec<(
+    (String, String),
+    Result<(LoadState, Option<i64>), CheckError>,
+)> {
     stream::iter(wanted)
         .map(|(db, name)| async move {
             let r = load_state(client, &db, &name, deadline).await;

@@ -159,4 +159,3 @@ impl Facts for CheckResult<CollectionsFacts> {
         table::write(self, out)
     }
 }
-

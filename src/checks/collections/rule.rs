@@ -10,7 +10,11 @@ pub(super) fn collections_rule(input: &RuleInput<'_>) -> RuleStatus {
     if config.required_collections.is_empty() {
         return RuleStatus::Pass;
     }
-    let facts = match input.results.result::<CollectionsFacts>().map(|r| &r.outcome) {
+    let facts = match input
+        .results
+        .result::<CollectionsFacts>()
+        .map(|r| &r.outcome)
+    {
         Some(Ok(f)) => f,
         Some(Err(e)) => {
             return RuleStatus::Fail(format!("cannot list collections: {e}"));

@@ -138,7 +138,11 @@ async fn system_info(client: &MilvusClient, deadline: Instant) -> Result<NodesFa
         )
         .await;
     let r = match reply {
-        Err(CheckError::Rpc { ref code, ref message, .. }) if code == "Unimplemented" => {
+        Err(CheckError::Rpc {
+            ref code,
+            ref message,
+            ..
+        }) if code == "Unimplemented" => {
             return Ok(NodesFacts {
                 unavailable: Some(format!(
                     "this Milvus does not report its nodes (GetMetrics: Unimplemented{})",
@@ -194,7 +198,11 @@ pub fn parse(json: &str) -> Result<NodesFacts, CheckError> {
         // listed twice, not two series with the same labels.
         let role = field
             .text(&infos.role, "type")
-            .map(|r| crate::limits::clip_bytes(&r, crate::limits::MAX_LABEL_BYTES).0.to_string())
+            .map(|r| {
+                crate::limits::clip_bytes(&r, crate::limits::MAX_LABEL_BYTES)
+                    .0
+                    .to_string()
+            })
             .unwrap_or_else(|| "unknown".into());
         let node_id = field
             .int(&infos.id, "id")
@@ -247,7 +255,9 @@ pub fn parse(json: &str) -> Result<NodesFacts, CheckError> {
         }
         facts.nodes.push(node);
     }
-    facts.nodes.sort_by(|a, b| (&a.role, a.node_id).cmp(&(&b.role, b.node_id)));
+    facts
+        .nodes
+        .sort_by(|a, b| (&a.role, a.node_id).cmp(&(&b.role, b.node_id)));
     Ok(facts)
 }
 
@@ -343,7 +353,10 @@ fn nodes_rule(input: &RuleInput<'_>) -> RuleStatus {
                 })
                 .collect();
             if bad.len() > MAX_NAMED_IN_REASON {
-                named.push(format!("and {} more nodes", bad.len() - MAX_NAMED_IN_REASON));
+                named.push(format!(
+                    "and {} more nodes",
+                    bad.len() - MAX_NAMED_IN_REASON
+                ));
             }
             RuleStatus::Fail(named.join("; "))
         }
@@ -406,13 +419,12 @@ impl Facts for CheckResult<NodesFacts> {
 
     fn families(&self, f: &mut Family<'_, '_>, m: &MetricsContext<'_>) -> std::fmt::Result {
         let cached = m.cached;
-        let Some(facts) = self.ok() else { return Ok(()) };
+        let Some(facts) = self.ok() else {
+            return Ok(());
+        };
         // node_id is a number formatted per sample; the role stays borrowed.
-        let ids: Vec<(&NodeFacts, String)> = facts
-            .nodes
-            .iter()
-            .map(|n| (n, node_labels(n).1))
-            .collect();
+        let ids: Vec<(&NodeFacts, String)> =
+            facts.nodes.iter().map(|n| (n, node_labels(n).1)).collect();
         f.gauge(
             "milvus_node_info",
             &format!("Each node Milvus reports (GetMetrics system_info), always 1.{cached}"),
@@ -423,7 +435,10 @@ impl Facts for CheckResult<NodesFacts> {
                         role,
                         node,
                         ("version", Clipped(n.version.as_deref().unwrap_or(""))),
-                        ("deploy_mode", Clipped(n.deploy_mode.as_deref().unwrap_or(""))),
+                        (
+                            "deploy_mode",
+                            Clipped(n.deploy_mode.as_deref().unwrap_or("")),
+                        ),
                     ],
                     1i64,
                 )
@@ -603,7 +618,11 @@ mod tests {
         assert_eq!(qn.cpu_usage_percent, Some(12.5));
         assert_eq!(qn.version.as_deref(), Some("v2.3.5"));
         assert_eq!(f.binlog_bytes.get(&4471), Some(&200));
-        assert_eq!(f.binlog_bytes.len(), 2, "the entry keyed x is no collection id");
+        assert_eq!(
+            f.binlog_bytes.len(),
+            2,
+            "the entry keyed x is no collection id"
+        );
     }
 
     #[test]
@@ -617,20 +636,35 @@ mod tests {
         ]}"#;
         let f = parse(lying).expect("a reply with a nodes_info list is read");
         assert_eq!(f.nodes.len(), 2, "{:?}", f.nodes);
-        let q = f.nodes.iter().find(|n| n.role == "querynode").expect("querynode");
+        let q = f
+            .nodes
+            .iter()
+            .find(|n| n.role == "querynode")
+            .expect("querynode");
         assert!(q.has_error, "a flag that is not a bool counts as an error");
         assert_eq!(q.memory_bytes, None);
         assert_eq!(q.memory_used_bytes, None);
         assert_eq!(q.memory_percent(), None);
         let text = f.problems.join("\n");
-        for needle in ["id is not an integer", "memory is not a byte count", "listed twice", "no infos"] {
+        for needle in [
+            "id is not an integer",
+            "memory is not a byte count",
+            "listed twice",
+            "no infos",
+        ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
     }
 
     #[test]
     fn not_json_or_no_list_fails_with_a_clear_error() {
-        for bad in ["", "<html>", "{\"nodes_info\":5}", "[]", &"[".repeat(10_000)] {
+        for bad in [
+            "",
+            "<html>",
+            "{\"nodes_info\":5}",
+            "[]",
+            &"[".repeat(10_000),
+        ] {
             let e = parse(bad).expect_err(bad);
             let text = e.to_string();
             assert!(text.starts_with("GetMetrics"), "{text}");
@@ -651,7 +685,11 @@ mod tests {
         json.push_str("]}");
         let f = parse(&json).expect("parses");
         assert_eq!(f.nodes.len(), MAX_NODES);
-        assert!(f.problems[0].contains("lists 100000 nodes"), "{:?}", f.problems);
+        assert!(
+            f.problems[0].contains("lists 100000 nodes"),
+            "{:?}",
+            f.problems
+        );
     }
 
     #[test]
@@ -675,10 +713,16 @@ mod tests {
             "{:?}",
             f.problems
         );
-        assert_eq!(f.binlog_bytes.len(), 1, "only 1 -> 5 is an id and a byte count");
+        assert_eq!(
+            f.binlog_bytes.len(),
+            1,
+            "only 1 -> 5 is an id and a byte count"
+        );
         assert_eq!(f.binlog_bytes.get(&1), Some(&5));
         assert!(
-            f.problems.iter().any(|p| p.contains("name is not text: an object")),
+            f.problems
+                .iter()
+                .any(|p| p.contains("name is not text: an object")),
             "{:?}",
             f.problems
         );
@@ -696,7 +740,11 @@ mod tests {
         );
         let f = parse(&deep).expect("skipped");
         assert_eq!(f.nodes[0].role, "proxy");
-        assert!(f.problems[0].contains("name is not text: a list"), "{:?}", f.problems);
+        assert!(
+            f.problems[0].contains("name is not text: a list"),
+            "{:?}",
+            f.problems
+        );
     }
 
     #[test]
@@ -707,6 +755,10 @@ mod tests {
         );
         let f = parse(&json).expect("parses");
         assert_eq!(f.nodes.len(), 1, "one series, not two with the same labels");
-        assert!(f.problems[0].contains("is listed twice"), "{:?}", f.problems);
+        assert!(
+            f.problems[0].contains("is listed twice"),
+            "{:?}",
+            f.problems
+        );
     }
 }

@@ -58,11 +58,16 @@ pub static CHECK: Registration = Registration {
         let mut probes = Vec::with_capacity(setup.rag_probes().len());
         for (i, p) in setup.rag_probes().iter().enumerate() {
             let e = &p.embedding;
-            let http = client_for(&e.url, &e.headers, e.ca_pem.as_deref(), e.insecure_skip_verify)
-                .map_err(|err| ClientError {
-                    key: format!("rag_probes[{i}].embedding.tls"),
-                    problem: format!("cannot build an HTTP client: {err}"),
-                })?;
+            let http = client_for(
+                &e.url,
+                &e.headers,
+                e.ca_pem.as_deref(),
+                e.insecure_skip_verify,
+            )
+            .map_err(|err| ClientError {
+                key: format!("rag_probes[{i}].embedding.tls"),
+                problem: format!("cannot build an HTTP client: {err}"),
+            })?;
             probes.push(RagProber {
                 scrub: Scrubber::new(&e.headers),
                 config: p.clone(),
@@ -144,9 +149,7 @@ impl RagError {
             | RagError::EmbedUnreachable { .. }
             | RagError::EmbedStatus { .. }
             | RagError::EmbedMalformed { .. } => Stage::Embed,
-            RagError::Dimensions { .. } | RagError::Field(_) | RagError::Milvus(_) => {
-                Stage::Search
-            }
+            RagError::Dimensions { .. } | RagError::Field(_) | RagError::Milvus(_) => Stage::Search,
             RagError::TooSlow { .. } => Stage::Total,
         }
     }
@@ -250,12 +253,11 @@ mod tests {
             s
         };
         assert_eq!(
-            parse_embedding(at(MAX_EMBEDDING_DIMENSIONS).as_bytes())
-                .map(|v| v.len()),
+            parse_embedding(at(MAX_EMBEDDING_DIMENSIONS).as_bytes()).map(|v| v.len()),
             Ok(MAX_EMBEDDING_DIMENSIONS)
         );
-        let err = parse_embedding(at(MAX_EMBEDDING_DIMENSIONS + 1).as_bytes())
-            .expect_err("one too many");
+        let err =
+            parse_embedding(at(MAX_EMBEDDING_DIMENSIONS + 1).as_bytes()).expect_err("one too many");
         assert!(err.contains("more than 65536 dimensions"), "{err}");
     }
 
@@ -267,7 +269,10 @@ mod tests {
             (br#"{"data":[]}"#, "data is empty"),
             (br#"{"data":[{"index":0}]}"#, "missing field `embedding`"),
             (br#"{"data":[{"embedding":"AAAA"}]}"#, "a list of numbers"),
-            (br#"{"data":[{"embedding":[1e300]}]}"#, "not a finite 32-bit float"),
+            (
+                br#"{"data":[{"embedding":[1e300]}]}"#,
+                "not a finite 32-bit float",
+            ),
             (br#"{"data":[{"embedding":[1,"x"]}]}"#, "invalid type"),
             (b"\xff\xfe", "not an embeddings answer"),
         ] {

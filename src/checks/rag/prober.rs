@@ -29,7 +29,8 @@ impl RagProber {
         let started = Instant::now();
         let at = (started + p.timeout).min(refresh_at);
         // The allowance, in whole milliseconds: "timed out after 3s", not "after 2.999981s".
-        let budget = Duration::from_millis(at.saturating_duration_since(started).as_millis() as u64);
+        let budget =
+            Duration::from_millis(at.saturating_duration_since(started).as_millis() as u64);
         let mut result = RagResult {
             name: p.name.clone(),
             collection: p.collection.clone(),
@@ -49,7 +50,9 @@ impl RagProber {
             Ok(vector) => {
                 result.dimensions = Some(vector.len());
                 let search_started = Instant::now();
-                let searched = self.search(i, client, schemas, &vector, at, &mut result).await;
+                let searched = self
+                    .search(i, client, schemas, &vector, at, &mut result)
+                    .await;
                 result.search = Some(search_started.elapsed());
                 if searched.is_err() {
                     // A changed schema shows up as a failed search: describe again next time.

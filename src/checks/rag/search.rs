@@ -40,7 +40,11 @@ impl RagProber {
             return Err(RagError::Dimensions {
                 got: vector.len(),
                 want: field.dim,
-                field: format!("{}.{}", shown_collection(&self.config.collection), field.name),
+                field: format!(
+                    "{}.{}",
+                    shown_collection(&self.config.collection),
+                    field.name
+                ),
             });
         }
         let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
