@@ -548,7 +548,9 @@ async fn a_frozen_milvus_lite_never_freezes_the_exporter_and_recovery_is_automat
         let h = exporter.get("/healthz").await;
         let took = t.elapsed();
         assert_eq!(h.status, 200, "{}", h.body);
-        assert!(took < Duration::from_millis(50), "/healthz took {took:?}");
+        // Far below the 1 s Milvus timeout a /healthz that waited on the frozen Milvus would
+        // take, and far above a loaded 2-core machine's scheduling noise (64 ms was seen).
+        assert!(took < Duration::from_millis(250), "/healthz took {took:?}");
         worst_healthz = worst_healthz.max(took);
         for path in [
             "/readyz",
