@@ -12,6 +12,7 @@ pub mod cache;
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod history;
 pub mod limits;
 pub mod model;
 pub mod readiness;
