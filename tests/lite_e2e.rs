@@ -222,7 +222,9 @@ async fn every_endpoint_tells_the_truth_about_seeded_milvus() {
     ] {
         assert!(landing.body.contains(&format!("href=\"{link}\"")), "{link}");
     }
-    assert!(landing.body.contains("<strong>ready</strong>"));
+    assert!(landing
+        .body
+        .contains("<strong id=\"status\">Ready</strong>"));
     assert_eq!(exporter.get("/nope").await.status, 404);
     let post = reqwest::Client::new()
         .post(format!("{}/readyz", exporter.url))
