@@ -88,9 +88,9 @@ fn tone_class(t: Tone) -> &'static str {
 pub fn html(page: &Page<'_>) -> String {
     let mut body = String::with_capacity(32 * 1024);
     let title = esc(page.target);
-    let _ = write!(
+    let _ = writeln!(
         body,
-        "<header><h1>Milvus Exporter</h1><p class=\"meta\">version {} (revision {}, rustc {})</p></header>\n",
+        "<header><h1>Milvus Exporter</h1><p class=\"meta\">version {} (revision {}, rustc {})</p></header>",
         esc(BUILD.version),
         esc(BUILD.revision),
         esc(BUILD.rustc)
@@ -153,9 +153,9 @@ nav a[aria-current]{background:var(--card);font-weight:600}
 
 fn verdict(out: &mut String, page: &Page<'_>) {
     let Some(view) = page.view else {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<section id=\"verdict\" class=\"verdict pending\"><strong>no data yet</strong> for target <code>{}</code>: no refresh has completed.{}</section>\n",
+            "<section id=\"verdict\" class=\"verdict pending\"><strong>no data yet</strong> for target <code>{}</code>: no refresh has completed.{}</section>",
             esc(page.target),
             if page.main {
                 ""
@@ -175,9 +175,9 @@ fn verdict(out: &mut String, page: &Page<'_>) {
         ),
         None => String::new(),
     };
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<section id=\"verdict\" class=\"verdict {}\"><strong id=\"status\">{}</strong>{since}<br>Milvus at <code>{}</code>, target <code>{}</code>; data {age:.1}s old.\n",
+        "<section id=\"verdict\" class=\"verdict {}\"><strong id=\"status\">{}</strong>{since}<br>Milvus at <code>{}</code>, target <code>{}</code>; data {age:.1}s old.",
         if ready { "ok" } else { "bad" },
         if ready { "Ready" } else { "Not ready" },
         esc(&view.snapshot.address),
