@@ -140,9 +140,11 @@ h2{font-size:1.1rem;margin:1.4rem 0 .4rem}
 .ok{color:var(--ok)} .bad{color:var(--bad)} .warn{color:var(--warn)} .off{color:var(--muted)}
 .scroll{overflow-x:auto;max-width:100%;border:1px solid var(--line);border-radius:.4rem;background:var(--card)}
 table{border-collapse:collapse;width:100%}
-th,td{padding:.3rem .6rem;text-align:left;vertical-align:top;border-bottom:1px solid var(--line);overflow-wrap:anywhere}
+th,td{padding:.3rem .6rem;text-align:left;vertical-align:top;border-bottom:1px solid var(--line)}
+#history td:nth-child(4),#rules td:nth-child(3){min-width:16rem}
+.scroll table{min-width:34rem}
 th{font-weight:600;color:var(--muted);white-space:nowrap}
-td.num{text-align:right;white-space:nowrap}
+td.when{white-space:nowrap}
 code{background:var(--card);padding:0 .2rem;overflow-wrap:anywhere}
 ul{padding-left:1.2rem}
 nav ul{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.4rem}
@@ -293,7 +295,7 @@ fn history(out: &mut String, view: &View) {
     let h = &view.history;
     let _ = write!(
         out,
-        "<section id=\"history-section\"><h2>History</h2><p class=\"note\">{} transitions since the exporter started; in memory only, newest first.</p>",
+        "<section id=\"history-section\"><h2>History</h2><p class=\"note\">Transitions since the exporter started: <span id=\"transitions\">{}</span>. Kept in memory only; newest first.</p>",
         h.transitions
     );
     if h.entries.is_empty() {
@@ -324,7 +326,7 @@ fn history(out: &mut String, view: &View) {
             .join("<br>");
         let _ = writeln!(
             out,
-            "<tr><td class=\"num\"><time>{}</time></td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"when\"><time>{}</time></td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             utc(e.at),
             if e.ready { "ok" } else { "bad" },
             event_words(e),
