@@ -16,6 +16,7 @@ pub mod history;
 pub mod limits;
 pub mod model;
 pub mod readiness;
+pub mod remote;
 pub mod render;
 pub mod server;
 pub mod snapshot;

@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use support::binary;
 use support::exporter::{eventually, Exporter};
 use support::fake_milvus::{FakeCollection, FakeMilvus, FakeState};
 
@@ -147,4 +148,131 @@ async fn a_bad_history_length_is_a_400_with_one_line() {
     assert_eq!(exporter.get("/health?history=10000").await.status, 200);
     assert_eq!(exporter.get("/health?nope=1").await.status, 400);
     exporter.stop().await;
+}
+
+/// `milvus_exporter check ARGS`, run off the test's runtime: (exit code, stdout, stderr).
+async fn check(args: Vec<String>) -> (Option<i32>, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        binary::run(&args, &[], Duration::from_secs(20))
+    })
+    .await
+    .expect("the check ran")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_url_prints_a_running_exporters_recent_transitions() {
+    let fake = FakeMilvus::start(FakeState::new()).await;
+    set_docs(&fake, true);
+    let exporter = Exporter::start(&config(&fake.url())).await;
+    until_status(&exporter, 200).await;
+    for loaded in [false, true, false] {
+        set_docs(&fake, loaded);
+        until_status(&exporter, if loaded { 200 } else { 503 }).await;
+    }
+    let (code, out, err) = check(vec![
+        "check".into(),
+        "--url".into(),
+        exporter.url.clone(),
+        "--history".into(),
+        "3".into(),
+    ])
+    .await;
+    assert_eq!(code, Some(1), "not ready is exit 1: {out}{err}");
+    let first = out.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with(&format!(
+            "Exporter {}/health  NOT READY (checked 20",
+            exporter.url
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("  reason: required collection default.docs is not loaded"),
+        "{out}"
+    );
+    let shown: Vec<&str> = out.lines().filter(|l| l.contains(" UTC  ")).collect();
+    assert_eq!(shown.len(), 3, "three transitions asked for: {out}");
+    assert!(
+        shown[0].contains("not ready") && shown[0].ends_with("[collections]"),
+        "{out}"
+    );
+    assert!(
+        shown[1].contains("ready") && !shown[1].contains("not ready"),
+        "{out}"
+    );
+    exporter.stop().await;
+}
+
+/// A peer that answers `/health` with `body` (or, when `None`, never answers).
+async fn peer(body: Option<Vec<u8>>) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/health",
+        get(move || {
+            let body = body.clone();
+            async move {
+                match body {
+                    Some(b) => b,
+                    None => {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        Vec::new()
+                    }
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_url_makes_a_lying_peers_text_inert_and_bounds_its_size_and_time() {
+    let hostile = serde_json::json!({
+        "status": "not_ready",
+        "reasons": ["\u{1b}]0;pwned\u{7}\u{1b}[2Jgone\nfake line"],
+        "checked_at": 1.0e300,
+        "history": [{"at": 1.8e9, "status": "ready\u{1b}[31m", "event": "transition",
+                     "rules": ["m\u{9b}1m"], "reasons": ["r\r\u{202e}x"], "count": 2, "last_at": 1.8e9}],
+    });
+    let url = peer(Some(hostile.to_string().into_bytes())).await;
+    let (code, out, _) = check(vec!["check".into(), "--url".into(), url]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        !out.chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+        "{out:?}"
+    );
+    assert!(out.contains("\\u{1b}]0;pwned"), "{out}");
+
+    let huge = peer(Some(vec![b' '; 40 * 1024 * 1024])).await;
+    let (code, _, err) = check(vec!["check".into(), "--url".into(), huge]).await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("body larger than 33554432 bytes"), "{err}");
+
+    let silent = peer(None).await;
+    let started = std::time::Instant::now();
+    let (code, _, err) = check(vec![
+        "check".into(),
+        "--url".into(),
+        silent,
+        "--timeout".into(),
+        "1s".into(),
+    ])
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded by --timeout"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let garbage = peer(Some(b"<html>not json</html>".to_vec())).await;
+    let (code, _, err) = check(vec!["check".into(), "--url".into(), garbage]).await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not an exporter's /health answer"), "{err}");
 }

@@ -120,6 +120,36 @@ async fn the_page_is_behind_basic_auth_and_an_exempt_page_tells_only_the_status(
         .await
         .expect("send");
     assert_eq!(signed.status().as_u16(), 200);
+
+    // `check --url` with and without the password.
+    let pw = _dir.path().join("pw");
+    std::fs::write(&pw, "pw\n").expect("write password file");
+    let url = exporter.url.clone();
+    let pw = pw.display().to_string();
+    let (with, without) = tokio::task::spawn_blocking(move || {
+        let limit = Duration::from_secs(20);
+        let with = support::binary::run(
+            &[
+                "check",
+                "--url",
+                &url,
+                "--username",
+                "alice",
+                "--password-file",
+                &pw,
+            ],
+            &[],
+            limit,
+        );
+        let without = support::binary::run(&["check", "--url", &url], &[], limit);
+        (with, without)
+    })
+    .await
+    .expect("the checks ran");
+    assert!(with.1.starts_with("Exporter "), "{with:?}");
+    assert!(matches!(with.0, Some(0 | 1)), "{with:?}");
+    assert_eq!(without.0, Some(1), "{without:?}");
+    assert!(without.2.contains("answered 401"), "{without:?}");
     exporter.stop().await;
 
     let (options, _dir) = with_web(&format!(
