@@ -2,10 +2,11 @@
 //! (`/metrics`), to Kubernetes (`/healthz`, `/readyz`) and to people (`/health`, `/`, `check`).
 //!
 //! The data flows one way: [`model`] (shared words) → [`config`] → [`checks`] → [`snapshot`] →
-//! [`readiness`] → [`cache`]
+//! [`readiness`] → [`history`] → [`cache`]
 //! → [`render`] ([`exposition`](render::exposition) | [`report`](render::report) |
 //! [`table`](render::table) | [`page`](render::page)) → [`server`] → [`app`] (build, serve,
-//! reload, shut down; the binary and every test use it) → [`cli`].
+//! reload, shut down; the binary and every test use it) → [`cli`] (and [`remote`], what
+//! `check --url` reads of a running exporter).
 
 pub mod app;
 pub mod cache;

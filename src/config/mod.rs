@@ -458,6 +458,7 @@ mod tests {
         let defaults = Config::load_from(None, &[], &Overrides::default()).expect("defaults");
         assert_eq!(sample.milvus, defaults.milvus);
         assert_eq!(sample.cache, defaults.cache);
+        assert_eq!(sample.history, defaults.history);
         assert_eq!(sample.readiness, defaults.readiness);
         assert_eq!(sample.system, defaults.system);
         assert_eq!(sample.listen_address, defaults.listen_address);
