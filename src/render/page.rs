@@ -347,7 +347,18 @@ fn history(out: &mut String, view: &View) {
 }
 
 fn endpoints(out: &mut String, page: &Page<'_>) {
-    let q: String = url::form_urlencoded::byte_serialize(page.target.as_bytes()).collect();
+    let probes: String = page
+        .targets
+        .iter()
+        .map(|t| {
+            let q: String = url::form_urlencoded::byte_serialize(t.name.as_bytes()).collect();
+            format!(
+                "<li><a href=\"/probe?target={q}\">/probe?target={}</a>: the metrics of target {}</li>\n",
+                esc(t.name),
+                esc(t.name)
+            )
+        })
+        .collect();
     let _ = write!(
         out,
         r#"<section><h2>Endpoints</h2><ul id="endpoints">
@@ -355,10 +366,8 @@ fn endpoints(out: &mut String, page: &Page<'_>) {
 <li><a href="/readyz">/readyz</a> (<a href="/readyz?verbose">?verbose</a>): readiness, 200 or 503</li>
 <li><a href="/healthz">/healthz</a>: liveness of the exporter itself</li>
 <li><a href="/health">/health</a>: everything, as JSON (<a href="/health?history=100">?history=N</a>)</li>
-<li><a href="/probe?target={q}">/probe?target={}</a>: this target's metrics</li>
-</ul></section>
-"#,
-        esc(page.target)
+{probes}</ul></section>
+"#
     );
 }
 
@@ -448,6 +457,8 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("href=\"/?target=a+b%22%3C\""), "{page}");
+        assert!(page.contains("href=\"/probe?target=a+b%22%3C\""), "{page}");
+        assert!(page.contains("href=\"/probe?target=default\""), "{page}");
         assert!(page.contains("href=\"/\" aria-current=\"page\""), "{page}");
         assert!(
             page.contains("never <span class=\"off\">no data</span>"),
