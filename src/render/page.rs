@@ -509,6 +509,7 @@ mod tests {
             page.contains("c_09999_"),
             "the collection still loading comes first"
         );
+        println!("status page at 10,000 collections: {} bytes", page.len());
         assert!(page.len() < 256 * 1024, "{} bytes", page.len());
     }
 
