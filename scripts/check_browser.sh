@@ -3,7 +3,8 @@
 # no browser is ever downloaded) driven by playwright-core (npm, pinned by
 # scripts/node/browser/package-lock.json, installed with `npm ci` into .venv-tools/browser-node)
 # against examples/status_page_server: the real exporter serving the in-process fake Milvus,
-# switched between healthy, failing and flapping by its control port. Loopback only.
+# switched between healthy, failing and flapping by its control port. Loopback only. Its
+# self-test requires the escaping and element checks to fail on broken copies of the page.
 #
 # Usage: bash scripts/check_browser.sh
 # Prints `ok NAME` / `FAIL NAME: why` per check and `N passed, M failed`; exits 1 if any check

@@ -7,7 +7,9 @@
 // Loads the page with Milvus healthy, failing and flapping; checks its elements and text, that
 // a collection named <img src=x onerror=alert(1)> is text (no dialog, no img element), that
 // every target is one click away, that it renders without JavaScript, follows a dark scheme,
-// and does not overflow sideways at 375 and 1920 px; saves screenshots. Prints `ok NAME` or
+// and does not overflow sideways at 375 and 1920 px; saves screenshots. A self-test serves
+// broken copies of the real page (a name not escaped, a table missing) in its place and
+// requires the escaping and the tables checks to fail on them. Prints `ok NAME` or
 // `FAIL NAME: why` per check, then `N passed, M failed`; exits 1 if any failed.
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -112,7 +114,8 @@ try {
     expect(/data [\d.]+s old/.test(v), `no age: ${v}`);
     expect((await count('#reasons li')) === 0, 'reasons shown while ready');
   });
-  await check('healthy: rules, collections, nodes, probes, host and history tables', async () => {
+  // The two checks the self-test below turns on broken copies of the page.
+  const tablesHold = async () => {
     for (const sel of ['#rules', '#collections-table', '#nodes-table', '#probes-table', '#host-table', '#history', '#milvus-table']) {
       expect((await count(sel)) === 1, `${sel} missing`);
     }
@@ -126,7 +129,16 @@ try {
     const nodes = await text('#nodes-table');
     expect(/querynode\s+2\s+12\.5% of 8\.0 GiB/.test(nodes), `nodes: ${nodes.slice(0, 200)}`);
     expect(/\d+\.\d ms/.test(await text('#probes-table')), 'no probe latency');
-  });
+  };
+  const escapingHolds = async () => {
+    const cells = await page.locator('#collections-table td').allInnerTexts();
+    expect(cells.includes(HOSTILE), `no cell reads ${HOSTILE}`);
+    expect(cells.some((c) => c === 'line\\nbreak \\u{1b}[31mred'), 'the newline/escape name is not shown inert');
+    expect((await count('img')) === 0, 'an img element exists');
+    expect((await count('#collections-table td *')) === 0, 'markup inside a collection cell');
+    expect(dialogs.length === 0, `a dialog fired: ${dialogs}`);
+  };
+  await check('healthy: rules, collections, nodes, probes, host and history tables', tablesHold);
   await check('every target is listed and one click away', async () => {
     const links = await page.locator('#targets a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
     expect(JSON.stringify(links) === JSON.stringify(['/', '/?target=offline', '/?target=replica']), `links ${links}`);
@@ -141,12 +153,7 @@ try {
     await open('/');
   });
   await check('a collection named <img src=x onerror=alert(1)> is text', async () => {
-    const cells = await page.locator('#collections-table td').allInnerTexts();
-    expect(cells.includes(HOSTILE), `no cell reads ${HOSTILE}`);
-    expect(cells.some((c) => c === 'line\\nbreak \\u{1b}[31mred'), 'the newline/escape name is not shown inert');
-    expect((await count('img')) === 0, 'an img element exists');
-    expect((await count('#collections-table td *')) === 0, 'markup inside a collection cell');
-    expect(dialogs.length === 0, `a dialog fired: ${dialogs}`);
+    await escapingHolds();
     expect(errors.length === 0, `page errors: ${errors}`);
   });
   await check('layout: no sideways overflow at 1920 px, screenshot', async () => {
@@ -199,6 +206,31 @@ try {
   await check('no script fired a dialog or failed on any page', async () => {
     expect(dialogs.length === 0 && errors.length === 0, `dialogs ${dialogs}, errors ${errors}`);
   });
+
+  // ---- self-test: the checks fail on broken copies of the real page ------------------------
+  // The exporter's own page, fetched, broken one way, and served in its place.
+  const real = await (await fetch(`${exporter}/`, { signal: AbortSignal.timeout(5000) })).text();
+  const broken = async (name, edit, holds) => {
+    await check(`self-test: the check fails on a page with ${name}`, async () => {
+      const copy = edit(real);
+      expect(copy !== real, `the real page has nothing to break for ${name}`);
+      await page.route(`${exporter}/`, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: copy }));
+      await page.goto(`${exporter}/`, { waitUntil: 'load', timeout: 15000 });
+      let failedAsItShould = false;
+      try {
+        await holds();
+      } catch {
+        failedAsItShould = true;
+      }
+      await page.unroute(`${exporter}/`);
+      dialogs.length = 0;
+      expect(failedAsItShould, 'the check passed on a broken page');
+    });
+  };
+  await broken('a collection name not escaped',
+    (h) => h.replace('&lt;img src=x onerror=alert(1)&gt;', HOSTILE), escapingHolds);
+  await broken('the nodes table missing',
+    (h) => h.replace('id="nodes-table"', 'id="nodez-table"'), tablesHold);
   await context.close();
   context = undefined;
 
