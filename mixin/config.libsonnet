@@ -45,6 +45,12 @@
     milvusDownFor: '1m',
     milvusNotReadyFor: '5m',
     milvusUnhealthyFor: '2m',
+    // MilvusReadinessFlapping: this many verdict transitions (ready <-> not ready, or a change
+    // of the failing rules or cause; milvus_readiness_transitions_total, so flaps between
+    // scrapes count) within the window. 4 is two trips out of service and back.
+    readinessFlappingTransitions: 4,
+    readinessFlappingWindow: '30m',
+    readinessFlappingFor: '2m',
     collectionNotLoadedFor: '5m',
     // A collection below 100 % loaded that has not moved for this long (and existed this long).
     collectionLoadingStuckWindow: '15m',

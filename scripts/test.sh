@@ -19,6 +19,9 @@
 #   k8s      bash scripts/check_k8s.sh     (offline checks of the Helm chart and the kustomize
 #            manifests: helm lint/template, Kubernetes and CRD schemas, Pod Security, checkov,
 #            the exporter's own `check` on every rendered config; tools pinned, installed by it)
+#   browser  bash scripts/check_browser.sh  (the status page in headless Debian chromium, driven by
+#            playwright-core from npm, against the exporter and the fake Milvus; screenshots
+#            in .run/browser/)
 #   live     bash scripts/check_live_stack.sh (Prometheus scraping the exporter and Milvus Lite)
 # Env: RUST_TEST_THREADS (default 2), VENV (venv location, see venv.sh),
 #      SKIP_APT=1 to skip the apt step. Per-step logs go to .run/test-logs/.
@@ -147,6 +150,11 @@ if [[ -f scripts/check_k8s.sh ]]; then
   step k8s bash scripts/check_k8s.sh
 fi
 
+if [[ -f scripts/check_browser.sh ]]; then
+  # The status page in a real browser: healthy, failing, flapping; escaping; 375 and 1920 px.
+  step browser bash scripts/check_browser.sh
+fi
+
 if [[ -f scripts/check_live_stack.sh ]]; then
   # Real Prometheus scraping the real exporter and Milvus Lite: dashboards' queries, one alert.
   step live bash scripts/check_live_stack.sh
@@ -154,7 +162,7 @@ fi
 
 # ---- summary -------------------------------------------------------------------
 # Sum the test counts of every `cargo test` binary ("test result: ... N passed; M failed")
-# and of check_stack.sh, check_k8s.sh and check_live_stack.sh ("N passed, M failed").
+# and of check_stack.sh, check_k8s.sh, check_browser.sh and check_live_stack.sh ("N passed, M failed").
 passed=0
 failed=0
 if [[ -f "$LOG_DIR/test.log" ]]; then
@@ -162,7 +170,7 @@ if [[ -f "$LOG_DIR/test.log" ]]; then
     passed=$((passed + p)); failed=$((failed + f))
   done < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$LOG_DIR/test.log")
 fi
-for log in stack k8s live; do
+for log in stack k8s browser live; do
   [[ -f "$LOG_DIR/$log.log" ]] || continue
   while read -r p f; do
     passed=$((passed + p)); failed=$((failed + f))

@@ -21,6 +21,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::checks::CheckError;
 use crate::config::{ConfigError, ReadinessConfig};
+use crate::history::{Event, History, Limits, Recent};
 use crate::readiness::{evaluate, Scope, Verdict};
 use crate::snapshot::{Counters, Snapshot};
 
@@ -29,6 +30,8 @@ use crate::snapshot::{Counters, Snapshot};
 pub struct View {
     pub snapshot: Snapshot,
     pub verdict: Verdict,
+    /// The target's history as it was when this view was stored, this view's verdict included.
+    pub history: Recent,
     rendered: [OnceLock<Bytes>; Rendering::COUNT],
 }
 
@@ -40,10 +43,12 @@ pub enum Rendering {
     MetricsOpenMetrics,
     MetricsText004,
     Ready,
+    /// `/health`'s `history` at the default length.
+    History,
 }
 
 impl Rendering {
-    const COUNT: usize = 3;
+    const COUNT: usize = 4;
 }
 
 impl View {
@@ -51,8 +56,15 @@ impl View {
         View {
             snapshot,
             verdict,
+            history: Recent::default(),
             rendered: Default::default(),
         }
+    }
+
+    /// This view with the target's history as it stands after its verdict was recorded.
+    pub fn with_history(mut self, history: Recent) -> Self {
+        self.history = history;
+        self
     }
 
     /// `what`, rendered by `render` the first time anyone asks for it. Readers that arrive
@@ -119,6 +131,8 @@ pub struct TargetCache {
     current: ArcSwapOption<View>,
     inflight: Mutex<Option<(Instant, InFlight)>>,
     counters: Mutex<Counters>,
+    /// The verdict history, kept with the cache so a reload that keeps the cache keeps it.
+    history: Mutex<History>,
 }
 
 impl TargetCache {
@@ -143,6 +157,15 @@ impl TargetCache {
             current: ArcSwapOption::empty(),
             inflight: Mutex::new(None),
             counters: Mutex::new(counters),
+            history: Mutex::new(History::new(Limits::default())),
+        }
+    }
+
+    /// This cache with its history ring bounded by `limits` (`[history]`).
+    pub fn with_history_limits(self, limits: Limits) -> Self {
+        TargetCache {
+            history: Mutex::new(History::new(limits)),
+            ..self
         }
     }
 
@@ -228,11 +251,27 @@ impl TargetCache {
     }
 
     async fn run_refresh(&self, budget: Duration) -> Arc<View> {
-        let mut snapshot = self.checker.collect(budget, Counters::default()).await;
+        let snapshot = self.checker.collect(budget, Counters::default()).await;
+        self.new_view(snapshot)
+    }
+
+    /// The view of a refresh's snapshot: counted, judged, and recorded in the history (the
+    /// one place a view that will be stored is made).
+    fn new_view(&self, mut snapshot: Snapshot) -> Arc<View> {
         self.count(&mut snapshot);
         let verdict = evaluate(&snapshot, &self.readiness, self.scope);
-        self.log_change(&verdict);
-        Arc::new(View::new(snapshot, verdict))
+        let history = {
+            let mut h = match self.history.lock() {
+                Ok(h) => h,
+                Err(p) => p.into_inner(),
+            };
+            let event = h.record(snapshot.checked_at, &verdict, &snapshot.checks());
+            if matches!(event, Some(Event::First | Event::Transition)) {
+                self.log_change(&verdict);
+            }
+            h.recent()
+        };
+        Arc::new(View::new(snapshot, verdict).with_history(history))
     }
 
     /// Adds this refresh to the running counts and stamps them on the snapshot.
@@ -255,23 +294,13 @@ impl TargetCache {
 
     /// A counted view in which every check failed with `error`.
     fn failed_view(&self, error: CheckError) -> Arc<View> {
-        let mut snapshot = self.checker.failed(self.scope, error, Counters::default());
-        self.count(&mut snapshot);
-        let verdict = evaluate(&snapshot, &self.readiness, self.scope);
-        self.log_change(&verdict);
-        Arc::new(View::new(snapshot, verdict))
+        let snapshot = self.checker.failed(self.scope, error, Counters::default());
+        self.new_view(snapshot)
     }
 
-    /// Logs a change of verdict only: a log line per refresh would bury the one that matters.
+    /// Logs a change of verdict only (as the history judges one: a percentage that moves is
+    /// no change): a log line per refresh would bury the one that matters.
     fn log_change(&self, verdict: &Verdict) {
-        let previous = self.peek();
-        let changed = match &previous {
-            None => true,
-            Some(p) => p.verdict.ready != verdict.ready || p.verdict.reasons() != verdict.reasons(),
-        };
-        if !changed {
-            return;
-        }
         let reasons = verdict.reasons().join("; ");
         if verdict.ready {
             tracing::info!(target_name = self.name(), "ready");
@@ -312,7 +341,11 @@ impl TargetCache {
             counters,
         );
         let verdict = evaluate(&snapshot, &self.readiness, self.scope);
-        Arc::new(View::new(snapshot, verdict))
+        let history = match self.history.lock() {
+            Ok(h) => h.recent(),
+            Err(p) => p.into_inner().recent(),
+        };
+        Arc::new(View::new(snapshot, verdict).with_history(history))
     }
 }
 
@@ -441,12 +474,19 @@ impl Caches {
             config.system.disk_paths.clone(),
         )?);
         let sampler_task = sampler.start_cpu_sampler(config.system.cpu_sample_interval);
-        let main = Arc::new(TargetCache::new(
-            crate::checks::Checker::new(config.milvus.clone(), Some(sampler), Some(config))?,
-            config.readiness.clone(),
-            Scope::Main,
-            config.cache.ttl,
-        ));
+        let limits = Limits {
+            entries: config.history.max_entries,
+            bytes: config.history.max_bytes,
+        };
+        let main = Arc::new(
+            TargetCache::new(
+                crate::checks::Checker::new(config.milvus.clone(), Some(sampler), Some(config))?,
+                config.readiness.clone(),
+                Scope::Main,
+                config.cache.ttl,
+            )
+            .with_history_limits(limits),
+        );
         let mut targets = BTreeMap::new();
         for t in &config.targets {
             let cache = TargetCache::new(
@@ -454,7 +494,8 @@ impl Caches {
                 config.readiness.clone(),
                 Scope::ProbeTarget,
                 config.cache.ttl,
-            );
+            )
+            .with_history_limits(limits);
             targets.insert(t.name.clone(), Arc::new(cache));
         }
         let mut caches = Caches::new(main, targets, Some(sampler_task));
@@ -702,6 +743,29 @@ mod tests {
         let view = c.peek().expect("the refresh finished without its reader");
         assert!(view.verdict.ready);
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_stored_view_carries_the_history_with_its_own_verdict_recorded() {
+        let (c, _) = cache(&[
+            Step::Healthy(Duration::ZERO),
+            Step::Down,
+            Step::Healthy(Duration::ZERO),
+            Step::Down,
+        ]);
+        let mut last = None;
+        for _ in 0..4 {
+            last = Some(c.read().await.view);
+            tokio::time::advance(TTL).await;
+        }
+        let view = last.expect("four views");
+        assert_eq!(view.history.transitions, 3);
+        assert_eq!(view.history.entries.len(), 4, "{:?}", view.history.entries);
+        assert!(
+            !view.history.entries[0].ready,
+            "newest first: the last refresh was down"
+        );
+        assert_eq!(view.history.entries[0].rules, vec!["milvus".to_string()]);
     }
 
     #[tokio::test(start_paused = true)]

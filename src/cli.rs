@@ -56,9 +56,12 @@ pub enum Command {
     /// Serve the HTTP endpoints (the default).
     Serve,
     /// Run one refresh, print the result, exit 0 ready / 1 not ready / 2 config error.
+    /// With --url, read a running exporter's verdict and recent transitions instead.
     Check {
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// GET a URL and exit 0 on a 2xx answer, 1 otherwise (for container health checks).
     Probe {
@@ -66,6 +69,39 @@ pub enum Command {
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
+}
+
+/// `check --url`: where the running exporter is and how to reach it.
+#[derive(clap::Args, Debug, Default)]
+pub struct RemoteArgs {
+    /// A running exporter, e.g. http://127.0.0.1:9727: print its verdict and recent
+    /// transitions (from its /health) instead of running a refresh here.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// How long the whole answer may take.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, requires = "url")]
+    pub timeout: Duration,
+    /// Transitions to show (0-10000).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(0..=10000), requires = "url")]
+    pub history: u16,
+    /// Basic auth user.
+    #[arg(long, value_name = "USER", requires = "url")]
+    pub username: Option<String>,
+    /// A file holding the basic auth password (kept out of the process list).
+    #[arg(long, value_name = "PATH", requires = "username")]
+    pub password_file: Option<PathBuf>,
+    /// Trust this CA bundle (PEM) alone for the exporter's certificate.
+    #[arg(long, value_name = "PATH", requires = "url")]
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate (PEM), for an exporter that asks for one.
+    #[arg(long, value_name = "PATH", requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, value_name = "PATH", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+    /// Do not verify the exporter's certificate.
+    #[arg(long, requires = "url")]
+    pub insecure_skip_verify: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -77,6 +113,11 @@ pub enum Output {
 pub async fn run(cli: Cli) -> u8 {
     if let Some(Command::Probe { url, timeout }) = &cli.command {
         return probe(url, *timeout).await;
+    }
+    if let Some(Command::Check { remote, .. }) = &cli.command {
+        if remote.url.is_some() {
+            return check_remote(remote).await;
+        }
     }
     let overrides = Overrides {
         listen_address: cli.listen_address.clone(),
@@ -99,7 +140,7 @@ pub async fn run(cli: Cli) -> u8 {
         }
     };
     match cli.command {
-        Some(Command::Check { output }) => check(&config, output).await,
+        Some(Command::Check { output, .. }) => check(&config, output).await,
         _ => {
             app::init_logging(&config);
             serve(config, web, layers, cli.enable_lifecycle).await
@@ -167,6 +208,57 @@ async fn check(config: &Config, output: Output) -> u8 {
         EXIT_OK
     } else {
         EXIT_NOT_READY
+    }
+}
+
+/// `check --url`: a running exporter's verdict and recent transitions; exit 0 ready, 1 not
+/// ready or unreachable, 2 for flags that cannot work.
+async fn check_remote(args: &RemoteArgs) -> u8 {
+    let password = match &args.password_file {
+        None => None,
+        Some(path) => match crate::config::read_bounded(path) {
+            Ok(bytes) => Some(
+                String::from_utf8_lossy(&bytes)
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            ),
+            Err(e) => {
+                eprintln!(
+                    "milvus_exporter check: --password-file {}: {e}",
+                    path.display()
+                );
+                return EXIT_CONFIG;
+            }
+        },
+    };
+    let remote = crate::remote::Remote {
+        url: args.url.clone().unwrap_or_default(),
+        timeout: args.timeout,
+        history: usize::from(args.history),
+        username: args.username.clone(),
+        password,
+        ca_file: args.ca_file.clone(),
+        cert_file: args.cert_file.clone(),
+        key_file: args.key_file.clone(),
+        insecure_skip_verify: args.insecure_skip_verify,
+    };
+    match crate::remote::check(&remote).await {
+        Ok(report) => {
+            print!("{}", report.text);
+            if report.ready {
+                EXIT_OK
+            } else {
+                EXIT_NOT_READY
+            }
+        }
+        Err(e @ crate::remote::RemoteError::Usage(_)) => {
+            eprintln!("milvus_exporter check: {e}");
+            EXIT_CONFIG
+        }
+        Err(e) => {
+            eprintln!("milvus_exporter check: {e}");
+            EXIT_NOT_READY
+        }
     }
 }
 

@@ -36,6 +36,11 @@ fn cases() -> Vec<Case> {
     use Source::*;
     vec![
         Case { name: "bad duration", source: File("[cache]\nttl = \"3x\"\n"), key: "cache.ttl" },
+        Case { name: "no history entries", source: File("[history]\nmax_entries = 0\n"), key: "history.max_entries: 0 is outside 1-10000" },
+        Case { name: "history entries past the limit", source: Env("MILVUS_EXPORTER_HISTORY__MAX_ENTRIES", "10001"), key: "history.max_entries: 10001 is outside 1-10000" },
+        Case { name: "negative history bytes", source: File("[history]\nmax_bytes = -1\n"), key: "history.max_bytes" },
+        Case { name: "history bytes too few", source: File("[history]\nmax_bytes = \"64KiB\"\n"), key: "history.max_bytes: 65536 is outside" },
+        Case { name: "history bytes not a size", source: File("[history]\nmax_bytes = \"lots\"\n"), key: "history.max_bytes" },
         Case { name: "duration without unit", source: File("[milvus]\ntimeout = \"5\"\n"), key: "milvus.timeout" },
         Case { name: "negative threshold", source: File("[readiness]\nmemory_percent_max = -1\n"), key: "readiness.memory_percent_max" },
         Case { name: "threshold over 100", source: File("[readiness]\ndisk_percent_max = 101\n"), key: "readiness.disk_percent_max" },

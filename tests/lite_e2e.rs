@@ -114,7 +114,15 @@ async fn every_endpoint_tells_the_truth_about_seeded_milvus() {
     ] {
         assert!(verbose.body.contains(line), "{line} in {}", verbose.body);
     }
-    assert_eq!(verbose.body.lines().last(), Some("readyz check passed"));
+    // The verdict, then since when it holds.
+    let tail: Vec<&str> = verbose.body.lines().rev().take(2).collect();
+    assert_eq!(
+        tail.get(1),
+        Some(&"readyz check passed"),
+        "{}",
+        verbose.body
+    );
+    assert!(tail[0].starts_with("ready since 20"), "{}", verbose.body);
 
     // /metrics as text 0.0.4 with every metric of the contract and the right values.
     let text = exporter.get("/metrics").await;
@@ -222,7 +230,9 @@ async fn every_endpoint_tells_the_truth_about_seeded_milvus() {
     ] {
         assert!(landing.body.contains(&format!("href=\"{link}\"")), "{link}");
     }
-    assert!(landing.body.contains("<strong>ready</strong>"));
+    assert!(landing
+        .body
+        .contains("<strong id=\"status\">Ready</strong>"));
     assert_eq!(exporter.get("/nope").await.status, 404);
     let post = reqwest::Client::new()
         .post(format!("{}/readyz", exporter.url))
@@ -286,7 +296,15 @@ async fn a_required_released_collection_is_not_ready_with_a_reason() {
     assert!(v
         .body
         .contains("[-]collections failed: required collection default.archive is not loaded"));
-    assert_eq!(v.body.lines().last(), Some("readyz check failed"));
+    let tail: Vec<&str> = v.body.lines().rev().take(2).collect();
+    assert_eq!(tail.get(1), Some(&"readyz check failed"), "{}", v.body);
+    assert!(
+        tail[0].starts_with("not ready since 20")
+            && tail[0]
+                .ends_with(": required collection default.archive is not loaded (state NotLoad)"),
+        "{}",
+        v.body
+    );
     exporter.stop().await;
 
     // `check`: 0 ready, 1 not ready, 2 bad config; the table names what it saw.

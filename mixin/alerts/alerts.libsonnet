@@ -50,6 +50,18 @@ local withRunbooks(cfg, groups) = [
             },
           },
           {
+            alert: 'MilvusReadinessFlapping',
+            // The counter, not changes(milvus_readiness): a flap that heals between two
+            // scrapes is invisible to the gauge, and that is the flap that pages at 03:15.
+            expr: fmt('increase(milvus_readiness_transitions_total{%(sel)s}[%(readinessFlappingWindow)s]) >= %(readinessFlappingTransitions)s'),
+            'for': cfg.readinessFlappingFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: fmt('Readiness of Milvus {{ $labels.instance }} is flapping.'),
+              description: fmt('The /readyz verdict of %(where)s changed about {{ $value | printf "%%.0f" }} times in %(readinessFlappingWindow)s (at least %(readinessFlappingTransitions)s): Kubernetes keeps taking the pod out of its Service and back. The exporter keeps each transition with its reasons: /health history, its status page at /, or milvus_exporter check --url.'),
+            },
+          },
+          {
             alert: 'MilvusUnhealthy',
             expr: fmt('milvus_healthy{%(sel)s} == 0 and on (%(by)s) milvus_up{%(sel)s} == 1'),
             'for': cfg.milvusUnhealthyFor,

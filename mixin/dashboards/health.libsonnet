@@ -43,6 +43,14 @@ local common = import 'common.libsonnet';
           t('min by (%s) (milvus_readiness_check{%s})' % [c.by(', check'), f], c.legend(' {{check}}')),
         ], 'short', max=1, step=true),
 
+        g.stateTimeline('Readiness and each rule, state over time',
+                        'milvus_readiness (the /readyz verdict) and milvus_readiness_check per rule: green passes, red fails, per instance. A flap shows as alternating bands; MilvusReadinessFlapping counts the transitions between scrapes too (milvus_readiness_transitions_total), and the exporter keeps their reasons: /health history, the status page at /, or `milvus_exporter check --url`.',
+                        [
+                          t('min by (%s) (milvus_readiness{%s})' % [c.by(), f], 'ready ' + c.legend()),
+                          t('min by (%s) (milvus_readiness_check{%s})' % [c.by(', check'), f], c.legend(' {{check}}')),
+                        ],
+                        g.valueMap({ '0': ['fail', 'red'], '1': ['pass', 'green'] })),
+
         g.table('Failing readiness rules',
                 'Readiness rules currently at 0 (milvus_readiness_check == 0). Empty means every rule passes.',
                 [g.target('milvus_readiness_check{%s} == 0' % f)], 'none',

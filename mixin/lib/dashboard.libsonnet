@@ -90,6 +90,26 @@
       },
     },
 
+  // A state timeline: one band per series, coloured by value mappings (Grafana's
+  // state-timeline panel), for states over time such as ready / not ready.
+  stateTimeline(title, description, targets, mappings, w=24, h=8)::
+    base('state-timeline', title, description, targets, 'none', w, h) {
+      fieldConfig+: { defaults+: {
+        custom: { lineWidth: 0, fillOpacity: 80, spanNulls: false },
+        color: { mode: 'thresholds' },
+        thresholds: $.steps([['green', null]]),
+        mappings: mappings,
+      } },
+      options: {
+        mergeValues: true,
+        showValue: 'auto',
+        alignValue: 'left',
+        rowHeight: 0.9,
+        legend: { displayMode: 'list', placement: 'bottom', showLegend: false },
+        tooltip: { mode: 'single', sort: 'none' },
+      },
+    },
+
   // A table of instant queries. `rename` maps result columns to headers; `hide` lists the
   // columns left out (Time and __name__ always are). Several queries are merged into one row
   // per label set.

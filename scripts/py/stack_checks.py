@@ -21,7 +21,8 @@ from mixin_lint import UNSEEN, exported_names
 FAMILIES = "tests/fixtures/exporter-metric-families.prom"
 ALLOWED = {"up"} | exported_names([__import__("pathlib").Path(FAMILIES)]) | set(UNSEEN)
 RULES = "prometheus/rules/milvus-alerts.yml"  # generated from mixin/ (scripts/mixin.sh)
-TESTS = "prometheus/tests/milvus-alerts.test.yml"
+# Every promtool test file; an alert's cases may sit in any of them.
+TESTS = "prometheus/tests/*.test.yml"
 DASHBOARDS = {"grafana/dashboards/milvus-health.json": "milvus-health",
               "grafana/dashboards/milvus-collections.json": "milvus-collections"}
 
@@ -102,8 +103,8 @@ def cmd_dashboards():
                 if not p.get("collapsed") and p.get("panels"):
                     err(f"{where}: an expanded row keeps its panels at the top level, not in `panels`")
                 continue
-            if p.get("type") not in ("timeseries", "stat", "table"):
-                err(f"{where}: type {p.get('type')!r} (want timeseries, stat, table, or row)")
+            if p.get("type") not in ("timeseries", "stat", "table", "state-timeline"):
+                err(f"{where}: type {p.get('type')!r} (want timeseries, stat, table, state-timeline, or row)")
             if p.get("datasource") != {"type": "prometheus", "uid": "${datasource}"}:
                 err(f"{where}: datasource {p.get('datasource')!r} is not ${{datasource}}")
             if not p.get("targets"):
@@ -148,12 +149,14 @@ def cmd_rule_conventions():
         runbook = f.read()
     anchors = {re.sub(r'[^a-z0-9 _-]', '', h.strip().lower()).replace(" ", "-")
                for h in re.findall(r'^#{1,6}\s+(.+)$', runbook, re.M)}
-    with open(TESTS) as f:
-        tests = yaml.safe_load(f)
+    import glob
     fired, quiet = set(), set()
-    for t in tests["tests"]:
-        for a in t.get("alert_rule_test", []):
-            (fired if a.get("exp_alerts") else quiet).add(a["alertname"])
+    for path in sorted(glob.glob(TESTS)):
+        with open(path) as f:
+            tests = yaml.safe_load(f)
+        for t in tests["tests"]:
+            for a in t.get("alert_rule_test", []):
+                (fired if a.get("exp_alerts") else quiet).add(a["alertname"])
     errors = []
     names = set()
     allowed = ALLOWED | recorded_names()
@@ -189,7 +192,8 @@ def cmd_rule_conventions():
                 "MilvusExporterCheckFailing", "MilvusExporterDown", "MilvusExporterAbsent", "MilvusExporterCacheStale",
                 "MilvusProbeFailing", "MilvusProbeSlow", "MilvusDependencyDown", "MilvusComponentUnhealthy",
                 "MilvusNodeError", "MilvusNodeMemoryHigh", "MilvusIndexBuildFailed", "MilvusIndexPendingHigh",
-                "MilvusCollectionsSkipped", "MilvusRagProbeFailing", "MilvusRagProbeSlow"}
+                "MilvusCollectionsSkipped", "MilvusRagProbeFailing", "MilvusRagProbeSlow",
+                "MilvusReadinessFlapping"}
     for n in sorted(required - names):
         errors.append(f"required alert {n} is missing")
     print("\n".join(errors) or f"{len(names)} alerts follow the conventions")

@@ -46,6 +46,64 @@ impl CheckRow {
     }
 }
 
+/// One table of the status page (`/`), as a check gives it: headings and cells of plain text.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Panel {
+    /// The table's HTML id (`collections`, `nodes`, …): fixed, never from Milvus.
+    pub id: &'static str,
+    pub title: &'static str,
+    pub columns: &'static [&'static str],
+    pub rows: Vec<Vec<Cell>>,
+    /// Rows left out past the page's limit; the page says how many and links to `/health`.
+    pub more: usize,
+    /// One line under the title: why the table is empty, or what it leaves out.
+    pub note: Option<String>,
+}
+
+/// One cell of a [`Panel`]: its text and how it reads at a glance.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cell {
+    pub text: String,
+    pub tone: Tone,
+}
+
+impl Cell {
+    pub fn plain(text: impl Into<String>) -> Self {
+        Cell {
+            text: text.into(),
+            tone: Tone::Plain,
+        }
+    }
+    pub fn tone(text: impl Into<String>, tone: Tone) -> Self {
+        Cell {
+            text: text.into(),
+            tone,
+        }
+    }
+    /// `good` when `ok`, `bad` otherwise.
+    pub fn judged(text: impl Into<String>, ok: bool) -> Self {
+        Cell::tone(text, if ok { Tone::Good } else { Tone::Bad })
+    }
+    /// A figure that may be missing (`-`).
+    pub fn maybe(value: Option<String>) -> Self {
+        Cell::plain(value.unwrap_or_else(|| "-".to_string()))
+    }
+    /// A duration in milliseconds, as the page shows latencies.
+    pub fn millis(d: Duration) -> Self {
+        Cell::plain(format!("{:.1} ms", d.as_secs_f64() * 1000.0))
+    }
+}
+
+/// How a cell reads: the page colours it (and says it in words where colour is not enough).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tone {
+    #[default]
+    Plain,
+    Good,
+    Warn,
+    Bad,
+}
+
 /// Where a JSON section goes in `/readyz` and `/health`. The body is serialised once, here,
 /// straight from the check's typed structs (so its fields keep their declared order), and
 /// copied into the answer as it is: going through `serde_json::Value` instead made `/health`
@@ -137,6 +195,12 @@ pub trait Facts: AsAny + Send + Sync + fmt::Debug {
     }
     /// Its lines of the `check` table, after the rules and the check rows.
     fn table(&self, _out: &mut String) {}
+    /// Its tables of the status page, each at most `limit` rows long (the rows that matter
+    /// most first); `all` is every result of the refresh. Text only: the page escapes every
+    /// cell, so a check never writes markup.
+    fn panels(&self, _all: &Results, _limit: usize) -> Vec<Panel> {
+        Vec::new()
+    }
     /// The facts it publishes for other checks' rules, families and sections, borrowed from
     /// itself (see [`Shared`]): a check never names another check's types.
     fn share<'a>(&'a self, _shared: &mut Shared<'a>) {}

@@ -89,6 +89,36 @@ struct DependencyEntry<'a> {
 }
 
 impl Facts for DependencyResults {
+    fn panels(&self, _all: &Results, limit: usize) -> Vec<crate::checks::Panel> {
+        use crate::checks::{Cell, Panel};
+        if self.0.is_empty() {
+            return Vec::new();
+        }
+        let rows = self.0.iter().take(limit).map(|d| {
+            let result = match (&d.result.outcome, d.result.ok()) {
+                (Err(e), _) => Cell::judged(e.to_string(), !d.required),
+                (Ok(_), Some(Some(code))) => Cell::judged(format!("ok (HTTP {code})"), true),
+                (Ok(_), _) => Cell::judged("ok", true),
+            };
+            vec![
+                Cell::plain(d.name.clone()),
+                Cell::plain(d.kind),
+                Cell::plain(d.target.clone()),
+                Cell::plain(if d.required { "yes" } else { "no" }),
+                Cell::millis(d.result.duration),
+                result,
+            ]
+        });
+        vec![Panel {
+            id: "dependencies",
+            title: "Dependencies",
+            columns: &["Name", "Kind", "Target", "Required", "Latency", "Result"],
+            rows: rows.collect(),
+            more: self.0.len().saturating_sub(limit),
+            note: None,
+        }]
+    }
+
     /// One rule per dependency, named after it; one that is not `required` never fails.
     fn named_rules(&self, _config: &ReadinessConfig) -> Vec<(String, RuleStatus)> {
         self.0

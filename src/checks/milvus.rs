@@ -276,6 +276,56 @@ impl Facts for CheckResult<MilvusFacts> {
         shared.milvus_answered = self.outcome.is_ok();
     }
 
+    fn panels(&self, all: &Results, _limit: usize) -> Vec<crate::checks::Panel> {
+        use crate::checks::{Cell, Panel};
+        let mut panel = Panel {
+            id: "milvus",
+            title: "Milvus",
+            columns: &["Fact", "Value"],
+            ..Panel::default()
+        };
+        let row = |k: &str, v: Cell| vec![Cell::plain(k), v];
+        match &self.outcome {
+            Err(e) => panel
+                .rows
+                .push(row("answer", Cell::judged(e.to_string(), false))),
+            Ok(m) => {
+                panel
+                    .rows
+                    .push(row("version", Cell::maybe(m.version.clone())));
+                panel.rows.push(row(
+                    "health",
+                    Cell::judged(if m.healthy { "healthy" } else { "unhealthy" }, m.healthy),
+                ));
+                for r in &m.reasons {
+                    panel
+                        .rows
+                        .push(row("reason", Cell::judged(r.clone(), false)));
+                }
+                if !m.quota_states.is_empty() {
+                    let q: Vec<&str> = m.quota_states.iter().map(|q| q.as_str()).collect();
+                    panel.rows.push(row(
+                        "quota",
+                        Cell::tone(q.join(", "), crate::checks::Tone::Warn),
+                    ));
+                }
+            }
+        }
+        if let Some(components) = all.shared().components {
+            for c in components {
+                let state = match &c.reason {
+                    Some(why) => format!("{} ({why})", c.state),
+                    None => c.state.clone(),
+                };
+                panel.rows.push(row(
+                    &format!("component {} {}", c.role, c.node_id),
+                    Cell::judged(state, c.is_ok()),
+                ));
+            }
+        }
+        vec![panel]
+    }
+
     fn table(&self, out: &mut String) {
         use std::fmt::Write as _;
         let Some(m) = self.ok() else { return };

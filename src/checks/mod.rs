@@ -29,7 +29,7 @@ use crate::config::{
 use crate::model::{CheckResult, CollectionRef, RuleStatus};
 
 pub use crate::model::CheckError;
-pub use facts::{CheckRow, Facts, Results, Section};
+pub use facts::{Cell, CheckRow, Facts, Panel, Results, Section, Tone};
 pub use grpc::{ClientError, MilvusClient};
 pub use shared::Shared;
 pub use system::SystemSampler;

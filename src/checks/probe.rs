@@ -167,6 +167,38 @@ fn probe_labels(p: &ProbeResult) -> [(&'static str, &str); 3] {
 }
 
 impl Facts for ProbeResults {
+    fn share<'a>(&'a self, shared: &mut crate::checks::Shared<'a>) {
+        shared.probe_latency.extend(
+            self.0
+                .iter()
+                .map(|p| (p.db_name.as_str(), p.collection.as_str(), p.duration)),
+        );
+    }
+
+    fn panels(&self, _all: &Results, limit: usize) -> Vec<crate::checks::Panel> {
+        use crate::checks::{Cell, Panel};
+        if self.0.is_empty() {
+            return Vec::new();
+        }
+        let rows = self.0.iter().take(limit).map(|p| {
+            vec![
+                Cell::plain(format!("{}.{}", p.db_name, p.collection)),
+                Cell::plain(p.kind.as_str()),
+                Cell::plain(if p.required { "yes" } else { "no" }),
+                Cell::millis(p.duration),
+                Cell::judged(p.failure().unwrap_or_else(|| "ok".into()), p.success()),
+            ]
+        });
+        vec![Panel {
+            id: "probes",
+            title: "Read probes",
+            columns: &["Collection", "Kind", "Required", "Latency", "Result"],
+            rows: rows.collect(),
+            more: self.0.len().saturating_sub(limit),
+            note: None,
+        }]
+    }
+
     fn families(&self, f: &mut Family<'_, '_>, m: &MetricsContext<'_>) -> std::fmt::Result {
         let cached = m.cached;
         f.gauge(

@@ -33,6 +33,9 @@ pub struct Shared<'a> {
     pub binlog_bytes: Option<&'a HashMap<i64, u64>>,
     /// The memory of Milvus's own nodes (the `nodes` check): where the `memory` rule looks.
     pub nodes_memory: NodesMemory<'a>,
+    /// How long each read probe took, by (database, collection) (the `probe` check), for the
+    /// status page's collections table.
+    pub probe_latency: Vec<(&'a str, &'a str, std::time::Duration)>,
 }
 
 /// What the `collections` check knows of the collections it kept (those that get series).

@@ -16,6 +16,7 @@ use serde::{Deserialize, Deserializer};
 mod cache;
 mod dependencies;
 mod env;
+mod history;
 mod log;
 mod milvus;
 mod rag;
@@ -33,6 +34,8 @@ pub use dependencies::{
     DEFAULT_BODY_CONTENT_TYPE,
 };
 use env::VerbatimEnv;
+use history::RawHistory;
+pub use history::{HistoryConfig, MAX_HISTORY_BYTES, MAX_HISTORY_ENTRIES, MIN_HISTORY_BYTES};
 use log::RawLog;
 pub use log::{LogFormat, LogLevel};
 use milvus::RawMilvus;
@@ -93,6 +96,7 @@ struct RawConfig {
     dependencies: Vec<RawDependency>,
     rag_probes: Vec<RawRagProbe>,
     cache: RawCache,
+    history: RawHistory,
     readiness: RawReadiness,
     system: RawSystem,
 }
@@ -125,6 +129,8 @@ pub struct Config {
     /// Extra Milvus instances reachable only through `/probe?target=NAME`.
     pub targets: Vec<MilvusTarget>,
     pub cache: CacheConfig,
+    /// How much verdict history each target keeps in memory.
+    pub history: HistoryConfig,
     pub readiness: ReadinessConfig,
     pub system: SystemConfig,
     /// The file the configuration came from, kept so a reload can read it again.
@@ -253,6 +259,7 @@ impl Config {
         }
 
         let cache = CacheConfig::from_raw(&raw.cache)?;
+        let history = HistoryConfig::from_raw(&raw.history)?;
         let mut milvus = milvus;
         for t in std::iter::once(&mut milvus).chain(targets.iter_mut()) {
             t.inventory_interval = cache.inventory_interval;
@@ -291,6 +298,7 @@ impl Config {
             milvus,
             targets,
             cache,
+            history,
             readiness,
             system,
             file,
@@ -450,6 +458,7 @@ mod tests {
         let defaults = Config::load_from(None, &[], &Overrides::default()).expect("defaults");
         assert_eq!(sample.milvus, defaults.milvus);
         assert_eq!(sample.cache, defaults.cache);
+        assert_eq!(sample.history, defaults.history);
         assert_eq!(sample.readiness, defaults.readiness);
         assert_eq!(sample.system, defaults.system);
         assert_eq!(sample.listen_address, defaults.listen_address);

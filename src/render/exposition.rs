@@ -236,6 +236,19 @@ impl Collector for Families {
                 RuleStatus::Excluded => None,
             }),
         )?;
+        f.counter1(
+            "milvus_readiness_transitions",
+            "Changes of the /readyz verdict (ready or not, the failing rules, or a reason's cause) since the exporter started.",
+            self.view.history.transitions,
+        )?;
+        f.gauge1(
+            "milvus_readiness_last_transition_timestamp_seconds",
+            "When the /readyz verdict last changed (or was first taken), Unix seconds.",
+            self.view
+                .history
+                .last_transition
+                .map(crate::render::report::unix),
+        )?;
         for r in s.results.iter() {
             r.families(&mut f, &m)?;
         }

@@ -5,9 +5,11 @@
 //! - [`exposition`]: `/metrics` and `/probe` (OpenMetrics 1.0, Prometheus text 0.0.4);
 //! - [`report`]: the `/readyz` and `/health` JSON, and `/readyz?verbose`;
 //! - [`table`]: the `check` command's table;
-//! - [`page`]: the status page at `/`.
+//! - [`page`]: the status page at `/`;
+//! - [`inert`]: text from Milvus or a peer made harmless for a terminal and for HTML.
 
 pub mod exposition;
+pub mod inert;
 pub mod page;
 pub mod report;
 pub mod table;

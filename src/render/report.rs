@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -11,8 +13,14 @@ use serde_json::value::RawValue;
 use crate::cache::{Read, Rendering, View};
 use crate::checks::facts::round;
 use crate::checks::Section;
+use crate::history::Entry;
 use crate::readiness::RuleStatus;
 use crate::snapshot::Snapshot;
+
+/// Entries of `/health`'s `history` when the request does not say (`?history=N`).
+pub const DEFAULT_HISTORY: usize = 20;
+/// The most `?history=N` may ask for: the largest ring `[history]` allows.
+pub const MAX_HISTORY: usize = crate::config::MAX_HISTORY_ENTRIES as usize;
 
 /// The `/readyz` body but for its two per-request fields, `cached` and `age_seconds`, which
 /// [`ready_json`] appends: everything here depends on the view alone.
@@ -39,6 +47,8 @@ pub struct HealthBody {
     #[serde(flatten)]
     pub sections: Sections,
     pub checks: BTreeMap<&'static str, CheckEntry>,
+    /// The newest entries of the target's verdict history, newest first.
+    pub history: Box<RawValue>,
     pub cached: bool,
     pub age_seconds: f64,
     pub checked_at: f64,
@@ -133,7 +143,94 @@ pub fn ready_json(read: &Read, age_seconds: f64) -> Vec<u8> {
     out
 }
 
+/// Unix seconds, as `checked_at` is written.
+pub fn unix(t: std::time::SystemTime) -> f64 {
+    round(
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
+        3,
+    )
+}
+
+/// One entry of `/health`'s `history`.
+#[derive(Serialize)]
+struct HistoryEntry<'a> {
+    at: f64,
+    status: &'static str,
+    /// `first`, `transition` or `failed_refresh`.
+    event: &'static str,
+    rules: &'a [String],
+    reasons: &'a [String],
+    /// Refreshes this entry stands for (failed refreshes of one cause are coalesced), and
+    /// when the last of them ran.
+    count: u64,
+    last_at: f64,
+    checks: BTreeMap<&'static str, CheckEntry>,
+}
+
+impl<'a> From<&'a Entry> for HistoryEntry<'a> {
+    fn from(e: &'a Entry) -> Self {
+        HistoryEntry {
+            at: unix(e.at),
+            status: if e.ready { "ready" } else { "not_ready" },
+            event: e.event.as_str(),
+            rules: &e.rules,
+            reasons: &e.reasons,
+            count: e.count,
+            last_at: unix(e.last_at),
+            checks: e
+                .checks
+                .iter()
+                .map(|c| {
+                    (
+                        c.name,
+                        CheckEntry {
+                            success: c.success,
+                            duration_seconds: round(c.duration.as_secs_f64(), 6),
+                            error: c.error.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The newest `n` entries of the view's history as a JSON array, newest first. The default
+/// length is rendered once per view; any other is rendered for its request alone, and leaves
+/// the rest of the answer as it is.
+pub fn history_json(view: &Arc<View>, n: usize) -> Box<RawValue> {
+    let render = |view: &View| {
+        let entries: Vec<HistoryEntry<'_>> = view
+            .history
+            .entries
+            .iter()
+            .take(n)
+            .map(|e| HistoryEntry::from(e.as_ref()))
+            .collect();
+        serde_json::to_string(&entries).unwrap_or_else(|_| "[]".to_string())
+    };
+    let text = if n == DEFAULT_HISTORY {
+        let bytes = view.rendered(Rendering::History, |v| render(v));
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else {
+        render(view)
+    };
+    RawValue::from_string(text).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
 pub fn health_body(read: &Read, age_seconds: f64, liveness: bool) -> HealthBody {
+    health_body_with(read, age_seconds, liveness, DEFAULT_HISTORY)
+}
+
+/// The `/health` body with the newest `history` entries of the target's history.
+pub fn health_body_with(
+    read: &Read,
+    age_seconds: f64,
+    liveness: bool,
+    history: usize,
+) -> HealthBody {
     let View {
         snapshot, verdict, ..
     } = read.view.as_ref();
@@ -173,6 +270,7 @@ pub fn health_body(read: &Read, age_seconds: f64, liveness: bool) -> HealthBody 
                 )
             })
             .collect(),
+        history: history_json(&read.view, history),
         cached: read.cached,
         age_seconds: round(age_seconds, 3),
         checked_at: round(snapshot.unix_seconds(), 3),
@@ -250,8 +348,34 @@ fn indent(compact: &str) -> String {
     out
 }
 
-/// The kube-apiserver `?verbose` style: one `[+]`/`[-]` line per rule, the verdict last.
-pub fn verbose_text(view: &View, cached: bool, age_seconds: f64) -> String {
+/// When the current readiness began, for people: `ready since 2026-12-03T03:13:10Z, 2h 5m`
+/// or `not ready since 2026-12-03T03:12:08Z, 41s: reason; reason`. UTC, to the second;
+/// `now` is the wall clock of the request.
+pub fn since_line(view: &View, now: std::time::SystemTime) -> String {
+    let Some(since) = view.history.status_since else {
+        return "no verdict recorded yet".to_string();
+    };
+    let lasted = now.duration_since(since).unwrap_or_default();
+    let lasted = humantime::format_duration(std::time::Duration::from_secs(lasted.as_secs()));
+    let at = humantime::format_rfc3339_seconds(since);
+    if view.verdict.ready {
+        format!("ready since {at}, {lasted}")
+    } else {
+        format!(
+            "not ready since {at}, {lasted}: {}",
+            view.verdict.reasons().join("; ")
+        )
+    }
+}
+
+/// The kube-apiserver `?verbose` style: one `[+]`/`[-]` line per rule, the verdict, then
+/// since when it has held ([`since_line`]).
+pub fn verbose_text(
+    view: &View,
+    cached: bool,
+    age_seconds: f64,
+    now: std::time::SystemTime,
+) -> String {
     let mut out = String::new();
     for r in &view.verdict.rules {
         let name = r.name.as_str();
@@ -271,6 +395,8 @@ pub fn verbose_text(view: &View, cached: bool, age_seconds: f64) -> String {
     } else {
         "readyz check failed\n"
     });
+    out.push_str(&since_line(view, now));
+    out.push('\n');
     out
 }
 
@@ -291,7 +417,6 @@ mod tests {
         assert_eq!(indent(&compact), pretty);
     }
     use crate::readiness::{evaluate, Scope};
-    use std::sync::Arc;
 
     #[test]
     fn ready_json_is_the_memoised_view_part_plus_per_request_fields() {

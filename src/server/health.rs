@@ -94,7 +94,11 @@ pub async fn readyz(
         return json(status, &status_only(&read.view));
     }
     if verbose {
-        text(status, report::verbose_text(&read.view, read.cached, age))
+        let now = std::time::SystemTime::now();
+        text(
+            status,
+            report::verbose_text(&read.view, read.cached, age, now),
+        )
     } else {
         raw_json(status, report::ready_json(&read, age))
     }
@@ -103,10 +107,44 @@ pub async fn readyz(
 /// Everything at once, always 200: the status is in the body, for people and dashboards.
 /// (Behind basic auth unless the operator exempts it; then the unauthenticated get the status
 /// only, as on `/readyz`.)
+/// `?history=N`: how many history entries `/health` shows, at most [`report::MAX_HISTORY`].
+fn history_length(raw: Option<&str>) -> Result<usize, String> {
+    let params = query_params(raw, &["history"])?;
+    let mut given = params
+        .iter()
+        .filter(|(k, _)| k == "history")
+        .map(|(_, v)| v);
+    let Some(value) = given.next() else {
+        return Ok(report::DEFAULT_HISTORY);
+    };
+    if given.next().is_some() {
+        return Err("history is given more than once\n".to_string());
+    }
+    match value.parse::<usize>() {
+        Ok(n) if n <= report::MAX_HISTORY && !value.starts_with('+') => Ok(n),
+        _ => {
+            let shown: String = value
+                .chars()
+                .take(32)
+                .flat_map(char::escape_default)
+                .collect();
+            Err(format!(
+                "history must be a whole number from 0 to {}, not \"{shown}\"\n",
+                report::MAX_HISTORY
+            ))
+        }
+    }
+}
+
 pub async fn health(
     State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
     shown: Option<Extension<Disclosure>>,
 ) -> Response {
+    let history = match history_length(q.as_deref()) {
+        Ok(n) => n,
+        Err(msg) => return text(StatusCode::BAD_REQUEST, msg),
+    };
     let arrived = Instant::now();
     let caches = state.caches.load();
     let liveness = caches.wedged().is_none();
@@ -127,5 +165,8 @@ pub async fn health(
         return json(StatusCode::OK, &body);
     }
     let age = read.view.snapshot.age(arrived).as_secs_f64();
-    json(StatusCode::OK, &report::health_body(&read, age, liveness))
+    json(
+        StatusCode::OK,
+        &report::health_body_with(&read, age, liveness, history),
+    )
 }

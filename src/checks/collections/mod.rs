@@ -16,6 +16,7 @@ mod families;
 mod inventory;
 mod json;
 mod listing;
+mod page;
 mod refresh;
 mod rule;
 mod table;
@@ -157,5 +158,9 @@ impl Facts for CheckResult<CollectionsFacts> {
 
     fn table(&self, out: &mut String) {
         table::write(self, out)
+    }
+
+    fn panels(&self, all: &Results, limit: usize) -> Vec<crate::checks::Panel> {
+        page::panels(self, all, limit)
     }
 }

@@ -556,6 +556,56 @@ impl Facts for CheckResult<NodesFacts> {
         vec![Section::top("nodes", &section)]
     }
 
+    /// Nodes with an error first, then as Milvus listed them.
+    fn panels(&self, _all: &Results, limit: usize) -> Vec<crate::checks::Panel> {
+        use crate::checks::{Cell, Panel};
+        let mut panel = Panel {
+            id: "nodes",
+            title: "Nodes",
+            columns: &["Role", "ID", "Memory", "CPU", "Errors"],
+            ..Panel::default()
+        };
+        match &self.outcome {
+            Err(e) => panel.note = Some(format!("not read: {e}")),
+            Ok(f) if f.unavailable.is_some() => panel.note = f.unavailable.clone(),
+            Ok(f) => {
+                let mut order: Vec<&NodeFacts> = f.nodes.iter().collect();
+                order.sort_by_key(|n| !n.has_error);
+                for n in order.iter().take(limit) {
+                    let memory = match (n.memory_used_bytes, n.memory_bytes, n.memory_percent()) {
+                        (Some(used), Some(total), Some(p)) => Some(format!(
+                            "{p:.1}% of {:.1} GiB ({:.1} GiB used)",
+                            total as f64 / (1u64 << 30) as f64,
+                            used as f64 / (1u64 << 30) as f64
+                        )),
+                        _ => None,
+                    };
+                    let cpu = n.cpu_usage_percent.map(|c| match n.cpu_cores {
+                        Some(cores) => format!("{c:.1}% of {cores} cores"),
+                        None => format!("{c:.1}%"),
+                    });
+                    let errors = match (&n.error_reason, n.has_error) {
+                        (Some(why), _) => Cell::judged(why.clone(), !n.has_error),
+                        (None, true) => Cell::judged("error", false),
+                        (None, false) => Cell::judged("none", true),
+                    };
+                    panel.rows.push(vec![
+                        Cell::plain(n.role.clone()),
+                        Cell::plain(n.node_id.to_string()),
+                        Cell::maybe(memory),
+                        Cell::maybe(cpu),
+                        errors,
+                    ]);
+                }
+                panel.more = order.len().saturating_sub(limit);
+                if let Some(first) = f.problems.first() {
+                    panel.note = Some(first.clone());
+                }
+            }
+        }
+        vec![panel]
+    }
+
     fn table(&self, out: &mut String) {
         use std::fmt::Write as _;
         let Some(f) = self.ok() else { return };

@@ -138,6 +138,47 @@ impl Facts for RagResults {
         vec![Section::top("rag_probes", &entries)]
     }
 
+    fn panels(&self, _all: &Results, limit: usize) -> Vec<crate::checks::Panel> {
+        use crate::checks::{Cell, Panel};
+        if self.0.is_empty() {
+            return Vec::new();
+        }
+        let ms = |d: Option<Duration>| d.map_or_else(|| Cell::plain("-"), Cell::millis);
+        let rows = self.0.iter().take(limit).map(|r| {
+            vec![
+                Cell::plain(r.name.clone()),
+                Cell::plain(r.collection.to_string()),
+                Cell::maybe(r.dimensions.map(|d| d.to_string())),
+                ms(r.embed),
+                ms(r.search),
+                Cell::millis(r.total),
+                match &r.outcome {
+                    Ok(()) => Cell::judged("ok", true),
+                    Err(e) => Cell::judged(
+                        format!("failed at {}: {e}", e.stage().as_str()),
+                        !r.required,
+                    ),
+                },
+            ]
+        });
+        vec![Panel {
+            id: "rag",
+            title: "RAG probes",
+            columns: &[
+                "Name",
+                "Collection",
+                "Dimensions",
+                "Embed",
+                "Search",
+                "Total",
+                "Result",
+            ],
+            rows: rows.collect(),
+            more: self.0.len().saturating_sub(limit),
+            note: None,
+        }]
+    }
+
     fn table(&self, out: &mut String) {
         use std::fmt::Write as _;
         if self.0.is_empty() {

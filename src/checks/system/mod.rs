@@ -355,6 +355,60 @@ impl Facts for CheckResult<SystemFacts> {
         vec![Section::top("resources", &resources)]
     }
 
+    fn panels(&self, _all: &Results, limit: usize) -> Vec<crate::checks::Panel> {
+        use crate::checks::{Cell, Panel};
+        let mut panel = Panel {
+            id: "host",
+            title: "Exporter host",
+            columns: &["Resource", "Use", "Detail"],
+            ..Panel::default()
+        };
+        let h = match &self.outcome {
+            Ok(h) => h,
+            Err(e) => {
+                panel.note = Some(format!("not measured: {e}"));
+                return vec![panel];
+            }
+        };
+        panel.rows.push(vec![
+            Cell::plain("memory"),
+            Cell::plain(format!("{:.1}%", h.memory_percent)),
+            Cell::plain(format!(
+                "{:.2} GiB available{}",
+                h.memory_available_bytes as f64 / (1u64 << 30) as f64,
+                if h.memory_cgroup_limited {
+                    ", cgroup limit"
+                } else {
+                    ""
+                }
+            )),
+        ]);
+        panel.rows.push(vec![
+            Cell::plain("cpu"),
+            Cell::maybe(h.cpu_percent.map(|c| format!("{c:.1}%"))),
+            Cell::plain(""),
+        ]);
+        for d in h.disks.iter().take(limit) {
+            panel.rows.push(match &d.error {
+                None => vec![
+                    Cell::plain(format!("disk {}", d.path)),
+                    Cell::plain(format!("{:.1}%", d.percent)),
+                    Cell::plain(format!(
+                        "{:.2} GiB free on {}",
+                        d.free_bytes as f64 / (1u64 << 30) as f64,
+                        d.mount_point
+                    )),
+                ],
+                Some(e) => vec![
+                    Cell::plain(format!("disk {}", d.path)),
+                    Cell::judged("-", false),
+                    Cell::judged(e.clone(), false),
+                ],
+            });
+        }
+        vec![panel]
+    }
+
     fn table(&self, out: &mut String) {
         use std::fmt::Write as _;
         let Some(h) = self.ok() else { return };
