@@ -127,6 +127,7 @@ check "markdown links and anchors resolve (README.md, docs/; scripts/py/md_links
 check "promtool check config prometheus/prometheus.yml" promtool check config prometheus/prometheus.yml
 check "promtool check rules prometheus/rules" promtool check rules prometheus/rules/*.yml
 check "promtool test rules prometheus/tests/milvus-alerts.test.yml" promtool test rules prometheus/tests/milvus-alerts.test.yml
+check "promtool test rules prometheus/tests/versions.test.yml" promtool test rules prometheus/tests/versions.test.yml
 check "rule conventions (metric names, severity, annotations, runbook anchors, tests)" py rule-conventions
 
 # ------------------------------------------------------------------------------ Alertmanager

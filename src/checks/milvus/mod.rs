@@ -55,7 +55,7 @@ pub static CHECK: Registration = Registration {
             (None, None) => ("", None),
         };
         let quota = address
-            .map(|a| QuotaPage::new(a))
+            .map(|a| QuotaPage::new(a, t.quota_metrics_address.is_some()))
             .transpose()
             .map_err(|problem| ClientError {
                 key: key.into(),
@@ -210,7 +210,8 @@ fn quota_truth(
     page: Option<Result<quota::PageRead, CheckError>>,
     quota_page: Option<&QuotaPage>,
 ) -> (Vec<QuotaState>, QuotaFacts) {
-    let in_health = release.is_some_and(|r| r.quota_in_check_health());
+    // A state CheckHealth names is believed on any line; only 2.3's empty list means "none".
+    let in_health = release.is_some_and(|r| r.quota_in_check_health()) || !from_health.is_empty();
     let url = quota_page.map_or("", |p| p.url.as_str());
     let mut states = from_health;
     let mut facts = QuotaFacts::default();
@@ -229,7 +230,12 @@ fn quota_truth(
                  rootcoord (2.6: mixcoord); name that one in milvus.quota_metrics_address"
             ))
         }
-        Some(Err(e)) => facts.source = QuotaSource::Failed(e.to_string()),
+        // The page of a named quota address must answer; `metrics_address` is borrowed for
+        // quota only on a standalone's say-so, so its failing page leaves quota unknown.
+        Some(Err(e)) if quota_page.is_some_and(|p| p.explicit) => {
+            facts.source = QuotaSource::Failed(e.to_string())
+        }
+        Some(Err(e)) => facts.source = QuotaSource::Unknown(e.to_string()),
         None => facts.source = QuotaSource::NotConfigured,
     }
     states.sort();
@@ -580,8 +586,15 @@ mod tests {
         // An untagged build is taken to be recent: the page decides.
         let (_, q) = quota_truth(None, vec![], None, None);
         assert_eq!(q.source, QuotaSource::NotConfigured);
-        let failed = Some(Err(CheckError::Other("refused".into())));
-        let (_, q) = quota_truth(r24, vec![], failed, None);
+        let refused = || Some(Err(CheckError::Other("refused".into())));
+        let named = QuotaPage::new("http://127.0.0.1:1", true).expect("client");
+        let (_, q) = quota_truth(r24, vec![], refused(), Some(&named));
         assert_eq!(q.source, QuotaSource::Failed("refused".into()));
+        let borrowed = QuotaPage::new("http://127.0.0.1:1", false).expect("client");
+        let (_, q) = quota_truth(r24, vec![], refused(), Some(&borrowed));
+        assert_eq!(q.source, QuotaSource::Unknown("refused".into()));
+        // A state CheckHealth names counts on any line.
+        let (s, q) = quota_truth(r24, deny.to_vec(), None, None);
+        assert_eq!((s, q.source), (deny.to_vec(), QuotaSource::CheckHealth));
     }
 }

@@ -99,11 +99,14 @@ pub struct PageRead {
 /// The metrics page of the process running the quota center.
 pub struct QuotaPage {
     pub url: String,
+    /// Named in `milvus.quota_metrics_address` (its failure fails the quota rule), rather
+    /// than `milvus.metrics_address` borrowed (its failure leaves quota unknown).
+    pub explicit: bool,
     client: reqwest::Client,
 }
 
 impl QuotaPage {
-    pub fn new(base: &str) -> Result<Self, String> {
+    pub fn new(base: &str, explicit: bool) -> Result<Self, String> {
         // No redirects, as for /healthz: the metrics port answers itself.
         let client = super::super::http_client::system_trust(reqwest::Client::builder())
             .redirect(reqwest::redirect::Policy::none())
@@ -111,6 +114,7 @@ impl QuotaPage {
             .map_err(|e| e.to_string())?;
         Ok(QuotaPage {
             url: format!("{}/metrics", base.trim_end_matches('/')),
+            explicit,
             client,
         })
     }

@@ -830,13 +830,13 @@ impl Facts for CheckResult<NodesFacts> {
         }
         let _ = writeln!(
             out,
-            "\n  {:<12} {:>6} {:<6} {:>8} {:>8}",
+            "\n  {:<14} {:>6} {:<6} {:>8} {:>8}",
             "ROLE", "NODE", "ERROR", "MEMORY", "CPU"
         );
         for n in &f.nodes {
             let _ = writeln!(
                 out,
-                "  {:<12} {:>6} {:<6} {:>7} {:>8}{}",
+                "  {:<14} {:>6} {:<6} {:>7} {:>8}{}",
                 n.role,
                 n.id_label(),
                 if n.has_error { "yes" } else { "no" },
@@ -855,7 +855,7 @@ impl Facts for CheckResult<NodesFacts> {
         for m in &f.missing {
             let _ = writeln!(
                 out,
-                "  {:<12} {:>6} {:<6} {:>7} {:>8}  (stopped reporting {}s ago)",
+                "  {:<14} {:>6} {:<6} {:>7} {:>8}  (stopped reporting {}s ago)",
                 m.role,
                 m.node_id,
                 "gone",
