@@ -536,3 +536,25 @@ async fn the_fakes_healthz_answers_json_only_to_a_json_content_type_and_counts_g
     assert_eq!(fake.state().http_gets("/healthz"), 2);
     fake.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_25_server_passes_the_nodes_check_with_its_disk_in_bytes() {
+    let fake = start(Profile::new(Line::V25, Layout::Standalone), 2).await;
+    let exporter = Exporter::start(&config(&fake, "", "")).await;
+    let h = exporter.get("/health").await.json();
+    assert_eq!(
+        h["checks"]["nodes"]["success"], true,
+        "{}",
+        h["checks"]["nodes"]
+    );
+    let m = exporter.get("/metrics").await.metrics();
+    let qn = [("role", "querynode"), ("node_id", "7")];
+    assert_eq!(
+        m.value("milvus_exporter_check_success", &[("check", "nodes")]),
+        1.0
+    );
+    // 105.089261568 decimal GB, as 2.5 reports localStorage.path.
+    assert_eq!(m.value("milvus_node_disk_bytes", &qn), 105_089_261_568.0);
+    exporter.stop().await;
+    fake.stop().await;
+}
