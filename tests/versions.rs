@@ -558,3 +558,61 @@ async fn a_healthy_25_server_passes_the_nodes_check_with_its_disk_in_bytes() {
     exporter.stop().await;
     fake.stop().await;
 }
+
+/// A quota address whose `/metrics` never ends: the read stops at its bound, the quota rule
+/// fails naming it, and the refresh still ends within the deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_quota_page_is_cut_at_its_bound_and_fails_the_quota_rule() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        // Bounded: at most a few connections, each at most 256 MiB.
+        for _ in 0..4 {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = sock.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n";
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = "milvus_proxy_req_count{collection_name=\"c\"} 1\n".repeat(1024);
+                for _ in 0..(256 * 1024 * 1024 / chunk.len()) {
+                    if sock.write_all(chunk.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let fake = start(Profile::new(Line::V24, Layout::Standalone), 2).await;
+    let toml = config(
+        &fake,
+        &format!("quota_metrics_address = \"http://{addr}\""),
+        "",
+    )
+    .replace("timeout = \"5s\"", "timeout = \"20s\"");
+    let exporter = Exporter::start(&toml).await;
+    let started = std::time::Instant::now();
+    let r = exporter.get("/readyz").await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.body
+            .contains("Milvus quota state unknown: GET /metrics: malformed reply")
+            && r.body.contains("larger than 67108864 bytes"),
+        "{}",
+        r.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "bounded in time"
+    );
+    exporter.stop().await;
+    fake.stop().await;
+    server.abort();
+}
