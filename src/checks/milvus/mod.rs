@@ -177,7 +177,17 @@ async fn health(
                 .collect();
             from_health.sort();
             from_health.dedup();
-            let (quota_states, quota) = quota_truth(release, from_health, page, quota_page);
+            // Milvus Lite has no quota center: what its CheckHealth says is all there is.
+            let lite = version
+                .as_deref()
+                .is_some_and(|v| v.starts_with("milvus_lite"));
+            let (quota_states, quota) = quota_truth(
+                release,
+                lite || !from_health.is_empty(),
+                from_health,
+                page,
+                quota_page,
+            );
             Ok(MilvusFacts {
                 version,
                 release,
@@ -206,12 +216,14 @@ async fn health(
 /// only the page can say.
 fn quota_truth(
     release: Option<Release>,
+    health_says: bool,
     from_health: Vec<QuotaState>,
     page: Option<Result<quota::PageRead, CheckError>>,
     quota_page: Option<&QuotaPage>,
 ) -> (Vec<QuotaState>, QuotaFacts) {
-    // A state CheckHealth names is believed on any line; only 2.3's empty list means "none".
-    let in_health = release.is_some_and(|r| r.quota_in_check_health()) || !from_health.is_empty();
+    // A state CheckHealth names is believed on any line; an empty list means "none" only on
+    // 2.3 (and on Milvus Lite, which has no quota center).
+    let in_health = release.is_some_and(|r| r.quota_in_check_health()) || health_says;
     let url = quota_page.map_or("", |p| p.url.as_str());
     let mut states = from_health;
     let mut facts = QuotaFacts::default();
@@ -575,26 +587,29 @@ mod tests {
         let r23 = Release::parse("v2.3.5");
         let r24 = Release::parse("v2.4.23");
         let deny = [QuotaState::DenyToWrite];
-        let (s, q) = quota_truth(r23, deny.to_vec(), None, None);
+        let (s, q) = quota_truth(r23, true, deny.to_vec(), None, None);
         assert_eq!((s, q.source), (deny.to_vec(), QuotaSource::CheckHealth));
-        let (s, q) = quota_truth(r24, vec![], None, None);
+        let (s, q) = quota_truth(r24, false, vec![], None, None);
         assert_eq!((s.len(), q.source), (0, QuotaSource::NotConfigured));
-        let (s, q) = quota_truth(r24, vec![], page(&deny, true), None);
+        let (s, q) = quota_truth(r24, false, vec![], page(&deny, true), None);
         assert_eq!((s, q.source), (deny.to_vec(), QuotaSource::MetricsPage));
-        let (_, q) = quota_truth(r24, vec![], page(&[], false), None);
+        let (_, q) = quota_truth(r24, false, vec![], page(&[], false), None);
         assert!(matches!(q.source, QuotaSource::Unknown(_)), "{q:?}");
         // An untagged build is taken to be recent: the page decides.
-        let (_, q) = quota_truth(None, vec![], None, None);
+        let (_, q) = quota_truth(None, false, vec![], None, None);
         assert_eq!(q.source, QuotaSource::NotConfigured);
+        // Milvus Lite has no quota center: its CheckHealth is the source.
+        let (_, q) = quota_truth(None, true, vec![], None, None);
+        assert_eq!(q.source, QuotaSource::CheckHealth);
         let refused = || Some(Err(CheckError::Other("refused".into())));
         let named = QuotaPage::new("http://127.0.0.1:1", true).expect("client");
-        let (_, q) = quota_truth(r24, vec![], refused(), Some(&named));
+        let (_, q) = quota_truth(r24, false, vec![], refused(), Some(&named));
         assert_eq!(q.source, QuotaSource::Failed("refused".into()));
         let borrowed = QuotaPage::new("http://127.0.0.1:1", false).expect("client");
-        let (_, q) = quota_truth(r24, vec![], refused(), Some(&borrowed));
+        let (_, q) = quota_truth(r24, false, vec![], refused(), Some(&borrowed));
         assert_eq!(q.source, QuotaSource::Unknown("refused".into()));
         // A state CheckHealth names counts on any line.
-        let (s, q) = quota_truth(r24, deny.to_vec(), None, None);
+        let (s, q) = quota_truth(r24, true, deny.to_vec(), None, None);
         assert_eq!((s, q.source), (deny.to_vec(), QuotaSource::CheckHealth));
     }
 }
