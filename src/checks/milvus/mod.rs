@@ -2,7 +2,7 @@
 //! gRPC client, and the quota center's metrics page beside them when an address for it is
 //! known ([`quota`]). Its facts are what Milvus says about itself and the release it names
 //! ([`Release`]); its rules are `milvus` (it answered and calls itself healthy; its reasons
-//! made readable by [`reasons`]) and `quota` (no quota state in
+//! made readable by `reasons.rs`) and `quota` (no quota state in
 //! `readiness.quota_states_not_ready` is on).
 //!
 //! Where quota states come from depends on the line: CheckHealth's `quota_states` on 2.3, the

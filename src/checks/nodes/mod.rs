@@ -9,7 +9,7 @@
 //! from its coordinator's edge, and still fails the rule with Milvus's reason), no node that
 //! an earlier reply listed has stopped being listed (a coordinator drops a query node it
 //! cannot reach, and 2.6's CheckHealth never asks the nodes: this is what catches a dead
-//! one; see [`memory`]), and no role has fewer nodes than `readiness.min_nodes` asks.
+//! one; see `memory.rs`), and no role has fewer nodes than `readiness.min_nodes` asks.
 //! Disks are read by the line each node names: decimal gigabytes from 2.5, placeholder
 //! constants on 2.3 and 2.4, which are not exported. Its facts also decide where the `memory`
 //! rule looks: when Milvus reports nodes with memory figures, memory is judged on them, not on
@@ -164,7 +164,7 @@ struct NodesCheck {
     client: Arc<MilvusClient>,
     grace: Duration,
     min_nodes: Vec<(String, usize)>,
-    /// The nodes seen, across refreshes (see [`memory`]).
+    /// The nodes seen, across refreshes (see `memory.rs`).
     memory: Mutex<Memory>,
 }
 
