@@ -13,9 +13,19 @@
 //! `--system-info` answers GetMetrics(system_info) with three healthy nodes (proxy 1,
 //! querynode 2, datacoord 3, the last with a binlog size for every collection) and sends
 //! collection ids as a real cluster does; `--indexes` gives every collection a Finished index.
+//! `--profile 2.3|2.4|2.5|2.6 [--layout standalone|cluster] [--fault NAME,…]` answers as that
+//! Milvus release line does, from the recorded replies under `tests/fixtures/milvus/`
+//! (system_info, CheckHealth, GetVersion, ShowCollections and the metrics ports' `/healthz`
+//! and `/metrics`), and prints `metrics http://…` (the standalone's, or a cluster's proxy
+//! pod's) and, for a cluster, `coordinator http://…` (rootcoord's, 2.6 mixcoord's: the quota
+//! page). Faults: dead-querynode, dead-streamingnode, failed-datanode, quota-denied,
+//! json-reasons, repeated-reasons, unhealthy-component; switch them while it runs with
+//! `GET /fault?name=NAME&on=true|false`.
+//!
 //! Prints `milvus http://127.0.0.1:PORT` and `control http://127.0.0.1:PORT` (both loopback,
 //! ephemeral ports), then serves until SIGTERM/SIGINT, when it prints the final counters as one
-//! JSON line. Control: `GET /calls` (JSON counters), `GET /reset` (zero them).
+//! JSON line. Control: `GET /calls` (JSON counters, the metrics ports' GETs as `GET /healthz`
+//! and `GET /metrics`), `GET /reset` (zero them).
 
 #[path = "../tests/support/fake_milvus.rs"]
 #[allow(dead_code)]
@@ -31,7 +41,7 @@ use axum::Router;
 use clap::Parser;
 use fake_milvus::{
     fake_collection_id, fake_index, fake_system_info, FakeCollection, FakeMilvus, FakeState,
-    RPC_NAMES,
+    Layout, Line, Profile, ProfileFaults, RPC_NAMES,
 };
 use milvus::proto::common::IndexState;
 use milvus::proto::milvus::IndexDescription;
@@ -62,6 +72,24 @@ struct Args {
     /// it DescribeIndex answers "index not found".
     #[arg(long)]
     indexes: bool,
+    /// Answer as this Milvus release line does (2.3, 2.4, 2.5, 2.6).
+    #[arg(long, value_parser = parse_line, conflicts_with = "system_info")]
+    profile: Option<Line>,
+    /// With --profile: standalone (one metrics port) or cluster (a proxy pod's and a
+    /// coordinator pod's).
+    #[arg(long, value_parser = parse_layout, default_value = "standalone", requires = "profile")]
+    layout: Layout,
+    /// With --profile: faults on from the start (comma-separated).
+    #[arg(long, value_delimiter = ',', requires = "profile")]
+    fault: Vec<String>,
+}
+
+fn parse_line(s: &str) -> Result<Line, String> {
+    Line::parse(s).ok_or_else(|| format!("{s:?} is not 2.3, 2.4, 2.5 or 2.6"))
+}
+
+fn parse_layout(s: &str) -> Result<Layout, String> {
+    Layout::parse(s).ok_or_else(|| format!("{s:?} is not standalone or cluster"))
 }
 
 /// Bytes of binlog datacoord reports per row (and for an empty collection, one row's worth:
@@ -76,6 +104,9 @@ fn counters(state: &FakeState) -> String {
     let mut m = serde_json::Map::new();
     for rpc in RPC_NAMES {
         m.insert((*rpc).to_string(), state.calls(rpc).into());
+    }
+    for path in ["/healthz", "/metrics"] {
+        m.insert(format!("GET {path}"), state.http_gets(path).into());
     }
     m.insert("total".into(), state.total_calls().into());
     m.insert("max_in_flight".into(), state.max_in_flight().into());
@@ -123,10 +154,16 @@ fn system_info(cols: &[FakeCollection]) -> String {
         })
         .collect();
     let node = |role, id| (role, id, false, NODE_MEMORY, NODE_MEMORY_USED);
+    // As a 2.5 cluster reports itself: a release whose disks are real (decimal GB), so the
+    // dashboards' disk panels have data.
     fake_system_info(
         &[node("proxy", 1), node("querynode", 2), node("datacoord", 3)],
         &binlog,
     )
+    .replace("\"v2.3.5-fake\"", "\"2.5.27-fake\"")
+    .replace("\"CLUSTER\"", "\"DISTRIBUTED\"")
+    .replace("\"disk\":104857600", "\"disk\":105.089261568")
+    .replace("\"disk_usage\":2097152", "\"disk_usage\":38.214746112")
 }
 
 #[tokio::main]
@@ -158,12 +195,44 @@ async fn main() {
         b.system_info = info;
         b.indexes = indexes;
     });
-    let fake = FakeMilvus::start(state.clone()).await;
+    let fake = match args.profile {
+        Some(line) => {
+            let mut profile = Profile::new(line, args.layout);
+            for name in &args.fault {
+                if !profile.faults.set(name, true) {
+                    eprintln!(
+                        "unknown fault {name:?} (known: {})",
+                        ProfileFaults::NAMES.join(", ")
+                    );
+                    std::process::exit(2);
+                }
+            }
+            FakeMilvus::start_profile(profile, state.clone()).await
+        }
+        None => FakeMilvus::start(state.clone()).await,
+    };
 
     let control = Router::new()
         .route(
             "/calls",
             get(|State(s): State<FakeState>| async move { counters(&s) }),
+        )
+        .route(
+            "/fault",
+            get(
+                |State(s): State<FakeState>,
+                 axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| async move {
+                    let name = q.get("name").cloned().unwrap_or_default();
+                    let on = q.get("on").is_none_or(|v| v != "false");
+                    let mut known = false;
+                    s.faults(|f| known = f.set(&name, on));
+                    if known {
+                        format!("{name} {}\n", if on { "on" } else { "off" })
+                    } else {
+                        format!("unknown fault {name:?}\n")
+                    }
+                },
+            ),
         )
         .route(
             "/reset",
@@ -187,6 +256,12 @@ async fn main() {
     });
 
     println!("milvus {}", fake.url());
+    if let Some(m) = fake.metrics_url() {
+        println!("metrics {m}");
+    }
+    if let Some(c) = fake.coordinator_metrics_url() {
+        println!("coordinator {c}");
+    }
     println!("control http://{control_addr}");
     let _ = std::io::stdout().flush();
 

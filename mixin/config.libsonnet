@@ -70,6 +70,7 @@
     dependencyDownFor: '2m',
     componentUnhealthyFor: '2m',
     nodeErrorFor: '2m',
+    nodeMissingFor: '1m',
     // Milvus node memory: warning above the first, critical above the second (the readiness
     // rule fails above readiness.memory_percent_max, `>`).
     nodeMemoryWarningPercent: 80,

@@ -62,7 +62,8 @@ BUILTINS = {
 # "docs" with scripts/py/fake_embeddings.py as its embeddings API.
 EMPTY_BY_DESIGN = {
     ("milvus-health", "Failing readiness rules/table"): "lists milvus_readiness_check == 0: every readiness rule passes on the seeded, ready Milvus Lite and on the healthy fake cluster",
-    ("milvus-health", "CheckHealth quota states"): "lists milvus_quota_state == 1: neither Milvus Lite nor the fake cluster reports a quota state (no DenyTo*/memory/disk protection active)",
+    ("milvus-health", "Quota states"): "lists milvus_quota_state == 1: neither Milvus Lite nor the fake cluster reports a quota state (no DenyTo*/memory/disk protection active)",
+    ("milvus-health", "Nodes stopped reporting"): "lists milvus_node_missing == 1: every node the fake cluster listed is still listed",
     ("milvus-health", "Milvus components"): "lists milvus_component_state == 1: no metrics_address is configured for any target (Milvus Lite and the fake cluster have no metrics port /healthz), so the exporter exports no component state",
 }
 

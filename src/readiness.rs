@@ -157,6 +157,7 @@ pub(crate) mod tests {
             rows: Some(1),
             replicas: None,
             indexes: Vec::new(),
+            query_service_available: None,
             error: None,
         }
     }
@@ -175,6 +176,11 @@ pub(crate) mod tests {
                     healthy: true,
                     reasons: vec![],
                     quota_states: vec![],
+                    quota: crate::checks::milvus::QuotaFacts {
+                        source: crate::checks::milvus::quota::QuotaSource::CheckHealth,
+                        ..Default::default()
+                    },
+                    ..Default::default()
                 })),
                 Box::new(ok(CollectionsFacts {
                     databases: vec![DatabaseFacts {
@@ -216,6 +222,8 @@ pub(crate) mod tests {
             disabled_rules: vec![],
             quota_states_not_ready: vec![QuotaState::DenyToRead],
             probes: vec![],
+            node_grace: crate::config::DEFAULT_NODE_GRACE,
+            min_nodes: vec![],
         }
     }
 

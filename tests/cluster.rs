@@ -233,9 +233,16 @@ async fn a_node_reporting_an_error_fails_readiness_naming_role_id_and_error() {
         ),
         1.0
     );
-    // The node recovers: ready again.
+    // The node recovers: ready again. (Both nodes stay listed: a node that stops being listed
+    // fails the rule on its own.)
     fake.state().update(|b| {
-        b.system_info = Some(fake_system_info(&[("querynode", 5, false, 1000, 100)], &[]));
+        b.system_info = Some(fake_system_info(
+            &[
+                ("proxy", 1, false, 1000, 100),
+                ("querynode", 5, false, 1000, 100),
+            ],
+            &[],
+        ));
     });
     refresh(&exporter).await;
     assert_eq!(exporter.get("/readyz").await.status, 200);

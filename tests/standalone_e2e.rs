@@ -382,3 +382,88 @@ c.flush("inv_00")
     assert_eq!(delta(&after_first, &after, "GetLoadingProgress"), 0.0);
     assert!(delta(&after_first, &after, "ShowCollections") <= 20.0);
 }
+
+/// The least-privilege role of docs/compatibility.md on a real 2.3.5 with authentication on:
+/// the exporter, signed in as a user holding only those grants, gets every check to succeed
+/// and the verdict right (ready, every rule passing, a read probe answered).
+#[test]
+fn the_documented_least_privilege_role_is_enough_for_every_check() {
+    const USER: &str = "milvus_exporter";
+    const PASSWORD: &str = "least-privilege-1";
+    let _guard = standalone::lock();
+    let milvus = Standalone::start(true);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/py/least_privilege.py");
+    let out = Command::new(support::lite::venv_python())
+        .arg(&script)
+        .args([milvus.url(), USER, PASSWORD, "lp_docs"])
+        .output()
+        .expect("run the venv's python");
+    assert!(
+        out.status.success(),
+        "creating the role failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("---- grants ----\n{}", String::from_utf8_lossy(&out.stdout));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[milvus]\naddress = \"{}\"\nmetrics_address = \"{}\"\nusername = \"{USER}\"\n\
+             password = \"{PASSWORD}\"\ntimeout = \"10s\"\n\
+             [readiness]\nrequired_collections = [\"lp_docs\"]\n\
+             [[readiness.probes]]\ncollection = \"lp_docs\"\nkind = \"query\"\n\
+             [[readiness.probes]]\ncollection = \"lp_docs\"\nkind = \"search\"\n",
+            milvus.url(),
+            milvus.metrics_url()
+        ),
+    )
+    .expect("write config");
+    let out = Command::new(BIN)
+        .args(["check", "--output", "json", "--config"])
+        .arg(&config)
+        .env_remove("MILVUS_EXPORTER_MILVUS__USERNAME")
+        .env_remove("MILVUS_EXPORTER_MILVUS__PASSWORD")
+        .env_remove("MILVUS_EXPORTER_MILVUS__TOKEN")
+        .output()
+        .expect("run check");
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check --output json: {e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    println!("---- check as {USER} ----\n{body:#}");
+    assert_eq!(out.status.code(), Some(0), "{body:#}");
+    for (check, c) in body["checks"].as_object().expect("checks") {
+        assert_eq!(c["success"], true, "{check} as {USER}: {c}");
+    }
+    for (rule, status) in body["rules"].as_object().expect("rules") {
+        assert!(
+            status == "pass" || status == "excluded",
+            "{rule}: {status}: {body:#}"
+        );
+    }
+    for rule in [
+        "milvus",
+        "collections",
+        "nodes",
+        "components",
+        "quota",
+        "probe",
+    ] {
+        assert_eq!(body["rules"][rule], "pass", "{rule}: {body:#}");
+    }
+    let docs = body["dependencies"]["collections"]["collections"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == "lp_docs").cloned())
+        .expect("lp_docs listed to the role");
+    assert_eq!(docs["num_entities"], 20, "GetStatistics granted: {docs}");
+    assert_eq!(
+        body["dependencies"]["milvus"]["quota"]["source"], "metrics",
+        "{body:#}"
+    );
+}

@@ -208,6 +208,19 @@ local withRunbooks(cfg, groups) = [
             },
           },
           {
+            alert: 'MilvusNodeMissing',
+            // A node an earlier system_info listed and this one does not: a coordinator drops a
+            // node it cannot reach, and Milvus 2.6's CheckHealth never asks the nodes, so this is
+            // how a dead query or streaming node shows. The series lasts readiness.node_grace.
+            expr: fmt('milvus_node_missing{%(sel)s} == 1'),
+            'for': cfg.nodeMissingFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: fmt('Milvus node {{ $labels.role }} {{ $labels.node_id }} of {{ $labels.instance }} stopped reporting.'),
+              description: fmt('Milvus %(where)s no longer lists its {{ $labels.role }} node {{ $labels.node_id }} in GetMetrics system_info (for %(nodeMissingFor)s): its coordinator cannot reach it. CheckHealth may still say healthy (always on 2.6). The `nodes` readiness rule fails until the node is back, replaced by a new one of its role, or readiness.node_grace has passed.'),
+            },
+          },
+          {
             alert: 'MilvusNodeMemoryHigh',
             // Used/total memory of each Milvus node as Milvus itself reports it: the query node
             // that OOMs, not the exporter's own container. A node reporting 0 total is skipped.

@@ -50,8 +50,11 @@ PROMETHEUS_OWN = {"up"}
 UNSEEN = {
     "milvus_component_state": "needs milvus.metrics_address (Milvus's :9091/healthz), which neither "
                               "Milvus Lite nor the fake cluster serves (src/checks/components.rs)",
-    "milvus_quota_state": "only while Milvus reports a quota state (CheckHealth quota_states), which "
-                          "a healthy Milvus does not (src/checks/milvus.rs)",
+    "milvus_quota_state": "only while Milvus reports a quota state (CheckHealth quota_states on 2.3, "
+                          "the quota center's page from 2.4), which a healthy Milvus does not "
+                          "(src/checks/milvus/mod.rs)",
+    "milvus_node_missing": "only while a node an earlier system_info listed is gone, which the live "
+                           "stack's fake cluster never does (src/checks/nodes/memory.rs)",
 }
 # An alert whose expression is one absent(): there is no series, so no label to keep.
 ABSENT_ALERTS = {"MilvusExporterAbsent"}

@@ -177,6 +177,14 @@ impl ComponentsClient {
                 },
             })?;
         let components = parse(&body);
+        // Milvus answers 500 whenever a component is not healthy, with the detail in the
+        // body: the list is the answer then, and the rule names the bad ones. Only a failure
+        // without a readable list is the check's error.
+        if let (Ok(list), true) = (&components, status.is_server_error()) {
+            if list.iter().any(|c| !c.is_ok()) {
+                return components;
+            }
+        }
         if !status.is_success() {
             let detail = match &components {
                 Ok(c) => c

@@ -17,6 +17,7 @@ pub(super) struct RawMilvus {
     pub(super) max_concurrency: i64,
     pub(super) tls: RawTls,
     pub(super) metrics_address: Option<String>,
+    pub(super) quota_metrics_address: Option<String>,
     pub(super) replicas: bool,
     pub(super) collections: RawCollections,
     pub(super) max_collections: i64,
@@ -45,6 +46,7 @@ impl Default for RawMilvus {
             max_concurrency: 16,
             tls: RawTls::default(),
             metrics_address: None,
+            quota_metrics_address: None,
             replicas: false,
             collections: RawCollections::default(),
             max_collections: DEFAULT_MAX_COLLECTIONS as i64,
@@ -71,8 +73,12 @@ pub struct MilvusTarget {
     pub timeout: Duration,
     pub max_concurrency: usize,
     pub tls: Option<TlsConfig>,
-    /// Milvus's metrics/health port (`http://host:9091`), for per-component health.
+    /// Milvus's metrics/health port (`http://host:9091`), for per-component health (and, on
+    /// a standalone, the quota states).
     pub metrics_address: Option<String>,
+    /// The metrics port of the process running rootcoord (2.6: mixcoord) in a cluster, where
+    /// Milvus 2.4+ reports its quota states; `None` uses `metrics_address`.
+    pub quota_metrics_address: Option<String>,
     /// Ask GetReplicas for each loaded collection (one more RPC per loaded collection).
     pub replicas: bool,
     /// Which collections get per-collection series (`milvus.collections.include/exclude`).
@@ -293,6 +299,13 @@ impl MilvusTarget {
                     .map_err(|p| ConfigError::invalid(format!("{key}.metrics_address"), p))?,
             ),
         };
+        let quota_metrics_address = match raw.quota_metrics_address.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(a) => Some(
+                normalize_http_base(a)
+                    .map_err(|p| ConfigError::invalid(format!("{key}.quota_metrics_address"), p))?,
+            ),
+        };
         let filter = CollectionFilter::from_raw(&raw.collections, key)?;
         if !(1..=MAX_MAX_COLLECTIONS as i64).contains(&raw.max_collections) {
             return Err(ConfigError::invalid(
@@ -306,6 +319,7 @@ impl MilvusTarget {
             // Set from `cache.inventory_interval` once that section is read.
             inventory_interval: Duration::from_secs(300),
             metrics_address,
+            quota_metrics_address,
             replicas: raw.replicas,
             name,
             address,

@@ -49,7 +49,7 @@ pub use rag::{
     MAX_RAG_TEXT_BYTES,
 };
 use readiness::RawReadiness;
-pub use readiness::{ProbeConfig, ReadinessConfig, VectorFrom};
+pub use readiness::{ProbeConfig, ReadinessConfig, VectorFrom, DEFAULT_NODE_GRACE, NODE_ROLES};
 use system::RawSystem;
 pub use system::SystemConfig;
 use values::{bounded, key_paths, one_line, read_bounded_text, shown};

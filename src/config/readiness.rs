@@ -14,6 +14,8 @@ pub(super) struct RawReadiness {
     pub(super) disabled_rules: Vec<String>,
     pub(super) quota_states_not_ready: Vec<String>,
     pub(super) probes: Vec<RawProbe>,
+    pub(super) node_grace: HumanDuration,
+    pub(super) min_nodes: std::collections::BTreeMap<String, i64>,
 }
 
 impl Default for RawReadiness {
@@ -25,6 +27,8 @@ impl Default for RawReadiness {
             disabled_rules: Vec::new(),
             quota_states_not_ready: vec!["DenyToRead".into()],
             probes: Vec::new(),
+            node_grace: HumanDuration(DEFAULT_NODE_GRACE),
+            min_nodes: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -63,7 +67,33 @@ pub struct ReadinessConfig {
     /// Quota states that make Milvus not ready (default DenyToRead).
     pub quota_states_not_ready: Vec<crate::model::QuotaState>,
     pub probes: Vec<ProbeConfig>,
+    /// How long a node that system_info listed and no longer lists fails the `nodes` rule
+    /// ("stopped reporting") before it is forgotten, so a scale-down heals; zero turns the
+    /// memory of nodes off.
+    pub node_grace: Duration,
+    /// At least this many nodes of a role (`querynode = 2`) reporting without an error.
+    pub min_nodes: Vec<(String, usize)>,
 }
+
+/// `readiness.node_grace` by default: a query node's session lives 60 s after it dies
+/// (`common.session.ttl`), and a few refreshes past that tell a restart from a loss.
+pub const DEFAULT_NODE_GRACE: Duration = Duration::from_secs(300);
+/// The longest `readiness.node_grace`: a node gone for a day is a scale-down.
+pub const MAX_NODE_GRACE: Duration = Duration::from_secs(86_400);
+/// The roles system_info names, for `readiness.min_nodes`: a role Milvus never reports is a
+/// typo that would fail readiness for ever.
+pub const NODE_ROLES: [&str; 8] = [
+    "proxy",
+    "rootcoord",
+    "querycoord",
+    "datacoord",
+    "querynode",
+    "datanode",
+    "indexnode",
+    "streamingnode",
+];
+/// The largest `readiness.min_nodes` count: system_info is read up to 1,000 nodes.
+const MAX_MIN_NODES: i64 = 1_000;
 
 impl ReadinessConfig {
     pub fn enabled(&self, rule: &str) -> bool {
@@ -217,7 +247,42 @@ impl ReadinessConfig {
             }
             probes.push(probe);
         }
+        if raw.node_grace.0 > MAX_NODE_GRACE {
+            return Err(ConfigError::invalid(
+                "readiness.node_grace",
+                format!(
+                    "{} is longer than {}",
+                    humantime::format_duration(raw.node_grace.0),
+                    humantime::format_duration(MAX_NODE_GRACE)
+                ),
+            ));
+        }
+        let mut min_nodes = Vec::new();
+        for (role, want) in &raw.min_nodes {
+            let key = "readiness.min_nodes";
+            if !NODE_ROLES.contains(&role.as_str()) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!(
+                        "{} is not a role Milvus reports (known: {})",
+                        shown(role),
+                        NODE_ROLES.join(", ")
+                    ),
+                ));
+            }
+            if !(0..=MAX_MIN_NODES).contains(want) {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("{role} = {want} is outside 0-{MAX_MIN_NODES}"),
+                ));
+            }
+            if *want > 0 {
+                min_nodes.push((role.clone(), *want as usize));
+            }
+        }
         Ok(ReadinessConfig {
+            node_grace: raw.node_grace.0,
+            min_nodes,
             memory_percent_max: pct("readiness.memory_percent_max", raw.memory_percent_max)?,
             disk_percent_max: pct("readiness.disk_percent_max", raw.disk_percent_max)?,
             required_collections: required,

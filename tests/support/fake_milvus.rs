@@ -55,6 +55,12 @@ use tonic::codegen::http;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
+#[path = "fake_profiles.rs"]
+pub mod profiles;
+
+#[allow(unused_imports)]
+pub use profiles::{Layout, Line, Pod, Profile, ProfileFaults};
+
 /// Every RPC name the fake counts.
 pub const RPC_NAMES: &[&str] = &[
     "CheckHealth",
@@ -192,6 +198,12 @@ pub struct Behaviour {
     pub indexes: HashMap<String, Vec<IndexDescription>>,
     /// ShowCollections(InMemory) alone answers this error status (the All listing works).
     pub in_memory_error: Option<String>,
+    /// Answer CheckHealth, GetVersion, GetMetrics and the metrics port as this release line
+    /// does (see [`profiles`]); `version`, `healthy`, `health_reasons`, `quota_states` and
+    /// `system_info` are then not used.
+    pub profile: Option<Profile>,
+    /// Loaded collections whose `query_service_available` the in-memory listing says false.
+    pub unserved: Vec<String>,
 }
 
 /// One index as DescribeIndex describes it.
@@ -255,6 +267,8 @@ impl Default for Behaviour {
             system_info: None,
             indexes: HashMap::new(),
             in_memory_error: None,
+            profile: None,
+            unserved: Vec::new(),
         }
     }
 }
@@ -269,6 +283,10 @@ struct Counters {
     total: AtomicU64,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    /// HTTP GETs of the metrics ports, by path (`/healthz`, `/metrics`).
+    http: Mutex<HashMap<String, u64>>,
+    /// Datacoord's process-wide counter, which every system_info reply moves.
+    placeholder_ids: AtomicU64,
 }
 
 /// Decrements `in_flight` when the RPC finishes or its future is dropped.
@@ -313,9 +331,43 @@ impl FakeState {
         self.counters.total.load(Ordering::SeqCst)
     }
 
+    /// HTTP GETs of `path` on the metrics ports since the last `reset_calls`.
+    pub fn http_gets(&self, path: &str) -> u64 {
+        lock_ignore_poison(&self.counters.http)
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every HTTP GET of the metrics ports since the last `reset_calls`.
+    pub fn total_http_gets(&self) -> u64 {
+        lock_ignore_poison(&self.counters.http).values().sum()
+    }
+
+    /// Turns the profile's faults on or off while the fake runs.
+    pub fn faults(&self, f: impl FnOnce(&mut ProfileFaults)) {
+        self.update(|b| {
+            if let Some(p) = b.profile.as_mut() {
+                f(&mut p.faults)
+            }
+        });
+    }
+
+    fn count_http(&self, path: &str) {
+        *lock_ignore_poison(&self.counters.http)
+            .entry(path.to_string())
+            .or_insert(0) += 1;
+    }
+
+    fn next_placeholder_id(&self) -> u64 {
+        profiles::FIRST_PLACEHOLDER_ID
+            + self.counters.placeholder_ids.fetch_add(1, Ordering::SeqCst)
+    }
+
     /// Zeroes the call counters; `max_in_flight` restarts from the current
     /// `in_flight`.
     pub fn reset_calls(&self) {
+        lock_ignore_poison(&self.counters.http).clear();
         lock_ignore_poison(&self.counters.calls).clear();
         self.counters.total.store(0, Ordering::SeqCst);
         let now = self.counters.in_flight.load(Ordering::SeqCst);
@@ -361,6 +413,10 @@ pub struct FakeMilvus {
     state: FakeState,
     stop_tx: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    /// The metrics ports of a profile: the standalone's (or a cluster's proxy pod), and a
+    /// cluster's coordinator pod.
+    metrics: Vec<(Pod, SocketAddr)>,
+    http_tasks: Vec<JoinHandle<()>>,
 }
 
 impl FakeMilvus {
@@ -400,7 +456,63 @@ impl FakeMilvus {
             state,
             stop_tx,
             task: Some(task),
+            metrics: Vec::new(),
+            http_tasks: Vec::new(),
         }
+    }
+
+    /// Starts a fake that answers as `profile` does, with its metrics ports: one for a
+    /// standalone, the proxy pod's and the coordinator pod's for a cluster. Collections are
+    /// sent with ids, as real servers send them.
+    pub async fn start_profile(profile: Profile, state: FakeState) -> FakeMilvus {
+        let layout = profile.layout;
+        state.update(|b| {
+            b.names_only = false;
+            b.version = profile.line.version().to_string();
+            b.profile = Some(profile);
+        });
+        let mut fake = FakeMilvus::start(state).await;
+        let pods: &[Pod] = match layout {
+            Layout::Standalone => &[Pod::Proxy],
+            Layout::Cluster => &[Pod::Proxy, Pod::Coordinator],
+        };
+        for pod in pods {
+            let (addr, task) =
+                metrics_port(fake.state.clone(), *pod, fake.stop_tx.subscribe()).await;
+            fake.metrics.push((*pod, addr));
+            fake.http_tasks.push(task);
+        }
+        fake
+    }
+
+    /// The metrics port where the gRPC address is (the standalone, a cluster's proxy pod).
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics
+            .iter()
+            .find(|(p, _)| *p == Pod::Proxy)
+            .map(|(_, a)| format!("http://{a}"))
+    }
+
+    /// A cluster's coordinator pod metrics port (rootcoord's; 2.6 mixcoord's), where the
+    /// quota center's page is.
+    pub fn coordinator_metrics_url(&self) -> Option<String> {
+        self.metrics
+            .iter()
+            .find(|(p, _)| *p == Pod::Coordinator)
+            .map(|(_, a)| format!("http://{a}"))
+    }
+
+    /// The `[milvus]` keys an operator writes for this fake: the address, the metrics port,
+    /// and for a cluster the coordinator's metrics port for quota.
+    pub fn milvus_toml(&self) -> String {
+        let mut t = format!("address = \"{}\"\n", self.url());
+        if let Some(m) = self.metrics_url() {
+            t.push_str(&format!("metrics_address = \"{m}\"\n"));
+        }
+        if let Some(c) = self.coordinator_metrics_url() {
+            t.push_str(&format!("quota_metrics_address = \"{c}\"\n"));
+        }
+        t
     }
 
     /// "http://127.0.0.1:PORT"
@@ -421,6 +533,9 @@ impl FakeMilvus {
     /// still reach a lingering connection afterwards answer `Unavailable`.
     pub async fn stop(mut self) {
         let _ = self.stop_tx.send(true);
+        for t in self.http_tasks.drain(..) {
+            t.abort();
+        }
         if let Some(mut task) = self.task.take() {
             if tokio::time::timeout(Duration::from_secs(3), &mut task)
                 .await
@@ -436,10 +551,87 @@ impl FakeMilvus {
 impl Drop for FakeMilvus {
     fn drop(&mut self) {
         let _ = self.stop_tx.send(true);
+        for t in self.http_tasks.drain(..) {
+            t.abort();
+        }
         if let Some(task) = self.task.take() {
             task.abort();
         }
     }
+}
+
+/// One metrics port of a profile on 127.0.0.1:0: `/healthz` and `/metrics` as `pod` answers
+/// them, each GET counted. A profile-less behaviour answers 404.
+async fn metrics_port(
+    state: FakeState,
+    pod: Pod,
+    mut stop: watch::Receiver<bool>,
+) -> (SocketAddr, JoinHandle<()>) {
+    use axum::http::{header, HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("fake milvus: bind the metrics port on 127.0.0.1:0");
+    let addr = listener.local_addr().expect("fake milvus: metrics address");
+    let healthz = {
+        let state = state.clone();
+        move |headers: HeaderMap| async move {
+            state.count_http("/healthz");
+            let wants_json = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().starts_with("application/json"));
+            let profile = state.lock().profile.clone();
+            match profile {
+                Some(p) => {
+                    let (status, content_type, body) = profiles::healthz(&p, pod, wants_json);
+                    (
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                        [(header::CONTENT_TYPE, content_type)],
+                        body,
+                    )
+                        .into_response()
+                }
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    };
+    let metrics = move || async move {
+        state.count_http("/metrics");
+        let (profile, names) = {
+            let b = state.lock();
+            (
+                b.profile.clone(),
+                b.collections
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        match profile {
+            Some(p) => (
+                [(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                profiles::metrics(&p, pod, &names),
+            )
+                .into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        }
+    };
+    let app = axum::Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/metrics", axum::routing::get(metrics));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+    (addr, task)
 }
 
 // ---------------------------------------------------------------------------
@@ -569,6 +761,15 @@ fn show_in_memory(b: &Behaviour, db: &str) -> ShowCollectionsResponse {
             colls.iter().map(|(i, _)| collection_id(*i)).collect()
         },
         in_memory_percentages: colls.iter().map(|(_, c)| pct(c)).collect(),
+        // Every line fills it; Milvus Lite sends none.
+        query_service_available: if b.names_only {
+            Vec::new()
+        } else {
+            colls
+                .iter()
+                .map(|(_, c)| !b.unserved.contains(&c.name))
+                .collect()
+        },
         ..Default::default()
     }
 }
@@ -690,6 +891,15 @@ impl MilvusService for FakeService {
         request: Request<CheckHealthRequest>,
     ) -> Result<Response<CheckHealthResponse>, Status> {
         self.run("CheckHealth", request.metadata(), None, |b, _| {
+            if let Some(p) = &b.profile {
+                let (is_healthy, reasons, quota_states) = profiles::check_health(p);
+                return CheckHealthResponse {
+                    status: Some(ok_status()),
+                    is_healthy,
+                    reasons,
+                    quota_states,
+                };
+            }
             CheckHealthResponse {
                 status: Some(ok_status()),
                 is_healthy: b.healthy,
@@ -935,7 +1145,12 @@ impl MilvusService for FakeService {
         request: Request<GetMetricsRequest>,
     ) -> Result<Response<GetMetricsResponse>, Status> {
         let wants_system_info = request.get_ref().request.contains("system_info");
-        let supported = self.state.lock().system_info.is_some();
+        let supported = {
+            let b = self.state.lock();
+            b.system_info.is_some() || b.profile.is_some()
+        };
+        // Every reply moves datacoord's counter, as Milvus's does.
+        let counter = self.state.next_placeholder_id();
         if !supported {
             let _guard = self.state.enter("GetMetrics");
             return Err(Status::unimplemented(
@@ -950,9 +1165,13 @@ impl MilvusService for FakeService {
                     "unknown metric type",
                 )));
             }
+            let response = match &b.profile {
+                Some(p) => profiles::system_info(p, counter),
+                None => b.system_info.clone().unwrap_or_default(),
+            };
             GetMetricsResponse {
                 status: Some(ok_status()),
-                response: b.system_info.clone().unwrap_or_default(),
+                response,
                 component_name: "proxy".to_string(),
             }
         })

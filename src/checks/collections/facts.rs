@@ -21,6 +21,10 @@ pub struct CollectionFacts {
     pub replicas: Option<usize>,
     /// Every index with its build progress, from the newest inventory pass.
     pub indexes: Vec<IndexFacts>,
+    /// `query_service_available` of the in-memory listing: false when no replica of the
+    /// loaded collection can serve. Rarely false (querycoord counts a node until its session
+    /// expires), so never the only sign of a dead query node; `None` when not listed.
+    pub query_service_available: Option<bool>,
     /// Why some of this collection's facts are missing.
     pub error: Option<String>,
 }

@@ -57,6 +57,9 @@ struct CollectionEntry<'a> {
     replicas: Option<usize>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     indexes: Vec<IndexEntry<'a>>,
+    /// Milvus's `query_service_available`, when the in-memory listing said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_service_available: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
 }
@@ -87,6 +90,7 @@ pub(super) fn section(r: &CheckResult<CollectionsFacts>) -> Section {
                             fail_reason: i.fail_reason.as_deref(),
                         })
                         .collect(),
+                    query_service_available: c.query_service_available,
                     error: c.error.as_deref(),
                 })
                 .collect::<Vec<_>>(),

@@ -27,8 +27,9 @@ pub(super) struct Listing {
 /// What `ShowCollections(InMemory)` said, per collection name: its load percentage.
 #[derive(Debug)]
 pub(super) enum InMemory {
-    /// The bulk reply: names with percentages, lengths matching.
-    Percentages(std::collections::HashMap<String, i64>),
+    /// The bulk reply: names with percentages, lengths matching, and each collection's
+    /// `query_service_available` when that array lines up too.
+    Percentages(std::collections::HashMap<String, (i64, Option<bool>)>),
     /// The server has no usable bulk reply (Unimplemented, or arrays that do not match up):
     /// every collection's load state is asked on its own.
     Unsupported,
@@ -150,11 +151,19 @@ pub(super) async fn show_in_memory(
     if r.in_memory_percentages.len() != r.collection_names.len() {
         return Ok(InMemory::Unsupported);
     }
+    // `query_service_available` is true while any replica can serve (every line fills it):
+    // read where it lines up with the names, and ignored where it does not.
+    let available = (r.query_service_available.len() == r.collection_names.len())
+        .then_some(r.query_service_available);
     Ok(InMemory::Percentages(
         r.collection_names
             .into_iter()
             .zip(r.in_memory_percentages)
-            .map(|(n, p)| (n, p.clamp(0, 100)))
+            .enumerate()
+            .map(|(i, (n, p))| {
+                let a = available.as_ref().and_then(|a| a.get(i).copied());
+                (n, (p.clamp(0, 100), a))
+            })
             .collect(),
     ))
 }
@@ -172,10 +181,18 @@ pub(super) fn from_bulk(
         InMemory::Failed(why) => Err(why.clone()),
         InMemory::Percentages(p) => Ok(match p.get(name) {
             None => Some((LoadState::NotLoad, 0)),
-            Some(100) => Some((LoadState::Loaded, 100)),
-            Some(0) => None,
-            Some(&pct) => Some((LoadState::Loading, pct)),
+            Some((100, _)) => Some((LoadState::Loaded, 100)),
+            Some((0, _)) => None,
+            Some(&(pct, _)) => Some((LoadState::Loading, pct)),
         }),
+    }
+}
+
+/// Whether querycoord says a replica of `name` can serve queries, when the bulk reply said.
+pub(super) fn query_service_available(in_memory: &InMemory, name: &str) -> Option<bool> {
+    match in_memory {
+        InMemory::Percentages(p) => p.get(name).and_then(|(_, a)| *a),
+        _ => None,
     }
 }
 

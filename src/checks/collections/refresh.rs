@@ -98,6 +98,7 @@ impl CollectionsCheck {
                 rows: None,
                 replicas: None,
                 indexes: Vec::new(),
+                query_service_available: None,
                 error: None,
             })
             .collect();
@@ -166,6 +167,9 @@ impl CollectionsCheck {
             let known = bulk
                 .get(&c.db_name)
                 .map_or(Ok(None), |b| listing::from_bulk(b, &c.name));
+            c.query_service_available = bulk
+                .get(&c.db_name)
+                .and_then(|b| listing::query_service_available(b, &c.name));
             match known {
                 Ok(Some((state, progress))) => {
                     c.load_state = state;

@@ -4,7 +4,14 @@
 //! reports an error; system_info names every node with its role, id, error and hardware
 //! figures, and datacoord's quota metrics carry each collection's binlog size.
 //!
-//! Its rule is `nodes` (no node reports an error). Its facts also decide where the `memory`
+//! Its rule is `nodes`: no node reports an error (a failed data or index node is a placeholder
+//! with `type ""` and an id that changes on every reply: it gets a stable identity, its role
+//! from its coordinator's edge, and still fails the rule with Milvus's reason), no node that
+//! an earlier reply listed has stopped being listed (a coordinator drops a query node it
+//! cannot reach, and 2.6's CheckHealth never asks the nodes: this is what catches a dead
+//! one; see `memory.rs`), and no role has fewer nodes than `readiness.min_nodes` asks.
+//! Disks are read by the line each node names: decimal gigabytes from 2.5, placeholder
+//! constants on 2.3 and 2.4, which are not exported. Its facts also decide where the `memory`
 //! rule looks: when Milvus reports nodes with memory figures, memory is judged on them, not on
 //! the exporter's own host (see `checks::system`). A server without GetMetrics (Milvus Lite)
 //! is `unavailable`: the rule is excluded and memory is judged on the host as before.
@@ -14,20 +21,23 @@
 //! wrong type is absent from the facts with the problem named, never a panic or a guess.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ::milvus::proto::milvus as pb;
 use futures::future::{BoxFuture, FutureExt};
 use serde::Serialize;
 use tokio::time::Instant;
 
+mod memory;
 mod system_info;
 
+use memory::Memory;
 use system_info::Scalar;
 
 use super::facts::{round, CheckRow, Clipped, Facts, Family, MetricsContext, Results, Section};
 use super::grpc::{clip, status_ok, MilvusClient};
-use super::shared::{NodeMemory, NodesMemory, Shared};
+use super::shared::{NodeMemory, NodesMemory, Release, Shared};
 use super::{timed, Check, CheckError, Deadline, Registration, Rule, RuleInput, Setup};
 use crate::limits::MAX_NAMED_IN_REASON;
 use crate::model::{CheckResult, RuleStatus};
@@ -45,8 +55,14 @@ pub static CHECK: Registration = Registration {
         eval: nodes_rule,
     }],
     build: |setup: &Setup<'_>| {
+        // A `/probe` target has no readiness section of its own: the default grace, no
+        // minimum.
+        let readiness = setup.main.map(|c| &c.readiness);
         Ok(Some(Box::new(NodesCheck {
             client: Arc::clone(setup.milvus),
+            grace: readiness.map_or(crate::config::DEFAULT_NODE_GRACE, |r| r.node_grace),
+            min_nodes: readiness.map_or_else(Vec::new, |r| r.min_nodes.clone()),
+            memory: Mutex::new(Memory::default()),
         })))
     },
 };
@@ -62,6 +78,25 @@ pub struct NodesFacts {
     /// What was wrong with the reply (fields missing or of the wrong type, nodes past
     /// [`MAX_NODES`]); the facts that were readable are kept.
     pub problems: Vec<String>,
+    /// Nodes an earlier reply listed that this one does not, within `readiness.node_grace`.
+    pub missing: Vec<MissingNode>,
+    /// Roles with fewer healthy nodes than `readiness.min_nodes` asks: (role, have, want).
+    pub below_minimum: Vec<(String, usize, usize)>,
+}
+
+/// A node system_info listed and no longer lists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MissingNode {
+    pub role: String,
+    pub node_id: i64,
+    /// Since the last reply that listed it.
+    pub last_seen: Duration,
+}
+
+impl MissingNode {
+    pub fn label(&self) -> String {
+        format!("{} {}", self.role, self.node_id)
+    }
 }
 
 impl NodesFacts {
@@ -75,9 +110,15 @@ impl NodesFacts {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeFacts {
-    /// `querynode`, `datanode`, `proxy`, `rootcoord`, … (system_info's `type`).
+    /// `querynode`, `datanode`, `proxy`, `rootcoord`, … (system_info's `type`; for a failed
+    /// node's placeholder, the role its coordinator's edge names).
     pub role: String,
+    /// Milvus's node id; for a placeholder, the throwaway counter Milvus gave it.
     pub node_id: i64,
+    /// A failed node's placeholder whose real id is lost: its place (1, 2, …) among the
+    /// placeholders of its role, which is its identity in labels (`unreachable-1`), so a
+    /// new counter id per reply makes no new series.
+    pub placeholder: Option<usize>,
     pub name: String,
     pub has_error: bool,
     pub error_reason: Option<String>,
@@ -85,10 +126,14 @@ pub struct NodeFacts {
     pub memory_used_bytes: Option<u64>,
     pub cpu_cores: Option<u64>,
     pub cpu_usage_percent: Option<f64>,
-    /// Milvus 2.3 reports fixed placeholders here (100 MiB and 2 MiB): exported, never judged.
+    /// The disk of `localStorage.path`, from Milvus 2.5 on (decimal GB there, bytes here);
+    /// `None` on 2.3 and 2.4, which send the constants 100 MiB and 2 MiB, and when 2.5+ sends
+    /// 0 (no such path, as on a proxy).
     pub disk_bytes: Option<u64>,
     pub disk_used_bytes: Option<u64>,
     pub version: Option<String>,
+    /// The release `version` names, or the reply's when this node names none.
+    pub release: Option<Release>,
     pub deploy_mode: Option<String>,
 }
 
@@ -100,20 +145,63 @@ impl NodeFacts {
         }
     }
 
-    /// `querynode 5`, as reasons and logs name a node.
+    /// `querynode 5`, or `datanode unreachable-1` for a placeholder, as reasons and logs
+    /// name a node.
     pub fn label(&self) -> String {
-        format!("{} {}", self.role, self.node_id)
+        format!("{} {}", self.role, self.id_label())
+    }
+
+    /// The `node_id` label: the id, or `unreachable-N` for a placeholder.
+    pub fn id_label(&self) -> String {
+        match self.placeholder {
+            Some(k) => format!("unreachable-{k}"),
+            None => self.node_id.to_string(),
+        }
     }
 }
 
 struct NodesCheck {
     client: Arc<MilvusClient>,
+    grace: Duration,
+    min_nodes: Vec<(String, usize)>,
+    /// The nodes seen, across refreshes (see `memory.rs`).
+    memory: Mutex<Memory>,
+}
+
+impl NodesCheck {
+    /// What only a memory of earlier replies tells, and the minimum per role.
+    fn judge(&self, facts: &mut NodesFacts) {
+        let now = tokio::time::Instant::now();
+        facts.missing = self
+            .memory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .observe(&facts.nodes, now, self.grace);
+        facts.below_minimum = self
+            .min_nodes
+            .iter()
+            .filter_map(|(role, want)| {
+                let have = facts
+                    .nodes
+                    .iter()
+                    .filter(|n| &n.role == role && !n.has_error && n.placeholder.is_none())
+                    .count();
+                (have < *want).then(|| (role.clone(), have, *want))
+            })
+            .collect();
+    }
 }
 
 impl Check for NodesCheck {
     fn run(&self, deadline: Deadline) -> BoxFuture<'_, Box<dyn Facts>> {
         async move {
-            let r: Box<dyn Facts> = Box::new(timed(system_info(&self.client, deadline.at)).await);
+            let mut r = timed(system_info(&self.client, deadline.at)).await;
+            if let Ok(f) = &mut r.outcome {
+                if f.unavailable.is_none() {
+                    self.judge(f);
+                }
+            }
+            let r: Box<dyn Facts> = Box::new(r);
             r
         }
         .boxed()
@@ -180,7 +268,25 @@ pub fn parse(json: &str) -> Result<NodesFacts, CheckError> {
             "system_info lists {total} nodes; the first {MAX_NODES} are read"
         ));
     }
+    // The reply's own release, for a node that names none (a placeholder, an untagged build).
+    let reply_release = list.iter().find_map(|e| {
+        let sys = e.get()?.infos.get()?.system_info.get()?;
+        match &sys.build_version {
+            Scalar::Text(v) => Release::parse(v),
+            _ => None,
+        }
+    });
+    // Each coordinator's `manage` edges: the role of every node it manages, by identifier.
+    let mut managed: HashMap<i64, String> = HashMap::new();
+    for e in list.iter().filter_map(|e| e.get()) {
+        for (id, role) in &e.connected.0 {
+            if managed.len() < MAX_NODES {
+                managed.entry(*id).or_insert_with(|| role.clone());
+            }
+        }
+    }
     let mut seen = std::collections::HashSet::new();
+    let mut placeholders: HashMap<String, usize> = HashMap::new();
     let none_hw = system_info::Hardware::default();
     let none_sys = system_info::SysInfo::default();
     for (i, entry) in list.iter().enumerate() {
@@ -194,21 +300,45 @@ pub fn parse(json: &str) -> Result<NodesFacts, CheckError> {
             at: i,
             problems: &mut facts.problems,
         };
-        // Cut to the label's bound here, so two roles that differ only past it are one node
-        // listed twice, not two series with the same labels.
-        let role = field
-            .text(&infos.role, "type")
-            .map(|r| {
-                crate::limits::clip_bytes(&r, crate::limits::MAX_LABEL_BYTES)
-                    .0
-                    .to_string()
-            })
-            .unwrap_or_else(|| "unknown".into());
-        let node_id = field
+        let has_error = field.flag(&infos.has_error, "has_error");
+        let name = field.text(&infos.name, "name").unwrap_or_default();
+        let typed = field.text(&infos.role, "type").filter(|r| !r.is_empty());
+        let mut node_id = field
             .int(&infos.id, "id")
             .or_else(|| field.int(&entry.identifier, "identifier"))
             .unwrap_or(-1);
-        if !seen.insert((role.clone(), node_id)) {
+        // A failed node's placeholder has no type and a counter id. Its name, when the node
+        // answered with an error status, is the node's own (`datanode9`); when the RPC
+        // failed it is empty, and the coordinator's edge still names the role.
+        let mut placeholder = None;
+        let role = match (typed, has_error) {
+            (Some(r), _) => r,
+            (None, true) => match split_name(&name) {
+                Some((role, id)) => {
+                    node_id = id;
+                    role
+                }
+                None => {
+                    let role = entry
+                        .identifier
+                        .as_i64()
+                        .or(Some(node_id))
+                        .and_then(|id| managed.get(&id).cloned())
+                        .unwrap_or_else(|| "unknown".into());
+                    let k = placeholders.entry(role.clone()).or_insert(0);
+                    *k += 1;
+                    placeholder = Some(*k);
+                    role
+                }
+            },
+            (None, false) => "unknown".into(),
+        };
+        // Cut to the label's bound here, so two roles that differ only past it are one node
+        // listed twice, not two series with the same labels.
+        let role = crate::limits::clip_bytes(&role, crate::limits::MAX_LABEL_BYTES)
+            .0
+            .to_string();
+        if placeholder.is_none() && !seen.insert((role.clone(), node_id)) {
             facts
                 .problems
                 .push(format!("nodes_info[{i}]: {role} {node_id} is listed twice"));
@@ -227,9 +357,29 @@ pub fn parse(json: &str) -> Result<NodesFacts, CheckError> {
         }
         let hw = infos.hardware_infos.get().unwrap_or(&none_hw);
         let sys = infos.system_info.get().unwrap_or(&none_sys);
+        let version = field
+            .text(&sys.build_version, "build_version")
+            .filter(|v| !v.is_empty());
+        let release = version
+            .as_deref()
+            .and_then(Release::parse)
+            .or(reply_release);
+        // The units come from the line, never from the number's shape: a whole `105` on 2.5
+        // is gigabytes, and 2.3/2.4's figures are constants whatever they look like. A node
+        // of no known release is taken to be recent (an untagged build is a branch head).
+        let (disk_bytes, disk_used_bytes) = if release.is_none_or(|r| r.reports_disk()) {
+            let total = field.gigabytes(&hw.disk, "disk");
+            let used = field.gigabytes(&hw.disk_usage, "disk_usage");
+            match total {
+                Some(t) if t > 0 => (Some(t), used),
+                _ => (None, None),
+            }
+        } else {
+            (None, None)
+        };
         let node = NodeFacts {
-            name: field.text(&infos.name, "name").unwrap_or_default(),
-            has_error: field.flag(&infos.has_error, "has_error"),
+            name,
+            has_error,
             error_reason: field
                 .text(&infos.error_reason, "error_reason")
                 .filter(|r| !r.is_empty()),
@@ -237,16 +387,16 @@ pub fn parse(json: &str) -> Result<NodesFacts, CheckError> {
             memory_used_bytes: field.uint(&hw.memory_usage, "memory_usage"),
             cpu_cores: field.uint(&hw.cpu_core_count, "cpu_core_count"),
             cpu_usage_percent: field.float(&hw.cpu_core_usage, "cpu_core_usage"),
-            disk_bytes: field.uint(&hw.disk, "disk"),
-            disk_used_bytes: field.uint(&hw.disk_usage, "disk_usage"),
-            version: field
-                .text(&sys.build_version, "build_version")
-                .filter(|v| !v.is_empty()),
+            disk_bytes,
+            disk_used_bytes,
+            version,
+            release,
             deploy_mode: field
                 .text(&sys.deploy_mode, "deploy_mode")
                 .filter(|v| !v.is_empty()),
             role,
             node_id,
+            placeholder,
         };
         if node.role == "datacoord" {
             if let Some(b) = infos.quota_metrics.get().and_then(|q| q.binlog.get()) {
@@ -255,10 +405,21 @@ pub fn parse(json: &str) -> Result<NodesFacts, CheckError> {
         }
         facts.nodes.push(node);
     }
-    facts
-        .nodes
-        .sort_by(|a, b| (&a.role, a.node_id).cmp(&(&b.role, b.node_id)));
+    facts.nodes.sort_by(|a, b| {
+        (&a.role, a.placeholder, a.node_id).cmp(&(&b.role, b.placeholder, b.node_id))
+    });
     Ok(facts)
+}
+
+/// `datanode9` → (`datanode`, 9): the name a node's placeholder keeps when the node answered
+/// with an error status. Only a known role with a number counts.
+fn split_name(name: &str) -> Option<(String, i64)> {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (role, id) = name.split_at(name.len() - digits);
+    let id = id.parse().ok()?;
+    crate::config::NODE_ROLES
+        .contains(&role)
+        .then(|| (role.to_string(), id))
 }
 
 /// Reads fields of one node, noting each one present with the wrong type. A missing field is
@@ -305,6 +466,22 @@ impl Fields<'_> {
         }
     }
 
+    /// Decimal gigabytes (a float, or a whole number: Go writes `105` for 105.0) as bytes.
+    fn gigabytes(&mut self, v: &Scalar, key: &str) -> Option<u64> {
+        let gb = match v {
+            Scalar::Float(f) if f.is_finite() && *f >= 0.0 => *f,
+            Scalar::Int(i) if *i >= 0 => *i as f64,
+            Scalar::UInt(u) => *u as f64,
+            other => return self.wrong(key, "a number of gigabytes", other),
+        };
+        let bytes = (gb * 1e9).round();
+        // 2^64 bytes is 18 EB: a figure past it is no disk's.
+        if bytes >= u64::MAX as f64 {
+            return self.wrong(key, "a disk size", v);
+        }
+        Some(bytes as u64)
+    }
+
     fn float(&mut self, v: &Scalar, key: &str) -> Option<f64> {
         match v {
             Scalar::Float(f) if f.is_finite() => Some(*f),
@@ -338,12 +515,8 @@ fn nodes_rule(input: &RuleInput<'_>) -> RuleStatus {
         Some(Ok(f)) if f.unavailable.is_some() => RuleStatus::Excluded,
         Some(Ok(f)) => {
             let bad: Vec<&NodeFacts> = f.nodes.iter().filter(|n| n.has_error).collect();
-            if bad.is_empty() {
-                return RuleStatus::Pass;
-            }
-            let mut named: Vec<String> = bad
+            let mut problems: Vec<String> = bad
                 .iter()
-                .take(MAX_NAMED_IN_REASON)
                 .map(|n| {
                     format!(
                         "{} reports an error: {}",
@@ -351,14 +524,28 @@ fn nodes_rule(input: &RuleInput<'_>) -> RuleStatus {
                         n.error_reason.as_deref().unwrap_or("no reason given")
                     )
                 })
+                .chain(f.missing.iter().map(|m| {
+                    format!(
+                        "{} stopped reporting (last seen {} ago)",
+                        m.label(),
+                        humantime::format_duration(Duration::from_secs(m.last_seen.as_secs()))
+                    )
+                }))
+                .chain(f.below_minimum.iter().map(|(role, have, want)| {
+                    format!(
+                        "{have} {role} reporting without an error; readiness.min_nodes wants {want}"
+                    )
+                }))
                 .collect();
-            if bad.len() > MAX_NAMED_IN_REASON {
-                named.push(format!(
-                    "and {} more nodes",
-                    bad.len() - MAX_NAMED_IN_REASON
-                ));
+            if problems.is_empty() {
+                return RuleStatus::Pass;
             }
-            RuleStatus::Fail(named.join("; "))
+            let total = problems.len();
+            problems.truncate(MAX_NAMED_IN_REASON);
+            if total > MAX_NAMED_IN_REASON {
+                problems.push(format!("and {} more", total - MAX_NAMED_IN_REASON));
+            }
+            RuleStatus::Fail(problems.join("; "))
         }
     }
 }
@@ -372,14 +559,38 @@ struct NodesSection<'a> {
     reason: Option<String>,
     count: usize,
     nodes: Vec<NodeEntry<'a>>,
+    /// Nodes an earlier reply listed that this one does not (`readiness.node_grace`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    missing: Vec<MissingEntry<'a>>,
+    /// Roles below `readiness.min_nodes`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    below_minimum: Vec<BelowEntry<'a>>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     problems: &'a [String],
+}
+
+#[derive(Serialize)]
+struct MissingEntry<'a> {
+    role: &'a str,
+    node_id: i64,
+    last_seen_seconds_ago: u64,
+}
+
+#[derive(Serialize)]
+struct BelowEntry<'a> {
+    role: &'a str,
+    nodes: usize,
+    min_nodes: usize,
 }
 
 #[derive(Serialize)]
 struct NodeEntry<'a> {
     role: &'a str,
     node_id: i64,
+    /// A failed node's placeholder: its `node_id` label (`unreachable-1`); `node_id` is then
+    /// the counter Milvus gave it, which changes on every reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    placeholder: Option<String>,
     name: &'a str,
     has_error: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -388,11 +599,16 @@ struct NodeEntry<'a> {
     memory_bytes: Option<u64>,
     memory_used_bytes: Option<u64>,
     cpu_usage_percent: Option<f64>,
+    /// Milvus 2.5+ only (`localStorage.path`, converted from decimal GB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disk_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disk_used_bytes: Option<u64>,
     version: Option<&'a str>,
 }
 
 fn node_labels(n: &NodeFacts) -> ([(&'static str, Clipped<'_>); 1], String) {
-    ([("role", Clipped(&n.role))], n.node_id.to_string())
+    ([("role", Clipped(&n.role))], n.id_label())
 }
 
 /// `role` and `node_id`, borrowed from the node and its formatted id.
@@ -474,15 +690,39 @@ impl Facts for CheckResult<NodesFacts> {
         f.gauge(
             "milvus_node_disk_bytes",
             &format!(
-                "Disk of the node, bytes, as Milvus reports it (2.3 reports a fixed placeholder; \
-                 nothing is judged on it).{cached}"
+                "Size of the node's localStorage.path disk, bytes. Milvus 2.5 and later only \
+                 (they report decimal GB, converted here); 2.3 and 2.4 report a fixed \
+                 placeholder, which is not exported, and a node without the path reports 0, \
+                 which is not either. Nothing is judged on it.{cached}"
             ),
             bytes(|n| n.disk_bytes),
         )?;
         f.gauge(
             "milvus_node_disk_used_bytes",
-            &format!("Disk the node uses, bytes, as Milvus reports it.{cached}"),
+            &format!(
+                "Used space of the node's localStorage.path disk, bytes (Milvus 2.5 and later, \
+                 as milvus_node_disk_bytes).{cached}"
+            ),
             bytes(|n| n.disk_used_bytes),
+        )?;
+        let missing: Vec<(&MissingNode, String)> = facts
+            .missing
+            .iter()
+            .map(|m| (m, m.node_id.to_string()))
+            .collect();
+        f.gauge(
+            "milvus_node_missing",
+            &format!(
+                "1 for each node an earlier system_info listed and this one does not (a \
+                 coordinator drops a node it cannot reach), for readiness.node_grace after it \
+                 was last seen.{cached}"
+            ),
+            missing.iter().map(|(m, id)| {
+                (
+                    [("role", Clipped(m.role.as_str())), ("node_id", Clipped(id))],
+                    1i64,
+                )
+            }),
         )
     }
 
@@ -521,10 +761,14 @@ impl Facts for CheckResult<NodesFacts> {
                 reason: Some(e.to_string()),
                 count: 0,
                 nodes: Vec::new(),
+                missing: Vec::new(),
+                below_minimum: Vec::new(),
                 problems: &[],
             },
             Ok(f) => {
-                let bad = f.nodes.iter().filter(|n| n.has_error).count();
+                let bad = f.nodes.iter().filter(|n| n.has_error).count()
+                    + f.missing.len()
+                    + f.below_minimum.len();
                 NodesSection {
                     status: match (&f.unavailable, bad) {
                         (Some(_), _) => "unavailable",
@@ -539,6 +783,7 @@ impl Facts for CheckResult<NodesFacts> {
                         .map(|n| NodeEntry {
                             role: &n.role,
                             node_id: n.node_id,
+                            placeholder: n.placeholder.map(|_| n.id_label()),
                             name: &n.name,
                             has_error: n.has_error,
                             error: n.error_reason.as_deref(),
@@ -546,7 +791,27 @@ impl Facts for CheckResult<NodesFacts> {
                             memory_bytes: n.memory_bytes,
                             memory_used_bytes: n.memory_used_bytes,
                             cpu_usage_percent: n.cpu_usage_percent.map(|c| round(c, 2)),
+                            disk_bytes: n.disk_bytes,
+                            disk_used_bytes: n.disk_used_bytes,
                             version: n.version.as_deref(),
+                        })
+                        .collect(),
+                    missing: f
+                        .missing
+                        .iter()
+                        .map(|m| MissingEntry {
+                            role: &m.role,
+                            node_id: m.node_id,
+                            last_seen_seconds_ago: m.last_seen.as_secs(),
+                        })
+                        .collect(),
+                    below_minimum: f
+                        .below_minimum
+                        .iter()
+                        .map(|(role, have, want)| BelowEntry {
+                            role,
+                            nodes: *have,
+                            min_nodes: *want,
                         })
                         .collect(),
                     problems: &f.problems,
@@ -615,15 +880,15 @@ impl Facts for CheckResult<NodesFacts> {
         }
         let _ = writeln!(
             out,
-            "\n  {:<12} {:>6} {:<6} {:>8} {:>8}",
+            "\n  {:<14} {:>6} {:<6} {:>8} {:>8}",
             "ROLE", "NODE", "ERROR", "MEMORY", "CPU"
         );
         for n in &f.nodes {
             let _ = writeln!(
                 out,
-                "  {:<12} {:>6} {:<6} {:>7} {:>8}{}",
+                "  {:<14} {:>6} {:<6} {:>7} {:>8}{}",
                 n.role,
-                n.node_id,
+                n.id_label(),
                 if n.has_error { "yes" } else { "no" },
                 n.memory_percent()
                     .map(|p| format!("{p:.1}%"))
@@ -635,6 +900,18 @@ impl Facts for CheckResult<NodesFacts> {
                     .as_ref()
                     .map(|e| format!("  ({e})"))
                     .unwrap_or_default()
+            );
+        }
+        for m in &f.missing {
+            let _ = writeln!(
+                out,
+                "  {:<14} {:>6} {:<6} {:>7} {:>8}  (stopped reporting {}s ago)",
+                m.role,
+                m.node_id,
+                "gone",
+                "-",
+                "-",
+                m.last_seen.as_secs()
             );
         }
     }
@@ -810,5 +1087,125 @@ mod tests {
             "{:?}",
             f.problems
         );
+    }
+
+    fn fixture(path: &str) -> String {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/milvus");
+        std::fs::read_to_string(root.join(path)).expect("fixture")
+    }
+
+    fn node<'a>(f: &'a NodesFacts, role: &str, id: i64) -> &'a NodeFacts {
+        f.nodes
+            .iter()
+            .find(|n| n.role == role && n.node_id == id && n.placeholder.is_none())
+            .unwrap_or_else(|| panic!("{role} {id} in {:#?}", f.nodes))
+    }
+
+    #[test]
+    fn healthy_replies_of_every_line_read_without_a_problem() {
+        for path in [
+            "2.4/system_info_standalone.json",
+            "2.4/system_info_cluster.json",
+            "2.5/system_info_standalone.json",
+            "2.5/system_info_cluster.json",
+            "2.6/system_info_standalone.json",
+            "2.6/system_info_cluster.json",
+            "2.6/system_info_cluster_before_2.6.14.json",
+        ] {
+            let f = parse(&fixture(path)).expect(path);
+            assert!(f.problems.is_empty(), "{path}: {:?}", f.problems);
+            assert!(f.nodes.iter().all(|n| !n.has_error), "{path}");
+            assert!(f.nodes.len() >= 6, "{path}: {}", f.nodes.len());
+        }
+    }
+
+    #[test]
+    fn disk_is_decimal_gigabytes_from_25_and_a_placeholder_before() {
+        let f = parse(&fixture("2.5/system_info_cluster.json")).expect("2.5");
+        let qn = node(&f, "querynode", 6);
+        assert_eq!(qn.disk_bytes, Some(105_089_261_568));
+        assert_eq!(qn.disk_used_bytes, Some(38_214_746_112));
+        assert_eq!(
+            node(&f, "proxy", 5).disk_bytes,
+            None,
+            "0 GB: no localStorage.path"
+        );
+        let f = parse(&fixture("2.4/system_info_cluster.json")).expect("2.4");
+        assert!(f
+            .nodes
+            .iter()
+            .all(|n| n.disk_bytes.is_none() && n.disk_used_bytes.is_none()));
+        // The units follow the release, not the number: a whole 105 on 2.5 is 105 GB, and a
+        // fraction on a 2.4 is still no measurement.
+        let whole = fixture("2.5/system_info_cluster.json").replace("105.089261568", "105");
+        let f = parse(&whole).expect("whole");
+        assert_eq!(node(&f, "querynode", 6).disk_bytes, Some(105_000_000_000));
+        let v = fixture("2.5/system_info_cluster.json").replace("\"2.5.27\"", "\"v2.4.23\"");
+        let f = parse(&v).expect("as 2.4");
+        assert_eq!(node(&f, "querynode", 6).disk_bytes, None);
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+    }
+
+    #[test]
+    fn a_failed_data_node_keeps_one_identity_whatever_counter_id_it_gets() {
+        for line in ["2.4", "2.5", "2.6"] {
+            let json = fixture(&format!("{line}/system_info_cluster_failed_datanode.json"));
+            let a = parse(&json).expect(line);
+            let b = parse(&json.replace(":37", ":41")).expect(line);
+            let p = |f: &NodesFacts| {
+                f.nodes
+                    .iter()
+                    .filter(|n| n.placeholder.is_some())
+                    .map(|n| (n.role.clone(), n.id_label(), n.has_error))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                p(&a),
+                vec![("datanode".to_string(), "unreachable-1".to_string(), true)],
+                "{line}: the role comes from datacoord's edge"
+            );
+            assert_eq!(p(&a), p(&b), "{line}: a new counter id is no new identity");
+            let n = a
+                .nodes
+                .iter()
+                .find(|n| n.placeholder.is_some())
+                .expect("placeholder");
+            assert!(
+                n.error_reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("connection refused")),
+                "{n:?}"
+            );
+            assert_eq!(n.label(), "datanode unreachable-1");
+        }
+        // A placeholder that kept its name (the node answered an error status) is that node.
+        let named = fixture("2.5/system_info_cluster_failed_datanode.json").replacen(
+            "\"name\":\"\"",
+            "\"name\":\"datanode9\"",
+            1,
+        );
+        let f = parse(&named).expect("named");
+        assert!(node(&f, "datanode", 9).has_error);
+    }
+
+    #[test]
+    fn roles_of_26_and_its_rounded_integers_leave_the_binlog_mapping_exact() {
+        let f = parse(&fixture("2.6/system_info_cluster.json")).expect("2.6");
+        assert!(f.nodes.iter().all(|n| n.role != "indexnode"));
+        for role in ["rootcoord", "datacoord", "querycoord"] {
+            assert_eq!(
+                node(&f, role, 1).role,
+                role,
+                "coordinators share mixcoord's id"
+            );
+        }
+        assert!(node(&f, "streamingnode", 7).memory_bytes.is_some());
+        // Collection ids are the map's keys, which 2.6 keeps as text: exact.
+        assert_eq!(
+            f.binlog_bytes.get(&455_932_870_893_158_415),
+            Some(&1_548_290_331)
+        );
+        let before = parse(&fixture("2.6/system_info_cluster_before_2.6.14.json")).expect("old");
+        assert_eq!(node(&before, "querynode", 7).role, "querynode");
     }
 }

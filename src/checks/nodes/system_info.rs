@@ -35,6 +35,15 @@ pub enum Scalar {
 }
 
 impl Scalar {
+    /// An integer that fits i64 (serde gives non-negative numbers as unsigned).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Scalar::Int(i) => Some(*i),
+            Scalar::UInt(u) => i64::try_from(*u).ok(),
+            _ => None,
+        }
+    }
+
     /// How an error message shows it.
     pub fn describe(&self) -> String {
         match self {
@@ -242,7 +251,87 @@ impl<'de> Visitor<'de> for NodeListVisitor {
 #[serde(default)]
 pub struct Entry {
     pub identifier: Scalar,
+    pub connected: Edges,
     pub infos: Obj<Infos>,
+}
+
+/// Edges kept from one node's `connected` list: a coordinator's `manage` edges name the role
+/// of each node it manages by that node's identifier, which is all a failed node's
+/// placeholder (`type ""`) has left. At most [`MAX_EDGES`] are kept.
+#[derive(Debug, Default)]
+pub struct Edges(pub Vec<(i64, String)>);
+
+/// Edges kept per node: a coordinator manages at most as many nodes as are read.
+pub const MAX_EDGES: usize = super::MAX_NODES;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Edge {
+    connected_identifier: Scalar,
+    #[serde(rename = "type")]
+    kind: Scalar,
+    target_type: Scalar,
+}
+
+impl<'de> Deserialize<'de> for Edges {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Edges;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of edges")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Edges, A::Error> {
+                let mut out = Vec::new();
+                loop {
+                    if out.len() >= MAX_EDGES {
+                        if seq.next_element::<IgnoredAny>()?.is_none() {
+                            break;
+                        }
+                        continue;
+                    }
+                    let Some(e) = seq.next_element::<Obj<Edge>>()? else {
+                        break;
+                    };
+                    let Some(e) = e.get() else { continue };
+                    if let (Some(id), Scalar::Text(kind), Scalar::Text(role)) =
+                        (e.connected_identifier.as_i64(), &e.kind, &e.target_type)
+                    {
+                        if kind == "manage" {
+                            out.push((id, role.clone()));
+                        }
+                    }
+                }
+                Ok(Edges(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Edges, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Edges::default())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Edges, E> {
+                Ok(Edges::default())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Edges, E> {
+                Ok(Edges::default())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Edges, E> {
+                Ok(Edges::default())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Edges, E> {
+                Ok(Edges::default())
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Edges, E> {
+                Ok(Edges::default())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Edges, E> {
+                Ok(Edges::default())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Edges, E> {
+                Ok(Edges::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
