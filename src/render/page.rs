@@ -487,6 +487,7 @@ mod tests {
                         rows: Some(7),
                         replicas: None,
                         indexes: Vec::new(),
+                        query_service_available: None,
                         error: None,
                     })
                     .collect();
