@@ -24,6 +24,14 @@ pub enum CheckError {
         code: String,
         message: String,
     },
+    /// An HTTP endpoint (`:9091`, a dependency) answered with a status it should not have:
+    /// an HTTP status, told apart from a gRPC code in its message.
+    #[error("{rpc}: HTTP {status}: {message}")]
+    Http {
+        rpc: &'static str,
+        status: u16,
+        message: String,
+    },
     #[error("{rpc}: Milvus error {code}: {reason}")]
     Status {
         rpc: &'static str,

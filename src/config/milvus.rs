@@ -90,6 +90,17 @@ pub struct MilvusTarget {
     pub inventory_interval: Duration,
 }
 
+impl MilvusTarget {
+    /// Whether `other` connects to Milvus exactly as this does (address, credentials, TLS,
+    /// timeout): then a reload may keep this target's gRPC channel.
+    pub fn same_connection(&self, other: &MilvusTarget) -> bool {
+        self.address == other.address
+            && self.credentials == other.credentials
+            && self.tls == other.tls
+            && self.timeout == other.timeout
+    }
+}
+
 /// The default `milvus.max_collections`: past it a database is too big to export one series
 /// per collection without the operator saying so.
 pub const DEFAULT_MAX_COLLECTIONS: usize = 10_000;

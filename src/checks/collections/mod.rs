@@ -110,6 +110,10 @@ impl Check for CollectionsCheck {
     fn failed(&self, error: &CheckError) -> Option<Box<dyn Facts>> {
         super::failed::<CollectionsFacts>(error)
     }
+
+    fn stop(&self) {
+        self.inventory.stop();
+    }
 }
 
 impl Facts for CheckResult<CollectionsFacts> {
