@@ -38,6 +38,10 @@ pub enum CheckError {
         code: i32,
         reason: String,
     },
+    /// A reply larger than a stated bound (listing names, reply bytes): the message names
+    /// the bound and the configuration key that sets it.
+    #[error("{rpc}: {message}")]
+    OverBound { rpc: &'static str, message: String },
     #[error("{rpc}: malformed reply: {message}")]
     Malformed { rpc: &'static str, message: String },
     #[error("{0}")]
