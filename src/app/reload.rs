@@ -30,6 +30,8 @@ pub struct Reloader {
     lock: tokio::sync::Mutex<Covered>,
     /// Reload requests so far: a request's ticket is this count after it asked.
     requested: AtomicU64,
+    /// Reloads actually run (each answering one or more requests).
+    runs: AtomicU64,
 }
 
 /// What the last finished reload answered, and the requests it answered for.
@@ -54,7 +56,13 @@ impl Reloader {
             running: std::sync::Mutex::new(running),
             lock: tokio::sync::Mutex::new(Covered::default()),
             requested: AtomicU64::new(0),
+            runs: AtomicU64::new(0),
         })
+    }
+
+    /// How many reloads have run: a burst of requests coalesced into few shows here.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::SeqCst)
     }
 
     /// Reloads and logs the outcome; the `Err` is the one-line reason. A request made while
@@ -85,8 +93,18 @@ impl Reloader {
     }
 
     async fn try_reload(&self) -> Result<String, String> {
-        let config = self.layers.config().map_err(|e| e.to_string())?;
-        let web = self.layers.web().map_err(|e| e.to_string())?;
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        // Reading and checking the files is blocking work (10,000 targets take a while):
+        // off the runtime's workers, so requests (and the reloads queued behind this one)
+        // are served meanwhile.
+        let layers = self.layers.clone();
+        let (config, web) = tokio::task::spawn_blocking(move || {
+            let config = layers.config().map_err(|e| e.to_string())?;
+            let web = layers.web().map_err(|e| e.to_string())?;
+            Ok::<_, String>((config, web))
+        })
+        .await
+        .map_err(|e| format!("the reload task failed: {e}"))??;
         let state = self
             .state
             .upgrade()
