@@ -21,7 +21,7 @@ use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::checks::{CheckError, MilvusClient};
-use crate::config::{Config, ConfigError, ReadinessConfig};
+use crate::config::{Config, ConfigError, MilvusTarget, ReadinessConfig};
 use crate::history::{Event, History, Limits, Recent};
 use crate::readiness::{evaluate, Scope, Verdict};
 use crate::snapshot::{Counters, Snapshot};
@@ -601,8 +601,6 @@ fn target_unchanged(old: &Config, new: &Config, a: &MilvusTarget, b: &MilvusTarg
         && old.history == new.history
         && old.cache.ttl == new.cache.ttl
 }
-
-use crate::config::MilvusTarget;
 
 impl Caches {
     /// Builds every target's cache and starts the CPU sampler (needs a tokio runtime).

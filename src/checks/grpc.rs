@@ -182,25 +182,25 @@ impl MilvusClient {
     }
 
     /// A listing RPC (`path`, e.g. `/milvus.proto.milvus.MilvusService/ShowCollections`)
-    /// whose reply may hold at most `max_bytes` bytes and `max_names` names (field 2, the
+    /// whose reply may hold at most `bound.bytes` bytes and `bound.names` names (field 2, the
     /// names of both ShowCollections and ListDatabases). The names are counted on the raw
     /// reply before anything is decoded: a reply naming more is [`Counted::TooMany`] and no
     /// name of it is ever a `String`.
     pub(super) async fn call_listing<Req, Resp>(
         &self,
-        rpc: &'static str,
-        path: &'static str,
+        (rpc, path): (&'static str, &'static str),
         deadline: Instant,
         db: Option<&str>,
         req: Req,
-        max_bytes: usize,
-        max_names: usize,
+        bound: ReplyBound,
     ) -> Result<Counted<Resp>, CheckError>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + 'static,
     {
-        let mut grpc = tonic::client::Grpc::new(self.inner()).max_decoding_message_size(max_bytes);
+        let mut grpc =
+            tonic::client::Grpc::new(self.inner()).max_decoding_message_size(bound.bytes);
+        let max_names = bound.names;
         self.run(rpc, deadline, db, req, move |r| async move {
             grpc.ready().await.map_err(|e| {
                 tonic::Status::unavailable(format!("the channel is not ready: {e}"))
@@ -296,6 +296,14 @@ impl MilvusClient {
             },
         }
     }
+}
+
+/// What a listing reply may hold: bytes (checked from its length prefix, before it is read)
+/// and names (counted on its bytes, before any is decoded).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ReplyBound {
+    pub(super) bytes: usize,
+    pub(super) names: usize,
 }
 
 /// A listing as [`CountingCodec`] read it.

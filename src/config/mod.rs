@@ -630,6 +630,14 @@ mod tests {
                 "milvus.max_collections",
             ),
             (
+                "[milvus]\nmax_listed_collections = 0\n".into(),
+                "milvus.max_listed_collections",
+            ),
+            (
+                "[milvus]\nmax_listed_collections = 1000001\n".into(),
+                "milvus.max_listed_collections",
+            ),
+            (
                 "[cache]\ninventory_interval = \"500ms\"\n".into(),
                 "cache.inventory_interval",
             ),

@@ -36,7 +36,7 @@ fn main_cache(e: &Exporter) -> Arc<TargetCache> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_reload_requests_runs_at_most_one_more_reload() {
+async fn a_burst_of_reload_requests_coalesces_into_a_few_reloads() {
     let fake = FakeMilvus::start(collections(3)).await;
     let exporter = Exporter::start(&config(&fake.url(), "")).await;
     assert_eq!(exporter.get("/readyz").await.status, 200);
@@ -286,15 +286,19 @@ async fn ten_thousand_targets_reload_at_a_bounded_cost() {
         .timeout(Duration::from_secs(60))
         .build()
         .expect("client");
-    // One reload first: its answer time is the cost, and it warms the reload path.
-    let started = Instant::now();
-    let r = client
-        .post(format!("{url}/-/reload"))
-        .send()
-        .await
-        .expect("reload");
-    assert_eq!(r.status().as_u16(), 200);
-    let one = started.elapsed();
+    // Two reloads first: they warm the reload path (the allocator keeps what parsing a
+    // 10,000-target file once needed), and the second's answer time is one reload's cost.
+    let mut one = Duration::ZERO;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let r = client
+            .post(format!("{url}/-/reload"))
+            .send()
+            .await
+            .expect("reload");
+        assert_eq!(r.status().as_u16(), 200);
+        one = started.elapsed();
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = memory::rss_kib(bin.pid());
     let until = Instant::now() + Duration::from_secs(3);

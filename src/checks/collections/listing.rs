@@ -8,7 +8,7 @@ use ::milvus::proto::milvus as pb;
 use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 
-use super::super::grpc::{status_ok, Counted, MilvusClient};
+use super::super::grpc::{status_ok, Counted, MilvusClient, ReplyBound};
 use super::MAX_NAME_BYTES;
 use crate::limits::listing_reply_bytes;
 use crate::model::{CheckError, LoadState};
@@ -98,13 +98,14 @@ pub(super) async fn list_databases(
     };
     let reply = client
         .call_listing::<_, pb::ListDatabasesResponse>(
-            "ListDatabases",
-            LIST_DATABASES,
+            ("ListDatabases", LIST_DATABASES),
             deadline,
             None,
             pb::ListDatabasesRequest::default(),
-            listing_reply_bytes(MAX_DATABASES),
-            MAX_DATABASES,
+            ReplyBound {
+                bytes: listing_reply_bytes(MAX_DATABASES),
+                names: MAX_DATABASES,
+            },
         )
         .await;
     match reply {
@@ -172,13 +173,14 @@ async fn show(
 ) -> Result<pb::ShowCollectionsResponse, CheckError> {
     let reply = client
         .call_listing(
-            "ShowCollections",
-            SHOW_COLLECTIONS,
+            ("ShowCollections", SHOW_COLLECTIONS),
             deadline,
             Some(db),
             req,
-            bound.bytes(),
-            bound.names,
+            ReplyBound {
+                bytes: bound.bytes(),
+                names: bound.names,
+            },
         )
         .await;
     match reply {
