@@ -547,11 +547,11 @@ impl Caches {
     /// not keep is retired (its refresh under way cut, its inventory pass stopped), and the
     /// background tasks stop. So a reload never leaves old work running beside the new.
     pub fn retire_replaced_by(&self, new: &Caches) {
-        let kept = |c: &Arc<TargetCache>| {
-            Arc::ptr_eq(c, &new.main) || new.targets.values().any(|n| Arc::ptr_eq(c, n))
-        };
-        for c in std::iter::once(&self.main).chain(self.targets.values()) {
-            if !kept(c) {
+        if !Arc::ptr_eq(&self.main, &new.main) {
+            self.main.retire();
+        }
+        for (name, c) in &self.targets {
+            if !new.targets.get(name).is_some_and(|n| Arc::ptr_eq(c, n)) {
                 c.retire();
             }
         }
@@ -679,11 +679,23 @@ impl Caches {
                 (Arc::new(cache), Some(sampler_task))
             }
         };
+        // The running targets by name: 10,000 targets are looked up in one pass, not in a
+        // scan per target.
+        let running: std::collections::HashMap<&str, &MilvusTarget> = previous
+            .as_ref()
+            .map(|p| {
+                p.config
+                    .targets
+                    .iter()
+                    .map(|t| (t.name.as_str(), t))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut targets = BTreeMap::new();
         for t in &config.targets {
             let old = previous.as_ref().and_then(|p| {
                 let cache = p.caches.targets.get(&t.name)?;
-                let target = p.config.targets.iter().find(|o| o.name == t.name)?;
+                let target = *running.get(t.name.as_str())?;
                 Some((p, cache, target))
             });
             if let Some((p, cache, old_target)) = old {

@@ -96,15 +96,28 @@ impl Reloader {
         self.runs.fetch_add(1, Ordering::SeqCst);
         // Reading and checking the files is blocking work (10,000 targets take a while):
         // off the runtime's workers, so requests (and the reloads queued behind this one)
-        // are served meanwhile.
+        // are served meanwhile. On a thread of its own that ends with it, rather than the
+        // blocking pool: reloads run one at a time, so each one's thread takes over the
+        // allocator arena the last one left, and a storm of reloads does not leave a
+        // parse's worth of freed memory behind in every pool thread's arena.
         let layers = self.layers.clone();
-        let (config, web) = tokio::task::spawn_blocking(move || {
-            let config = layers.config().map_err(|e| e.to_string())?;
-            let web = layers.web().map_err(|e| e.to_string())?;
-            Ok::<_, String>((config, web))
-        })
-        .await
-        .map_err(|e| format!("the reload task failed: {e}"))??;
+        let (done, result) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("reload".into())
+            .spawn(move || {
+                let read = layers
+                    .config()
+                    .map_err(|e| e.to_string())
+                    .and_then(|config| {
+                        let web = layers.web().map_err(|e| e.to_string())?;
+                        Ok((config, web))
+                    });
+                let _ = done.send(read);
+            })
+            .map_err(|e| format!("cannot start the reload thread: {e}"))?;
+        let (config, web) = result
+            .await
+            .map_err(|_| "the reload thread failed".to_string())??;
         let state = self
             .state
             .upgrade()
