@@ -12,6 +12,7 @@
 //! panics is contained: the panic becomes a failed snapshot and the next refresh runs.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -19,8 +20,8 @@ use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, Shared};
 
-use crate::checks::CheckError;
-use crate::config::{ConfigError, ReadinessConfig};
+use crate::checks::{CheckError, MilvusClient};
+use crate::config::{Config, ConfigError, MilvusTarget, ReadinessConfig};
 use crate::history::{Event, History, Limits, Recent};
 use crate::readiness::{evaluate, Scope, Verdict};
 use crate::snapshot::{Counters, Snapshot};
@@ -108,6 +109,14 @@ pub trait Collect: Send + Sync + 'static {
     /// A snapshot in which every check of `scope` failed with `error`: what readers see
     /// before the first refresh, and what a panicking refresh leaves behind.
     fn failed(&self, scope: Scope, error: CheckError, counters: Counters) -> Snapshot;
+    /// Stops whatever the collector runs on tasks of its own (an inventory pass): a retired
+    /// cache's work must not go on beside its successor's.
+    fn stop(&self) {}
+    /// The gRPC client the collector talks through, so a successor with the same connection
+    /// settings can keep the channel instead of dialling again.
+    fn client(&self) -> Option<Arc<MilvusClient>> {
+        None
+    }
 }
 
 /// Clears the in-flight slot when the refresh task ends, however it ends (finished, panicked
@@ -129,10 +138,16 @@ pub struct TargetCache {
     scope: Scope,
     ttl: Duration,
     current: ArcSwapOption<View>,
-    inflight: Mutex<Option<(Instant, InFlight)>>,
+    /// The refresh under way: when it started, the handle its readers share, and its task,
+    /// so a retired cache can cut it.
+    inflight: Mutex<Option<(Instant, InFlight, tokio::task::AbortHandle)>>,
     counters: Mutex<Counters>,
-    /// The verdict history, kept with the cache so a reload that keeps the cache keeps it.
-    history: Mutex<History>,
+    /// The verdict history, kept with the cache so a reload that keeps the cache keeps it
+    /// (and shared with a successor that watches the same Milvus).
+    history: Arc<Mutex<History>>,
+    /// Set when a reload replaced this cache: it starts no refresh any more, and the one it
+    /// had under way was cut. A request that still holds it reads its last view.
+    retired: AtomicBool,
 }
 
 impl TargetCache {
@@ -157,16 +172,59 @@ impl TargetCache {
             current: ArcSwapOption::empty(),
             inflight: Mutex::new(None),
             counters: Mutex::new(counters),
-            history: Mutex::new(History::new(Limits::default())),
+            history: Arc::new(Mutex::new(History::new(Limits::default()))),
+            retired: AtomicBool::new(false),
         }
     }
 
     /// This cache with its history ring bounded by `limits` (`[history]`).
     pub fn with_history_limits(self, limits: Limits) -> Self {
         TargetCache {
-            history: Mutex::new(History::new(limits)),
+            history: Arc::new(Mutex::new(History::new(limits))),
             ..self
         }
+    }
+
+    /// This cache taking over from `old`, which watched the same Milvus under a configuration
+    /// that changed: it shares `old`'s history and counters and starts from `old`'s last
+    /// complete view, so `/readyz` answers from it (not from an empty cache) until this
+    /// cache's first refresh is done.
+    pub fn succeeding(self, old: &TargetCache) -> Self {
+        let counters = match old.counters.lock() {
+            Ok(c) => c.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let current = ArcSwapOption::new(old.peek());
+        TargetCache {
+            history: Arc::clone(&old.history),
+            counters: Mutex::new(counters),
+            current,
+            ..self
+        }
+    }
+
+    /// Retires this cache (a reload replaced it): the refresh under way is cut, the
+    /// collector's own tasks stop, and no refresh starts again.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        let running = match self.inflight.lock() {
+            Ok(mut s) => s.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        if let Some((_, _, task)) = running {
+            task.abort();
+        }
+        self.checker.stop();
+    }
+
+    /// Whether a reload retired this cache.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
+    }
+
+    /// The gRPC client of this cache's collector, for a successor to keep.
+    pub fn client(&self) -> Option<Arc<MilvusClient>> {
+        self.checker.client()
     }
 
     pub fn name(&self) -> &str {
@@ -224,8 +282,13 @@ impl TargetCache {
             Ok(s) => s,
             Err(p) => p.into_inner(),
         };
-        if let Some((_, running)) = slot.as_ref() {
+        if let Some((_, running, _)) = slot.as_ref() {
             return running.clone();
+        }
+        if self.is_retired() {
+            // A request still holding a replaced cache reads its last view; the successor
+            // does the refreshing.
+            return futures::future::ready(self.peek()).boxed().shared();
         }
         let this = Arc::clone(self);
         let task = tokio::spawn(async move {
@@ -245,8 +308,9 @@ impl TargetCache {
             this.current.store(Some(Arc::clone(&view)));
             view
         });
+        let abort = task.abort_handle();
         let shared = async move { task.await.ok() }.boxed().shared();
-        *slot = Some((now(), shared.clone()));
+        *slot = Some((now(), shared.clone(), abort));
         shared
     }
 
@@ -316,7 +380,7 @@ impl TargetCache {
             Ok(s) => s,
             Err(p) => p.into_inner(),
         };
-        let (since, _) = slot.as_ref()?;
+        let (since, _, _) = slot.as_ref()?;
         let limit = self.wait_limit() * 3 + Duration::from_secs(10);
         let running = now().saturating_duration_since(*since);
         (running > limit).then(|| {
@@ -366,6 +430,14 @@ impl Collect for crate::checks::Checker {
     fn failed(&self, _scope: Scope, error: CheckError, counters: Counters) -> Snapshot {
         Snapshot::failed(self, &error, counters)
     }
+
+    fn stop(&self) {
+        crate::checks::Checker::stop(self)
+    }
+
+    fn client(&self) -> Option<Arc<MilvusClient>> {
+        Some(crate::checks::Checker::client(self))
+    }
 }
 
 /// Every target's cache, and the tasks that keep them warm.
@@ -374,8 +446,17 @@ pub struct Caches {
     pub targets: BTreeMap<String, Arc<TargetCache>>,
     /// Subtracted from a scrape's timeout header (`web.scrape_timeout_offset`).
     pub scrape_timeout_offset: Duration,
-    refresher: Option<tokio::task::JoinHandle<()>>,
-    sampler: Option<tokio::task::JoinHandle<()>>,
+    /// Behind locks so a reload can stop them (and hand the sampler on) while requests still
+    /// hold these caches.
+    refresher: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    sampler: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
 }
 
 impl Caches {
@@ -388,20 +469,27 @@ impl Caches {
             main,
             targets,
             scrape_timeout_offset: Duration::from_millis(100),
-            refresher: None,
-            sampler,
+            refresher: Mutex::new(None),
+            sampler: Mutex::new(sampler),
         }
     }
 
     /// Refreshes the main target now and then every `interval` (0 = only on demand).
     pub fn start_refresher(&mut self, interval: Duration) {
         let main = Arc::clone(&self.main);
-        // The first refresh starts at once, so the first probe finds data or a refresh under way.
-        drop(main.refresh());
+        // The first refresh starts at once, so the first probe finds data or a refresh under
+        // way; unless the main cache was kept by a reload and its view is still fresh (a
+        // burst of reloads must not become a burst of refreshes).
+        let fresh = main
+            .peek()
+            .is_some_and(|v| v.snapshot.age(now()) < main.ttl());
+        if !fresh {
+            drop(main.refresh());
+        }
         if interval.is_zero() {
             return;
         }
-        self.refresher = Some(tokio::spawn(async move {
+        *locked(&self.refresher) = Some(tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticker.tick().await;
@@ -419,10 +507,16 @@ impl Caches {
 
     /// `None` when the exporter itself is well; otherwise why `/healthz` should fail.
     pub fn wedged(&self) -> Option<String> {
-        if self.refresher.as_ref().is_some_and(|h| h.is_finished()) {
+        if locked(&self.refresher)
+            .as_ref()
+            .is_some_and(|h| h.is_finished())
+        {
             return Some("the background refresher has stopped".into());
         }
-        if self.sampler.as_ref().is_some_and(|h| h.is_finished()) {
+        if locked(&self.sampler)
+            .as_ref()
+            .is_some_and(|h| h.is_finished())
+        {
             return Some("the CPU sampler has stopped".into());
         }
         std::iter::once(&self.main)
@@ -439,13 +533,29 @@ impl Caches {
         }
     }
 
-    pub fn stop(&mut self) {
-        if let Some(h) = self.refresher.take() {
+    /// Stops the background tasks (the refresher, the CPU sampler).
+    pub fn stop(&self) {
+        if let Some(h) = locked(&self.refresher).take() {
             h.abort();
         }
-        if let Some(h) = self.sampler.take() {
+        if let Some(h) = locked(&self.sampler).take() {
             h.abort();
         }
+    }
+
+    /// After a reload swapped `new` in for these caches: every cache of these that `new` did
+    /// not keep is retired (its refresh under way cut, its inventory pass stopped), and the
+    /// background tasks stop. So a reload never leaves old work running beside the new.
+    pub fn retire_replaced_by(&self, new: &Caches) {
+        if !Arc::ptr_eq(&self.main, &new.main) {
+            self.main.retire();
+        }
+        for (name, c) in &self.targets {
+            if !new.targets.get(name).is_some_and(|n| Arc::ptr_eq(c, n)) {
+                c.retire();
+            }
+        }
+        self.stop();
     }
 }
 
@@ -466,39 +576,157 @@ pub enum BuildError {
     Sampler(#[from] crate::checks::system::SamplerError),
 }
 
+/// The caches of the configuration that runs now, which a reload builds from.
+pub struct Previous<'a> {
+    pub caches: &'a Caches,
+    pub config: &'a Config,
+}
+
+/// Whether the main target's checks would come out the same from `a` and `b`: its Milvus,
+/// everything its checks read, and what its cache judges and keeps.
+fn main_unchanged(a: &Config, b: &Config) -> bool {
+    a.milvus == b.milvus
+        && a.dependencies == b.dependencies
+        && a.rag_probes == b.rag_probes
+        && a.readiness == b.readiness
+        && a.system == b.system
+        && a.history == b.history
+        && a.cache.ttl == b.cache.ttl
+}
+
+/// Whether a `/probe` target's cache would come out the same.
+fn target_unchanged(old: &Config, new: &Config, a: &MilvusTarget, b: &MilvusTarget) -> bool {
+    a == b
+        && old.readiness == new.readiness
+        && old.history == new.history
+        && old.cache.ttl == new.cache.ttl
+}
+
 impl Caches {
     /// Builds every target's cache and starts the CPU sampler (needs a tokio runtime).
-    pub fn from_config(config: &crate::config::Config) -> Result<Caches, BuildError> {
+    pub fn from_config(config: &Config) -> Result<Caches, BuildError> {
+        Caches::build(config, None)
+    }
+
+    /// Builds the caches of `config` after a reload, keeping from `previous` what did not
+    /// change. A target whose configuration is the same keeps its cache whole: snapshot,
+    /// history, inventory, gRPC channel and any refresh under way, so a reload costs Milvus
+    /// nothing. A target whose checks changed but whose connection settings did not gets a
+    /// new cache on the same channel, which starts from the old one's last view and history.
+    /// Anything else is built afresh. The caches of `previous` are not touched here: once
+    /// these are swapped in, [`Caches::retire_replaced_by`] retires what was replaced.
+    pub fn rebuild(config: &Config, previous: Previous<'_>) -> Result<Caches, BuildError> {
+        Caches::build(config, Some(previous))
+    }
+
+    fn build(config: &Config, previous: Option<Previous<'_>>) -> Result<Caches, BuildError> {
         crate::checks::validate(config)?;
-        let sampler = Arc::new(crate::checks::SystemSampler::new(
-            config.system.disk_paths.clone(),
-        )?);
-        let sampler_task = sampler.start_cpu_sampler(config.system.cpu_sample_interval);
         let limits = Limits {
             entries: config.history.max_entries,
             bytes: config.history.max_bytes,
         };
-        let main = Arc::new(
-            TargetCache::new(
-                crate::checks::Checker::new(config.milvus.clone(), Some(sampler), Some(config))?,
-                config.readiness.clone(),
-                Scope::Main,
-                config.cache.ttl,
-            )
-            .with_history_limits(limits),
-        );
+        // A successor on the same connection keeps the channel and carries the view over.
+        let successor = |old: Option<&Arc<TargetCache>>,
+                         old_target: Option<&MilvusTarget>,
+                         target: &MilvusTarget| {
+            match (old, old_target) {
+                (Some(old), Some(t)) if t.same_connection(target) => {
+                    (old.client(), Some(Arc::clone(old)))
+                }
+                _ => (None, None),
+            }
+        };
+        let kept_main = previous
+            .as_ref()
+            .filter(|p| main_unchanged(p.config, config))
+            .map(|p| Arc::clone(&p.caches.main));
+        let (main, sampler_task) = match kept_main {
+            // The kept main cache's sampler task is handed on below, once nothing can fail.
+            Some(main) => (main, None),
+            None => {
+                let sampler = Arc::new(crate::checks::SystemSampler::new(
+                    config.system.disk_paths.clone(),
+                )?);
+                let sampler_task = sampler.start_cpu_sampler(config.system.cpu_sample_interval);
+                let (client, old) = successor(
+                    previous.as_ref().map(|p| &p.caches.main),
+                    previous.as_ref().map(|p| &p.config.milvus),
+                    &config.milvus,
+                );
+                let checker = crate::checks::Checker::with_client(
+                    config.milvus.clone(),
+                    client,
+                    Some(sampler),
+                    Some(config),
+                )?;
+                let cache = TargetCache::new(
+                    checker,
+                    config.readiness.clone(),
+                    Scope::Main,
+                    config.cache.ttl,
+                )
+                .with_history_limits(limits);
+                let cache = match old {
+                    Some(old)
+                        if previous
+                            .as_ref()
+                            .is_some_and(|p| p.config.history == config.history) =>
+                    {
+                        cache.succeeding(&old)
+                    }
+                    _ => cache,
+                };
+                (Arc::new(cache), Some(sampler_task))
+            }
+        };
+        // The running targets by name: 10,000 targets are looked up in one pass, not in a
+        // scan per target.
+        let running: std::collections::HashMap<&str, &MilvusTarget> = previous
+            .as_ref()
+            .map(|p| {
+                p.config
+                    .targets
+                    .iter()
+                    .map(|t| (t.name.as_str(), t))
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut targets = BTreeMap::new();
         for t in &config.targets {
+            let old = previous.as_ref().and_then(|p| {
+                let cache = p.caches.targets.get(&t.name)?;
+                let target = *running.get(t.name.as_str())?;
+                Some((p, cache, target))
+            });
+            if let Some((p, cache, old_target)) = old {
+                if target_unchanged(p.config, config, old_target, t) {
+                    targets.insert(t.name.clone(), Arc::clone(cache));
+                    continue;
+                }
+            }
+            let (client, predecessor) =
+                successor(old.map(|(_, c, _)| c), old.map(|(_, _, t)| t), t);
             let cache = TargetCache::new(
-                crate::checks::Checker::new(t.clone(), None, None)?,
+                crate::checks::Checker::with_client(t.clone(), client, None, None)?,
                 config.readiness.clone(),
                 Scope::ProbeTarget,
                 config.cache.ttl,
             )
             .with_history_limits(limits);
+            let cache = match (predecessor, old) {
+                (Some(pred), Some((p, _, _))) if p.config.history == config.history => {
+                    cache.succeeding(&pred)
+                }
+                _ => cache,
+            };
             targets.insert(t.name.clone(), Arc::new(cache));
         }
-        let mut caches = Caches::new(main, targets, Some(sampler_task));
+        let sampler_task = match (sampler_task, &previous) {
+            (Some(task), _) => Some(task),
+            (None, Some(p)) => locked(&p.caches.sampler).take(),
+            (None, None) => None,
+        };
+        let mut caches = Caches::new(main, targets, sampler_task);
         caches.scrape_timeout_offset = config.scrape_timeout_offset;
         Ok(caches)
     }

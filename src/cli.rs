@@ -173,7 +173,7 @@ async fn check(config: &Config, output: Output) -> u8 {
     // A one-shot run cannot wait for the serving sampler's interval; sample quickly instead.
     let mut config = config.clone();
     config.system.cpu_sample_interval = Duration::from_millis(250);
-    let mut caches = match Caches::from_config(&config) {
+    let caches = match Caches::from_config(&config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("milvus_exporter: {e}");

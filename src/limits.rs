@@ -19,6 +19,22 @@ pub const MAX_DEPENDENCY_BODY: usize = 256 * 1024;
 /// 255-byte names, ids, timestamps and percentages is about 20 MiB; 64 MiB leaves three times
 /// that. 10,000 collections of 40-byte names is about 0.6 MiB.
 pub const MAX_GRPC_LISTING: usize = 64 * 1024 * 1024;
+/// Bytes one listed name may take in a ShowCollections reply: a 255-byte name with its tag
+/// and length (258), its id, two timestamps, a percentage, a flag and a shard count (each a
+/// varint of at most 10 bytes, 11 with a tag where unpacked): about 311, rounded up.
+pub const LISTING_BYTES_PER_NAME: usize = 320;
+/// What a listing reply holds besides its names (the status and its reason).
+pub const LISTING_BYTES_OVERHEAD: usize = 64 * 1024;
+
+/// The byte bound of a listing allowed `names` names: what that many real names can take,
+/// and never more than [`MAX_GRPC_LISTING`]. At the default 65,536 names, 20.06 MiB.
+pub fn listing_reply_bytes(names: usize) -> usize {
+    names
+        .saturating_mul(LISTING_BYTES_PER_NAME)
+        .saturating_add(LISTING_BYTES_OVERHEAD)
+        .min(MAX_GRPC_LISTING)
+}
+
 /// Any other decoded gRPC reply: tonic's own default (and so the SDK's), 4 MiB. A load state,
 /// a row count, a schema or one probe row is a few kilobytes.
 pub const MAX_GRPC_REPLY: usize = 4 * 1024 * 1024;

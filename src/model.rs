@@ -24,12 +24,24 @@ pub enum CheckError {
         code: String,
         message: String,
     },
+    /// An HTTP endpoint (`:9091`, a dependency) answered with a status it should not have:
+    /// an HTTP status, told apart from a gRPC code in its message.
+    #[error("{rpc}: HTTP {status}: {message}")]
+    Http {
+        rpc: &'static str,
+        status: u16,
+        message: String,
+    },
     #[error("{rpc}: Milvus error {code}: {reason}")]
     Status {
         rpc: &'static str,
         code: i32,
         reason: String,
     },
+    /// A reply larger than a stated bound (listing names, reply bytes): the message names
+    /// the bound and the configuration key that sets it.
+    #[error("{rpc}: {message}")]
+    OverBound { rpc: &'static str, message: String },
     #[error("{rpc}: malformed reply: {message}")]
     Malformed { rpc: &'static str, message: String },
     #[error("{0}")]

@@ -77,7 +77,7 @@ pub fn view(n: usize) -> (Arc<View>, Config) {
         let state = FakeState::new().with(|b| b.collections = fake_collections(n));
         let fake = FakeMilvus::start(state).await;
         let config = config(&fake.url(), &required(n, 3));
-        let mut caches = Caches::from_config(&config).expect("caches");
+        let caches = Caches::from_config(&config).expect("caches");
         // Let the CPU sampler take its two samples so the host gauges are all there.
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let view = caches.main.refresh().await.expect("a refresh");

@@ -272,6 +272,11 @@ impl Running {
         self.reloader.reload_now().await
     }
 
+    /// How many reloads have run (a burst of requests coalesces into few).
+    pub fn reloads_run(&self) -> u64 {
+        self.reloader.runs()
+    }
+
     /// Stops accepting, lets in-flight requests finish (for the grace period at most) and
     /// returns what serving returned.
     pub async fn shutdown(mut self) -> Result<(), AppError> {

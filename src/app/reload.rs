@@ -1,14 +1,21 @@
 //! Reloading: SIGHUP and `POST /-/reload` read the configuration again from the same
-//! [`Layers`], build fresh caches, start their refresher and swap them in; the old caches'
-//! tasks stop. A configuration that does not load is refused and the running one kept.
+//! [`Layers`], build the caches of what changed (a target whose configuration is the same
+//! keeps its cache, history and gRPC channel), start their refresher and swap them in; the
+//! replaced caches are retired (their refresh and inventory pass cut). A configuration that
+//! does not load is refused and the running one kept.
+//!
+//! Reloads are coalesced: one runs at a time, and every request that arrives while it runs
+//! is answered by the one reload that starts after it (which reads the files they changed).
+//! A burst of any size therefore costs at most the reload running and one more.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
 use futures::future::BoxFuture;
 
 use super::Layers;
-use crate::cache::Caches;
+use crate::cache::{Caches, Previous};
 use crate::config::Config;
 use crate::server::{self, AppState, WebConfig};
 
@@ -19,8 +26,20 @@ pub struct Reloader {
     state: Weak<AppState>,
     web: Arc<ArcSwap<WebConfig>>,
     running: std::sync::Mutex<Config>,
-    /// One reload at a time: a burst of POSTs or signals queues instead of racing.
-    lock: tokio::sync::Mutex<()>,
+    /// One reload at a time; its guard holds what the last reload covered and said.
+    lock: tokio::sync::Mutex<Covered>,
+    /// Reload requests so far: a request's ticket is this count after it asked.
+    requested: AtomicU64,
+    /// Reloads actually run (each answering one or more requests).
+    runs: AtomicU64,
+}
+
+/// What the last finished reload answered, and the requests it answered for.
+#[derive(Default)]
+struct Covered {
+    /// Every request with a ticket up to this one asked before that reload read the files.
+    through: u64,
+    outcome: Option<Result<String, String>>,
 }
 
 impl Reloader {
@@ -35,14 +54,34 @@ impl Reloader {
             state: Arc::downgrade(state),
             web,
             running: std::sync::Mutex::new(running),
-            lock: tokio::sync::Mutex::new(()),
+            lock: tokio::sync::Mutex::new(Covered::default()),
+            requested: AtomicU64::new(0),
+            runs: AtomicU64::new(0),
         })
     }
 
-    /// Reloads and logs the outcome; the `Err` is the one-line reason.
+    /// How many reloads have run: a burst of requests coalesced into few shows here.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::SeqCst)
+    }
+
+    /// Reloads and logs the outcome; the `Err` is the one-line reason. A request made while
+    /// another reload runs waits for the next one, which every such request shares.
     pub async fn reload_now(&self) -> Result<String, String> {
-        let _one_at_a_time = self.lock.lock().await;
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut covered = self.lock.lock().await;
+        if covered.through >= ticket {
+            if let Some(outcome) = &covered.outcome {
+                return outcome.clone();
+            }
+        }
+        // Everyone who asked so far is answered by this reload: it reads the files after them.
+        let through = self.requested.load(Ordering::SeqCst);
         let result = self.try_reload().await;
+        *covered = Covered {
+            through,
+            outcome: Some(result.clone()),
+        };
         match &result {
             Ok(summary) => tracing::info!(summary = %summary, "configuration reloaded"),
             Err(why) => tracing::error!(
@@ -54,27 +93,55 @@ impl Reloader {
     }
 
     async fn try_reload(&self) -> Result<String, String> {
-        let config = self.layers.config().map_err(|e| e.to_string())?;
-        let web = self.layers.web().map_err(|e| e.to_string())?;
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        // Reading and checking the files is blocking work (10,000 targets take a while):
+        // off the runtime's workers, so requests (and the reloads queued behind this one)
+        // are served meanwhile. On a thread of its own that ends with it, rather than the
+        // blocking pool: reloads run one at a time, so each one's thread takes over the
+        // allocator arena the last one left, and a storm of reloads does not leave a
+        // parse's worth of freed memory behind in every pool thread's arena.
+        let layers = self.layers.clone();
+        let (done, result) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("reload".into())
+            .spawn(move || {
+                let read = layers
+                    .config()
+                    .map_err(|e| e.to_string())
+                    .and_then(|config| {
+                        let web = layers.web().map_err(|e| e.to_string())?;
+                        Ok((config, web))
+                    });
+                let _ = done.send(read);
+            })
+            .map_err(|e| format!("cannot start the reload thread: {e}"))?;
+        let (config, web) = result
+            .await
+            .map_err(|_| "the reload thread failed".to_string())??;
         let state = self
             .state
             .upgrade()
             .ok_or_else(|| "the server has stopped".to_string())?;
-        let mut caches = Caches::from_config(&config).map_err(|e| e.to_string())?;
-        caches.start_refresher(config.cache.refresh_interval);
-        let old = state.caches.swap(Arc::new(caches));
-        if let Some(web) = web {
-            self.web.store(Arc::new(web));
-        }
-        // Stop the old background tasks now if no request still holds the old caches;
-        // otherwise the last holder's drop stops them (Caches stops its tasks on drop).
-        if let Ok(mut old) = Arc::try_unwrap(old) {
-            old.stop();
-        }
         let mut running = match self.running.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        let current = state.caches.load_full();
+        let previous = Previous {
+            caches: &current,
+            config: &running,
+        };
+        let mut caches = Caches::rebuild(&config, previous).map_err(|e| e.to_string())?;
+        caches.start_refresher(config.cache.refresh_interval);
+        let caches = Arc::new(caches);
+        let old = state.caches.swap(Arc::clone(&caches));
+        if let Some(web) = web {
+            self.web.store(Arc::new(web));
+        }
+        // What the new caches did not keep is retired now, whoever still holds the old
+        // caches: its refresh and inventory pass are cut, never left beside the new ones.
+        old.retire_replaced_by(&caches);
+        drop(current);
         let notes = restart_notes(&running, &config);
         for n in &notes {
             tracing::warn!("{n}");

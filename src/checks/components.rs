@@ -195,9 +195,9 @@ impl ComponentsClient {
                     .join(", "),
                 Err(_) => limits::one_line(&String::from_utf8_lossy(&body)),
             };
-            return Err(CheckError::Rpc {
+            return Err(CheckError::Http {
                 rpc: RPC,
-                code: status.as_u16().to_string(),
+                status: status.as_u16(),
                 message: if detail.is_empty() {
                     format!("{} answered {status}", self.url)
                 } else {

@@ -11,6 +11,7 @@
 //! gives exactly that, with the SDK's message types.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use ::milvus::proto::common;
 use ::milvus::proto::milvus::milvus_service_client::MilvusServiceClient;
 use base64::Engine;
 use tokio::time::Instant;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -27,7 +29,10 @@ use super::CheckError;
 use crate::config::{Credentials, MilvusTarget};
 use crate::limits::{MAX_GRPC_LISTING, MAX_GRPC_REPLY};
 
-pub(super) type Service = MilvusServiceClient<InterceptedService<Channel, Auth>>;
+pub(super) type Service = MilvusServiceClient<Inner>;
+/// The channel with the credentials added: what both the generated client and the counting
+/// listing calls ([`MilvusClient::call_listing`]) send through.
+type Inner = InterceptedService<Channel, Auth>;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {problem}")]
@@ -58,7 +63,7 @@ pub struct MilvusClient {
     timeout: Duration,
     endpoint: Endpoint,
     auth: Auth,
-    service: Mutex<Service>,
+    service: Mutex<Inner>,
 }
 
 impl MilvusClient {
@@ -130,19 +135,23 @@ impl MilvusClient {
         })
     }
 
-    fn build(endpoint: &Endpoint, auth: &Auth) -> Service {
+    fn build(endpoint: &Endpoint, auth: &Auth) -> Inner {
         // Lazy: nothing is dialled until the first RPC, so start-up never waits on Milvus.
-        // Each call sets its own reply bound (`reply_limit`); a larger reply fails that RPC
-        // with OutOfRange ("decoded message length too large").
-        MilvusServiceClient::with_interceptor(endpoint.connect_lazy(), auth.clone())
-            .max_decoding_message_size(MAX_GRPC_REPLY)
+        InterceptedService::new(endpoint.connect_lazy(), auth.clone())
     }
 
-    fn service(&self) -> Service {
+    fn inner(&self) -> Inner {
         match self.service.lock() {
             Ok(s) => s.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// The generated client on the current channel. Each call sets its own reply bound
+    /// (`reply_limit`); a larger reply fails that RPC with OutOfRange ("decoded message
+    /// length too large") before it is read.
+    fn service(&self, rpc: &str) -> Service {
+        MilvusServiceClient::new(self.inner()).max_decoding_message_size(reply_limit(rpc))
     }
 
     /// Drops the current connection so the next RPC dials afresh (after Milvus restarted or
@@ -168,6 +177,54 @@ impl MilvusClient {
         F: FnOnce(Service, Request<Req>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
     {
+        let service = self.service(rpc);
+        self.run(rpc, deadline, db, req, |r| f(service, r)).await
+    }
+
+    /// A listing RPC (`path`, e.g. `/milvus.proto.milvus.MilvusService/ShowCollections`)
+    /// whose reply may hold at most `bound.bytes` bytes and `bound.names` names (field 2, the
+    /// names of both ShowCollections and ListDatabases). The names are counted on the raw
+    /// reply before anything is decoded: a reply naming more is [`Counted::TooMany`] and no
+    /// name of it is ever a `String`.
+    pub(super) async fn call_listing<Req, Resp>(
+        &self,
+        (rpc, path): (&'static str, &'static str),
+        deadline: Instant,
+        db: Option<&str>,
+        req: Req,
+        bound: ReplyBound,
+    ) -> Result<Counted<Resp>, CheckError>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + 'static,
+    {
+        let mut grpc =
+            tonic::client::Grpc::new(self.inner()).max_decoding_message_size(bound.bytes);
+        let max_names = bound.names;
+        self.run(rpc, deadline, db, req, move |r| async move {
+            grpc.ready().await.map_err(|e| {
+                tonic::Status::unavailable(format!("the channel is not ready: {e}"))
+            })?;
+            let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+            grpc.unary(r, path, CountingCodec::<Req, Resp>::new(max_names))
+                .await
+        })
+        .await
+    }
+
+    /// The part every call shares: deadline, database metadata, error mapping.
+    async fn run<Req, Resp, F, Fut>(
+        &self,
+        rpc: &'static str,
+        deadline: Instant,
+        db: Option<&str>,
+        req: Req,
+        f: F,
+    ) -> Result<Resp, CheckError>
+    where
+        F: FnOnce(Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
             return Err(CheckError::Timeout {
@@ -186,8 +243,7 @@ impl MilvusClient {
         // Rounded to 10 ms: "timed out after 1s", not "after 999.98ms".
         let allowance =
             Duration::from_millis(((remaining.as_micros() + 5_000) / 10_000).max(1) as u64 * 10);
-        let service = self.service().max_decoding_message_size(reply_limit(rpc));
-        match tokio::time::timeout_at(deadline, f(service, request)).await {
+        match tokio::time::timeout_at(deadline, f(request)).await {
             Err(_) => Err(CheckError::Timeout {
                 rpc,
                 after: allowance,
@@ -240,6 +296,127 @@ impl MilvusClient {
             },
         }
     }
+}
+
+/// What a listing reply may hold: bytes (checked from its length prefix, before it is read)
+/// and names (counted on its bytes, before any is decoded).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ReplyBound {
+    pub(super) bytes: usize,
+    pub(super) names: usize,
+}
+
+/// A listing as [`CountingCodec`] read it.
+#[derive(Debug)]
+pub(super) enum Counted<T> {
+    Decoded(T),
+    /// The reply named this many names, more than allowed; none of them was decoded.
+    TooMany(usize),
+}
+
+/// prost for requests; for replies, a count of the names (field 2) on the raw bytes first,
+/// and prost only when they are within the bound. The reply bytes are taken from tonic's
+/// buffer without a copy (`copy_to_bytes` of its `BytesMut` is a split).
+struct CountingCodec<Req, Resp> {
+    max_names: usize,
+    _types: PhantomData<fn(Req) -> Resp>,
+}
+
+impl<Req, Resp> CountingCodec<Req, Resp> {
+    fn new(max_names: usize) -> Self {
+        CountingCodec {
+            max_names,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<Req, Resp> Codec for CountingCodec<Req, Resp>
+where
+    Req: prost::Message + Send + 'static,
+    Resp: prost::Message + Default + Send + 'static,
+{
+    type Encode = Req;
+    type Decode = Counted<Resp>;
+    type Encoder = ProstEncoder<Req>;
+    type Decoder = CountingDecoder<Resp>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        CountingDecoder {
+            max_names: self.max_names,
+            _type: PhantomData,
+        }
+    }
+}
+
+struct ProstEncoder<T>(PhantomData<fn(T)>);
+
+impl<T: prost::Message> Encoder for ProstEncoder<T> {
+    type Item = T;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: T, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        item.encode(dst)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+struct CountingDecoder<T> {
+    max_names: usize,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: prost::Message + Default> Decoder for CountingDecoder<T> {
+    type Item = Counted<T>;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Counted<T>>, tonic::Status> {
+        use bytes::Buf;
+        let bytes = src.copy_to_bytes(src.remaining());
+        // A reply that does not even scan is left to prost, which says what is wrong with it.
+        if let Some(names) = count_field(&bytes, NAMES_FIELD) {
+            if names > self.max_names {
+                return Ok(Some(Counted::TooMany(names)));
+            }
+        }
+        T::decode(bytes)
+            .map(|m| Some(Counted::Decoded(m)))
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+/// `collection_names` of ShowCollectionsResponse and `db_names` of ListDatabasesResponse.
+const NAMES_FIELD: u64 = 2;
+
+/// How many length-delimited entries of `field` a protobuf message holds, walking its wire
+/// format without decoding anything; `None` when the bytes are no well-formed message.
+fn count_field(mut buf: &[u8], field: u64) -> Option<usize> {
+    use prost::encoding::decode_varint;
+    let mut count = 0usize;
+    while !buf.is_empty() {
+        let key = decode_varint(&mut buf).ok()?;
+        let skip = match key & 7 {
+            0 => {
+                decode_varint(&mut buf).ok()?;
+                0
+            }
+            1 => 8,
+            2 => {
+                if key >> 3 == field {
+                    count += 1;
+                }
+                usize::try_from(decode_varint(&mut buf).ok()?).ok()?
+            }
+            5 => 4,
+            _ => return None,
+        };
+        buf = buf.get(skip..)?;
+    }
+    Some(count)
 }
 
 /// The largest reply an RPC may decode to. Listings grow with the number of databases and
@@ -311,6 +488,37 @@ mod tests {
         let c = clip(&long);
         assert!(!c.contains('\n'));
         assert!(c.chars().count() <= crate::limits::MAX_REASON_CHARS + 1);
+    }
+
+    #[test]
+    fn names_are_counted_on_the_wire_without_decoding() {
+        use ::milvus::proto::milvus as pb;
+        use prost::Message;
+        #[allow(deprecated)]
+        let reply = pb::ShowCollectionsResponse {
+            status: Some(common::Status {
+                reason: "r".into(),
+                ..Default::default()
+            }),
+            collection_names: (0..1000).map(|i| format!("c{i}")).collect(),
+            collection_ids: (0..1000).collect(),
+            in_memory_percentages: vec![100; 1000],
+            query_service_available: vec![true; 1000],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        assert_eq!(count_field(&reply, NAMES_FIELD), Some(1000));
+        let dbs = pb::ListDatabasesResponse {
+            db_names: vec!["a".into(), String::new(), "c".into()],
+            db_ids: vec![1, 2, 3],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        assert_eq!(count_field(&dbs, NAMES_FIELD), Some(3));
+        assert_eq!(count_field(&[], NAMES_FIELD), Some(0));
+        // A length running past the end, and a group wire type: not a message.
+        assert_eq!(count_field(&[0x12, 0x05, b'a'], NAMES_FIELD), None);
+        assert_eq!(count_field(&[0x13], NAMES_FIELD), None);
     }
 
     #[test]

@@ -321,9 +321,9 @@ async fn http(
         h.expect_status.contains(&status)
     };
     if !status_ok {
-        return Err(CheckError::Rpc {
+        return Err(CheckError::Http {
             rpc: RPC,
-            code: status.to_string(),
+            status,
             message: format!(
                 "{shown} answered {status}, expected {}",
                 if h.expect_status.is_empty() {

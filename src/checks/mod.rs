@@ -94,6 +94,9 @@ pub trait Check: Send + Sync {
     /// The facts of this check when the whole refresh failed (before the first refresh, or
     /// when it panicked); `None` when the check then says nothing at all.
     fn failed(&self, error: &CheckError) -> Option<Box<dyn Facts>>;
+    /// Stops what the check runs on tasks of its own (the collections inventory pass), when
+    /// a reload retires its target's cache while a request still holds it.
+    fn stop(&self) {}
 }
 
 /// What a rule reads: every result of the refresh, the readiness configuration, and the
@@ -243,6 +246,8 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
 /// Everything needed to refresh one target: its checks, built from the registry.
 pub struct Checker {
     pub target: MilvusTarget,
+    /// The target's gRPC client, which a reload that keeps the connection settings hands on.
+    milvus: Arc<MilvusClient>,
     checks: Vec<Box<dyn Check>>,
 }
 
@@ -254,7 +259,21 @@ impl Checker {
         system: Option<Arc<SystemSampler>>,
         main: Option<&Config>,
     ) -> Result<Self, ClientError> {
-        let milvus = Arc::new(MilvusClient::new(&target)?);
+        Self::with_client(target, None, system, main)
+    }
+
+    /// [`Checker::new`] on `client` when one is given (the channel of a predecessor with the
+    /// same connection settings), else on a new client.
+    pub fn with_client(
+        target: MilvusTarget,
+        client: Option<Arc<MilvusClient>>,
+        system: Option<Arc<SystemSampler>>,
+        main: Option<&Config>,
+    ) -> Result<Self, ClientError> {
+        let milvus = match client {
+            Some(c) => c,
+            None => Arc::new(MilvusClient::new(&target)?),
+        };
         let setup = Setup {
             target: &target,
             milvus: &milvus,
@@ -267,7 +286,23 @@ impl Checker {
                 checks.push(check);
             }
         }
-        Ok(Checker { target, checks })
+        Ok(Checker {
+            target,
+            milvus,
+            checks,
+        })
+    }
+
+    /// The target's gRPC client.
+    pub fn client(&self) -> Arc<MilvusClient> {
+        Arc::clone(&self.milvus)
+    }
+
+    /// Stops every check's own tasks.
+    pub fn stop(&self) {
+        for c in &self.checks {
+            c.stop();
+        }
     }
 
     /// The longest a refresh can take: every check is cut at its own deadline, and the

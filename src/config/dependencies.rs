@@ -90,7 +90,7 @@ pub(super) struct RawHeaderFrom {
     pub(super) prefix: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DependencyConfig {
     pub name: String,
     pub timeout: Duration,
@@ -98,13 +98,13 @@ pub struct DependencyConfig {
     pub kind: DependencyKind,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum DependencyKind {
     Http(Box<HttpDependency>),
     Tcp { address: String },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct HttpDependency {
     pub url: url::Url,
     pub method: String,
@@ -145,6 +145,18 @@ pub const DEFAULT_BODY_CONTENT_TYPE: &str = "application/json";
 pub enum BodyMatch {
     Substring(String),
     Regex(regex::Regex),
+}
+
+/// Two matches are the same when they say the same (a regex by its source), so a reload can
+/// tell an unchanged dependency.
+impl PartialEq for BodyMatch {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (BodyMatch::Substring(a), BodyMatch::Substring(b)) => a == b,
+            (BodyMatch::Regex(a), BodyMatch::Regex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
 }
 
 impl DependencyConfig {

@@ -21,6 +21,7 @@ pub(super) struct RawMilvus {
     pub(super) replicas: bool,
     pub(super) collections: RawCollections,
     pub(super) max_collections: i64,
+    pub(super) max_listed_collections: i64,
 }
 
 /// `[milvus.collections]`: which collections get per-collection series.
@@ -50,6 +51,7 @@ impl Default for RawMilvus {
             replicas: false,
             collections: RawCollections::default(),
             max_collections: DEFAULT_MAX_COLLECTIONS as i64,
+            max_listed_collections: DEFAULT_MAX_LISTED_COLLECTIONS as i64,
         }
     }
 }
@@ -85,10 +87,32 @@ pub struct MilvusTarget {
     pub filter: CollectionFilter,
     /// At most this many collections, the first in (database, name) order, get series.
     pub max_collections: usize,
+    /// The most collection names one database's listing may hold: a ShowCollections reply
+    /// naming more fails the `collections` check, counted before any name is decoded.
+    pub max_listed_collections: usize,
     /// `cache.inventory_interval`, copied here because each target's collections check keeps
     /// its own inventory.
     pub inventory_interval: Duration,
 }
+
+impl MilvusTarget {
+    /// Whether `other` connects to Milvus exactly as this does (address, credentials, TLS,
+    /// timeout): then a reload may keep this target's gRPC channel.
+    pub fn same_connection(&self, other: &MilvusTarget) -> bool {
+        self.address == other.address
+            && self.credentials == other.credentials
+            && self.tls == other.tls
+            && self.timeout == other.timeout
+    }
+}
+
+/// The default `milvus.max_listed_collections`: Milvus's own default ceiling on collections
+/// in a whole cluster (`quotaAndLimits.limits.maxCollectionNum`), so a real database never
+/// lists more unless its operator raised that ceiling.
+pub const DEFAULT_MAX_LISTED_COLLECTIONS: usize = 65_536;
+/// The largest `milvus.max_listed_collections` accepted; the reply's byte bound (64 MiB) is
+/// reached long before this many names of any real length.
+pub const MAX_MAX_LISTED_COLLECTIONS: usize = 1_000_000;
 
 /// The default `milvus.max_collections`: past it a database is too big to export one series
 /// per collection without the operator saying so.
@@ -313,9 +337,19 @@ impl MilvusTarget {
                 format!("{} is outside 1-{MAX_MAX_COLLECTIONS}", raw.max_collections),
             ));
         }
+        if !(1..=MAX_MAX_LISTED_COLLECTIONS as i64).contains(&raw.max_listed_collections) {
+            return Err(ConfigError::invalid(
+                format!("{key}.max_listed_collections"),
+                format!(
+                    "{} is outside 1-{MAX_MAX_LISTED_COLLECTIONS}",
+                    raw.max_listed_collections
+                ),
+            ));
+        }
         Ok(MilvusTarget {
             filter,
             max_collections: raw.max_collections as usize,
+            max_listed_collections: raw.max_listed_collections as usize,
             // Set from `cache.inventory_interval` once that section is read.
             inventory_interval: Duration::from_secs(300),
             metrics_address,

@@ -203,9 +203,19 @@ impl Config {
         let mut builder = config::Config::builder();
         if let Some(path) = file {
             if !path.is_file() {
+                // A directory (or a socket) exists but is no file: say which it is, as "no
+                // such file" would send the operator looking for a path that is there.
+                let what = match std::fs::metadata(path) {
+                    Ok(m) if m.is_dir() => "is a directory, not a file",
+                    Ok(_) => "is not a regular file",
+                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                        "permission denied"
+                    }
+                    Err(_) => "no such file",
+                };
                 return Err(ConfigError::invalid(
                     "--config",
-                    format!("cannot read {}: no such file", path.display()),
+                    format!("cannot read {}: {what}", path.display()),
                 ));
             }
             builder = builder.add_source(
@@ -618,6 +628,14 @@ mod tests {
             (
                 "[milvus]\nmax_collections = 99999999999\n".into(),
                 "milvus.max_collections",
+            ),
+            (
+                "[milvus]\nmax_listed_collections = 0\n".into(),
+                "milvus.max_listed_collections",
+            ),
+            (
+                "[milvus]\nmax_listed_collections = 1000001\n".into(),
+                "milvus.max_listed_collections",
             ),
             (
                 "[cache]\ninventory_interval = \"500ms\"\n".into(),

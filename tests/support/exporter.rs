@@ -89,6 +89,11 @@ impl Exporter {
         }
     }
 
+    /// How many reloads have actually run: requests made during one are answered by the next.
+    pub fn reloads_run(&self) -> u64 {
+        self.running.as_ref().map_or(0, |r| r.reloads_run())
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.get_with(path, &[]).await
     }

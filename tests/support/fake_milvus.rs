@@ -204,6 +204,46 @@ pub struct Behaviour {
     pub profile: Option<Profile>,
     /// Loaded collections whose `query_service_available` the in-memory listing says false.
     pub unserved: Vec<String>,
+    /// ShowCollections (both listings) of every database answers this many generated names
+    /// instead of `collections`, written straight into the reply bytes (no `String` per name),
+    /// so a test can send millions of names cheaply.
+    pub synthetic_listing: Option<SyntheticListing>,
+}
+
+/// A generated listing: `count` names of `name_len` bytes each (`c` and a zero-padded index),
+/// each 100% loaded in the in-memory listing.
+#[derive(Clone, Copy, Debug)]
+pub struct SyntheticListing {
+    pub count: usize,
+    pub name_len: usize,
+}
+
+impl SyntheticListing {
+    /// The encoded ShowCollectionsResponse: an OK status (absent fields are defaults), the
+    /// names (field 2), and for the in-memory listing a percentage per name (field 6).
+    pub fn encode(&self, in_memory: bool) -> Vec<u8> {
+        let len = self.name_len.clamp(2, 127);
+        let per = 2 + len + if in_memory { 2 } else { 0 };
+        let mut out = Vec::with_capacity(self.count * per);
+        let mut name = vec![b'0'; len];
+        name[0] = b'c';
+        for i in 0..self.count {
+            let mut n = i;
+            for d in name[1..].iter_mut().rev() {
+                *d = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+            out.push(0x12);
+            out.push(len as u8);
+            out.extend_from_slice(&name);
+        }
+        if in_memory {
+            for _ in 0..self.count {
+                out.extend_from_slice(&[0x30, 100]);
+            }
+        }
+        out
+    }
 }
 
 /// One index as DescribeIndex describes it.
@@ -269,6 +309,7 @@ impl Default for Behaviour {
             in_memory_error: None,
             profile: None,
             unserved: Vec::new(),
+            synthetic_listing: None,
         }
     }
 }
@@ -287,14 +328,23 @@ struct Counters {
     http: Mutex<HashMap<String, u64>>,
     /// Datacoord's process-wide counter, which every system_info reply moves.
     placeholder_ids: AtomicU64,
+    /// Per RPC name: in flight now, and the most in flight at once.
+    in_flight_by: Mutex<HashMap<String, (u64, u64)>>,
+    /// Connections accepted in all, open now, and the most open at once.
+    connections: AtomicU64,
+    open_connections: AtomicU64,
+    max_open_connections: AtomicU64,
 }
 
 /// Decrements `in_flight` when the RPC finishes or its future is dropped.
-struct FlightGuard(Arc<Counters>);
+struct FlightGuard(Arc<Counters>, String);
 
 impl Drop for FlightGuard {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Some(e) = lock_ignore_poison(&self.0.in_flight_by).get_mut(&self.1) {
+            e.0 = e.0.saturating_sub(1);
+        }
     }
 }
 
@@ -372,11 +422,47 @@ impl FakeState {
         self.counters.total.store(0, Ordering::SeqCst);
         let now = self.counters.in_flight.load(Ordering::SeqCst);
         self.counters.max_in_flight.store(now, Ordering::SeqCst);
+        let open = self.counters.open_connections.load(Ordering::SeqCst);
+        self.counters
+            .max_open_connections
+            .store(open, Ordering::SeqCst);
+        for e in lock_ignore_poison(&self.counters.in_flight_by).values_mut() {
+            e.1 = e.0;
+        }
     }
 
     /// RPCs currently being served.
     pub fn in_flight(&self) -> u64 {
         self.counters.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// `rpc` calls in flight now (a call whose client gave up ends when its stream is reset).
+    pub fn in_flight_of(&self, rpc: &str) -> u64 {
+        lock_ignore_poison(&self.counters.in_flight_by)
+            .get(rpc)
+            .map_or(0, |e| e.0)
+    }
+
+    /// The most `rpc` calls in flight at once since the last `reset_calls`.
+    pub fn max_in_flight_of(&self, rpc: &str) -> u64 {
+        lock_ignore_poison(&self.counters.in_flight_by)
+            .get(rpc)
+            .map_or(0, |e| e.1)
+    }
+
+    /// TCP connections accepted since the fake started.
+    pub fn connections(&self) -> u64 {
+        self.counters.connections.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections open now.
+    pub fn open_connections(&self) -> u64 {
+        self.counters.open_connections.load(Ordering::SeqCst)
+    }
+
+    /// The most TCP connections open at once since the fake started (or `reset_calls`).
+    pub fn max_open_connections(&self) -> u64 {
+        self.counters.max_open_connections.load(Ordering::SeqCst)
     }
 
     /// Peak concurrent RPCs since the last `reset_calls`.
@@ -395,7 +481,13 @@ impl FakeState {
         self.counters.total.fetch_add(1, Ordering::SeqCst);
         let now = self.counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        FlightGuard(self.counters.clone())
+        {
+            let mut by = lock_ignore_poison(&self.counters.in_flight_by);
+            let e = by.entry(rpc.to_string()).or_insert((0, 0));
+            e.0 += 1;
+            e.1 = e.1.max(e.0);
+        }
+        FlightGuard(self.counters.clone(), rpc.to_string())
     }
 }
 
@@ -427,8 +519,18 @@ impl FakeMilvus {
             .await
             .expect("fake milvus: bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("fake milvus: local_addr");
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let counters = Arc::clone(&state.counters);
+        // Every accepted connection is counted while it is open.
+        let incoming = futures::stream::unfold(listener, move |listener| {
+            let counters = Arc::clone(&counters);
+            async move {
+                let accepted = listener.accept().await.map(|(stream, _)| {
+                    let _ = stream.set_nodelay(true);
+                    CountedStream::new(stream, counters)
+                });
+                Some((accepted, listener))
+            }
+        });
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let svc = Arc::new(FakeService {
@@ -1300,6 +1402,71 @@ impl MilvusService for FakeService {
 }
 
 // ---------------------------------------------------------------------------
+// Counted connections
+// ---------------------------------------------------------------------------
+
+/// A TCP connection of the fake, counted open until it is dropped.
+struct CountedStream {
+    inner: tokio::net::TcpStream,
+    counters: Arc<Counters>,
+}
+
+impl CountedStream {
+    fn new(inner: tokio::net::TcpStream, counters: Arc<Counters>) -> Self {
+        counters.connections.fetch_add(1, Ordering::SeqCst);
+        let open = counters.open_connections.fetch_add(1, Ordering::SeqCst) + 1;
+        counters
+            .max_open_connections
+            .fetch_max(open, Ordering::SeqCst);
+        CountedStream { inner, counters }
+    }
+}
+
+impl Drop for CountedStream {
+    fn drop(&mut self) {
+        self.counters
+            .open_connections
+            .fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl tonic::transport::server::Connected for CountedStream {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.inner.connect_info()
+    }
+}
+
+impl tokio::io::AsyncRead for CountedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CountedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Routing layer for Fault::NonUtf8
 // ---------------------------------------------------------------------------
 
@@ -1332,10 +1499,21 @@ impl tonic::codegen::Service<http::Request<tonic::body::Body>> for Router {
             .next()
             .unwrap_or_default()
             .to_string();
-        let non_utf8 = matches!(
-            self.svc.state.lock().rpc_faults.get(&rpc),
-            Some(Fault::NonUtf8)
-        );
+        let (non_utf8, synthetic) = {
+            let b = self.svc.state.lock();
+            (
+                matches!(b.rpc_faults.get(&rpc), Some(Fault::NonUtf8)),
+                b.synthetic_listing,
+            )
+        };
+        if let (Some(listing), "ShowCollections") = (synthetic, rpc.as_str()) {
+            let svc = self.svc.clone();
+            return Box::pin(async move {
+                let mut grpc =
+                    tonic::server::Grpc::new(RawCodec::<ShowCollectionsRequest>(PhantomData));
+                Ok(grpc.unary(Synthetic { svc, listing }, req).await)
+            });
+        }
         if non_utf8 {
             let svc = self.svc.clone();
             match rpc.as_str() {
@@ -1405,6 +1583,24 @@ where
                 bytes
             }))
         })
+    }
+}
+
+/// ShowCollections answered with a [`SyntheticListing`], counted as any RPC.
+struct Synthetic {
+    svc: Arc<FakeService>,
+    listing: SyntheticListing,
+}
+
+impl tonic::server::UnaryService<ShowCollectionsRequest> for Synthetic {
+    type Response = Vec<u8>;
+    type Future = BoxFut<Result<Response<Vec<u8>>, Status>>;
+
+    fn call(&mut self, request: Request<ShowCollectionsRequest>) -> Self::Future {
+        let _guard = self.svc.state.enter("ShowCollections");
+        let in_memory = request.get_ref().r#type == ShowType::InMemory as i32;
+        let bytes = self.listing.encode(in_memory);
+        Box::pin(async move { Ok(Response::new(bytes)) })
     }
 }
 

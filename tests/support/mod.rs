@@ -6,4 +6,6 @@ pub mod exporter;
 pub mod fake_milvus;
 pub mod hardened;
 pub mod lite;
+// A process's resident memory, for the hostile tests' bounds.
+pub mod memory;
 pub mod standalone;

@@ -8,13 +8,58 @@ use ::milvus::proto::milvus as pb;
 use futures::stream::{self, StreamExt};
 use tokio::time::Instant;
 
-use super::super::grpc::{status_ok, MilvusClient};
+use super::super::grpc::{status_ok, Counted, MilvusClient, ReplyBound};
 use super::MAX_NAME_BYTES;
+use crate::limits::listing_reply_bytes;
 use crate::model::{CheckError, LoadState};
 
 /// Databases read from ListDatabases: Milvus allows 64 by default (`rootCoord.maxDatabaseNum`);
-/// a server naming more than this many is not believed in full.
+/// a server naming more than this many fails the check (counted before any name is decoded)
+/// unless `milvus.databases` names the ones to watch.
 pub(super) const MAX_DATABASES: usize = 1024;
+
+const SHOW_COLLECTIONS: &str = "/milvus.proto.milvus.MilvusService/ShowCollections";
+const LIST_DATABASES: &str = "/milvus.proto.milvus.MilvusService/ListDatabases";
+
+/// How many collection names one database's listing may hold, and the key that says so
+/// (`milvus.max_listed_collections`, or a `[[targets]]` entry's).
+#[derive(Clone, Debug)]
+pub(super) struct ListingBound {
+    pub(super) names: usize,
+    pub(super) key: String,
+}
+
+impl ListingBound {
+    fn bytes(&self) -> usize {
+        listing_reply_bytes(self.names)
+    }
+
+    /// A listing of `db` past the bound, by count (`Some(n)`) or by bytes (`None`).
+    fn exceeded(&self, db: &str, names: Option<usize>) -> CheckError {
+        let message = match names {
+            Some(n) => format!(
+                "database {db:?} lists {n} collections, more than {} ({}) allows",
+                self.key, self.names
+            ),
+            None => format!(
+                "database {db:?}: the listing is larger than the {} bytes {} ({}) allows",
+                self.bytes(),
+                self.key,
+                self.names
+            ),
+        };
+        CheckError::OverBound {
+            rpc: "ShowCollections",
+            message,
+        }
+    }
+}
+
+/// Whether tonic refused a reply for its length before reading it.
+fn too_long(e: &CheckError) -> bool {
+    matches!(e, CheckError::Rpc { code, message, .. }
+        if code == "OutOfRange" && message.contains("too large"))
+}
 
 /// One database's collections, names sorted, with their ids when the server sent them.
 #[derive(Debug, Default)]
@@ -43,13 +88,24 @@ pub(super) async fn list_databases(
     client: &MilvusClient,
     deadline: Instant,
 ) -> Result<Vec<String>, CheckError> {
+    let over = |n: Option<usize>| CheckError::OverBound {
+        rpc: "ListDatabases",
+        message: format!(
+            "Milvus names {} databases, more than the {MAX_DATABASES} read; name the ones \
+             to watch in milvus.databases",
+            n.map_or_else(|| "too many".to_string(), |n| n.to_string())
+        ),
+    };
     let reply = client
-        .call(
-            "ListDatabases",
+        .call_listing::<_, pb::ListDatabasesResponse>(
+            ("ListDatabases", LIST_DATABASES),
             deadline,
             None,
             pb::ListDatabasesRequest::default(),
-            |mut c, r| async move { c.list_databases(r).await },
+            ReplyBound {
+                bytes: listing_reply_bytes(MAX_DATABASES),
+                names: MAX_DATABASES,
+            },
         )
         .await;
     match reply {
@@ -57,8 +113,10 @@ pub(super) async fn list_databases(
         Err(CheckError::Rpc { ref code, .. }) if code == "Unimplemented" => {
             Ok(vec!["default".to_string()])
         }
+        Err(e) if too_long(&e) => Err(over(None)),
         Err(e) => Err(e),
-        Ok(r) => {
+        Ok(Counted::TooMany(n)) => Err(over(Some(n))),
+        Ok(Counted::Decoded(r)) => {
             status_ok("ListDatabases", r.status.as_ref())?;
             let mut names: Vec<String> = r
                 .db_names
@@ -69,14 +127,6 @@ pub(super) async fn list_databases(
             names.dedup();
             if names.is_empty() {
                 names.push("default".to_string());
-            }
-            if names.len() > MAX_DATABASES {
-                tracing::warn!(
-                    listed = names.len(),
-                    read = MAX_DATABASES,
-                    "ListDatabases names more databases than are read; the rest are left out"
-                );
-                names.truncate(MAX_DATABASES);
             }
             Ok(names)
         }
@@ -89,20 +139,13 @@ pub(super) async fn show_all(
     client: &MilvusClient,
     db: &str,
     deadline: Instant,
+    bound: &ListingBound,
 ) -> Result<Listing, CheckError> {
     let req = pb::ShowCollectionsRequest {
         db_name: db.to_string(),
         ..Default::default()
     };
-    let r = client
-        .call(
-            "ShowCollections",
-            deadline,
-            Some(db),
-            req,
-            |mut c, r| async move { c.show_collections(r).await },
-        )
-        .await?;
+    let r = show(client, db, deadline, req, bound).await?;
     status_ok("ShowCollections", r.status.as_ref())?;
     let total = r.collection_names.len();
     let ids_line_up = r.collection_ids.len() == total;
@@ -119,6 +162,35 @@ pub(super) async fn show_all(
     Ok(Listing { names, refused })
 }
 
+/// One ShowCollections of `db` under `bound`: by bytes before the reply is read, by names
+/// before any is decoded.
+async fn show(
+    client: &MilvusClient,
+    db: &str,
+    deadline: Instant,
+    req: pb::ShowCollectionsRequest,
+    bound: &ListingBound,
+) -> Result<pb::ShowCollectionsResponse, CheckError> {
+    let reply = client
+        .call_listing(
+            ("ShowCollections", SHOW_COLLECTIONS),
+            deadline,
+            Some(db),
+            req,
+            ReplyBound {
+                bytes: bound.bytes(),
+                names: bound.names,
+            },
+        )
+        .await;
+    match reply {
+        Err(e) if too_long(&e) => Err(bound.exceeded(db, None)),
+        Err(e) => Err(e),
+        Ok(Counted::TooMany(n)) => Err(bound.exceeded(db, Some(n))),
+        Ok(Counted::Decoded(r)) => Ok(r),
+    }
+}
+
 /// The load percentage of every loaded (or loading) collection of `db`, in one call.
 #[allow(deprecated)] // `ShowType` and `inMemory_percentages` are deprecated upstream, yet
                      // they are the one reply that covers a whole database.
@@ -126,21 +198,14 @@ pub(super) async fn show_in_memory(
     client: &MilvusClient,
     db: &str,
     deadline: Instant,
+    bound: &ListingBound,
 ) -> Result<InMemory, CheckError> {
     let req = pb::ShowCollectionsRequest {
         db_name: db.to_string(),
         r#type: pb::ShowType::InMemory as i32,
         ..Default::default()
     };
-    let reply = client
-        .call(
-            "ShowCollections",
-            deadline,
-            Some(db),
-            req,
-            |mut c, r| async move { c.show_collections(r).await },
-        )
-        .await;
+    let reply = show(client, db, deadline, req, bound).await;
     let r = match reply {
         Err(CheckError::Rpc { ref code, .. }) if code == "Unimplemented" => {
             return Ok(InMemory::Unsupported)

@@ -67,6 +67,14 @@ pub static CHECK: Registration = Registration {
             protected,
             inventory_interval: t.inventory_interval,
             rpc_timeout: t.timeout,
+            listing_bound: listing::ListingBound {
+                names: t.max_listed_collections,
+                key: if setup.main.is_some() {
+                    "milvus.max_listed_collections".to_string()
+                } else {
+                    format!("max_listed_collections of target {:?}", t.name)
+                },
+            },
             inventory: Arc::new(InventoryCell::default()),
             limit_logged: std::sync::atomic::AtomicBool::new(false),
         })))
@@ -85,6 +93,8 @@ struct CollectionsCheck {
     protected: Vec<CollectionRef>,
     inventory_interval: Duration,
     rpc_timeout: Duration,
+    /// How many names one database's listing may hold.
+    listing_bound: listing::ListingBound,
     inventory: Arc<InventoryCell>,
     /// The limit is logged once per configuration, not once per refresh.
     limit_logged: std::sync::atomic::AtomicBool,
@@ -109,6 +119,10 @@ impl Check for CollectionsCheck {
 
     fn failed(&self, error: &CheckError) -> Option<Box<dyn Facts>> {
         super::failed::<CollectionsFacts>(error)
+    }
+
+    fn stop(&self) {
+        self.inventory.stop();
     }
 }
 

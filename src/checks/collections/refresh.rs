@@ -9,6 +9,9 @@ use tokio::time::Instant;
 
 use super::inventory::{self, PassSettings};
 use super::listing::{self, InMemory, Listing};
+/// A listed collection: its database (shared by every name of it, not copied per name), its
+/// name and its id.
+type Listed = (Arc<str>, String, Option<i64>);
 use super::{CollectionFacts, CollectionsCheck, CollectionsFacts, DatabaseFacts, MAX_NAME_BYTES};
 use crate::checks::CheckError;
 use crate::model::LoadState;
@@ -26,6 +29,7 @@ impl CollectionsCheck {
             self.databases.clone()
         };
         let client = &self.client;
+        let bound = &self.listing_bound;
         // At most max_concurrency databases at once: a server that names thousands must not
         // get thousands of listings (each up to 64 MiB) in flight.
         let mut listings = Vec::with_capacity(databases.len());
@@ -33,8 +37,8 @@ impl CollectionsCheck {
             listings.extend(
                 futures::future::join_all(chunk.iter().map(|db| async move {
                     let (all, in_memory) = tokio::join!(
-                        listing::show_all(client, db, deadline),
-                        listing::show_in_memory(client, db, deadline)
+                        listing::show_all(client, db, deadline, bound),
+                        listing::show_in_memory(client, db, deadline, bound)
                     );
                     (db.clone(), all, in_memory)
                 }))
@@ -43,7 +47,7 @@ impl CollectionsCheck {
         }
 
         let mut facts = CollectionsFacts::default();
-        let mut listed: Vec<(String, String, Option<i64>)> = Vec::new();
+        let mut listed: Vec<Listed> = Vec::new();
         let mut bulk: std::collections::HashMap<String, InMemory> = Default::default();
         let mut first_error = None;
         for (db, all, in_memory) in listings {
@@ -61,7 +65,12 @@ impl CollectionsCheck {
                         collections_count: Some(names.len()),
                         error,
                     });
-                    listed.extend(names.into_iter().map(|(n, id)| (db.clone(), n, id)));
+                    let shared: Arc<str> = Arc::from(db.as_str());
+                    listed.extend(
+                        names
+                            .into_iter()
+                            .map(|(n, id)| (Arc::clone(&shared), n, id)),
+                    );
                     // A failed in-memory listing leaves this database's load states unknown
                     // this refresh (its error is shown); only a server without the bulk reply
                     // is asked one collection at a time.
@@ -90,7 +99,7 @@ impl CollectionsCheck {
         let mut collections: Vec<CollectionFacts> = kept
             .into_iter()
             .map(|(db, name, id)| CollectionFacts {
-                db_name: db,
+                db_name: db.to_string(),
                 name,
                 id,
                 load_state: LoadState::Unknown,
@@ -111,11 +120,7 @@ impl CollectionsCheck {
 
     /// Applies the filter and the limit, in (database, name) order; protected collections are
     /// kept whatever the filter and the limit say.
-    fn select(
-        &self,
-        mut listed: Vec<(String, String, Option<i64>)>,
-        facts: &mut CollectionsFacts,
-    ) -> Vec<(String, String, Option<i64>)> {
+    fn select(&self, mut listed: Vec<Listed>, facts: &mut CollectionsFacts) -> Vec<Listed> {
         listed.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         let is_protected = |db: &str, name: &str| {
             self.protected

@@ -135,9 +135,9 @@ impl QuotaPage {
             .map_err(|e| self.http_error(budget, &e))?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(CheckError::Rpc {
+            return Err(CheckError::Http {
                 rpc: RPC,
-                code: status.as_u16().to_string(),
+                status: status.as_u16(),
                 message: format!("{} answered {status}", self.url),
             });
         }
