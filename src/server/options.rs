@@ -23,8 +23,8 @@ pub struct ServeOptions {
     /// A response write (or TLS flush) that makes no progress for this long closes the
     /// connection: a client that stops reading cannot hold it.
     pub write_timeout: Duration,
-    /// `/metrics` and `/probe` answers at once, counted until the body is written; more get
-    /// 503 at once. 0 = no limit. `/healthz`, `/readyz` and `/health` are never limited.
+    /// `/metrics` and `/probe` answers rendered at once, counted until the handler has its
+    /// answer, not while it is written (a slow reader holds no permit); more get 503 at once. 0 = no limit. `/healthz`, `/readyz` and `/health` are never limited.
     pub max_requests: usize,
     /// Largest request head (request line and headers) in bytes; larger heads get 431.
     pub max_header_bytes: usize,
