@@ -57,6 +57,7 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    state.bodies.set_limit(options.max_unsent_bytes);
     let app = router(state);
     // Logging is up by now (the file was read before it was); after a reload, the first
     // connection that sees the new configuration logs its warnings.
