@@ -33,7 +33,19 @@ pub struct View {
     pub verdict: Verdict,
     /// The target's history as it was when this view was stored, this view's verdict included.
     pub history: Recent,
+    /// Every body rendered from this view, each once (see [`View::rendered`] and
+    /// [`View::history_rendered`]); what the answers share.
     rendered: [OnceLock<Bytes>; Rendering::COUNT],
+    history_rendered: OnceLock<HistoryJson>,
+}
+
+/// `/health`'s `history` at the full length the view holds, as `[e0,e1,…` without the
+/// closing bracket, and where each entry ends: the first `n` entries are then a slice of the
+/// one rendering (plus `]`), so no `?history=N` costs a rendering or a copy of its own.
+#[derive(Clone, Debug, Default)]
+pub struct HistoryJson {
+    pub open: Bytes,
+    pub ends: Vec<usize>,
 }
 
 /// The answers that depend on nothing but the view, so each is rendered once per snapshot
@@ -44,12 +56,16 @@ pub enum Rendering {
     MetricsOpenMetrics,
     MetricsText004,
     Ready,
-    /// `/health`'s `history` at the default length.
-    History,
+    /// `/readyz?verbose`: the rule lines.
+    ReadyVerbose,
+    /// `/readyz?verbose`: the end of the since line (the reasons) and the newline.
+    ReadyVerboseReasons,
+    /// `/health` from `"readiness"` to the end of `"checks"` (no braces).
+    Health,
 }
 
 impl Rendering {
-    const COUNT: usize = 4;
+    const COUNT: usize = 6;
 }
 
 impl View {
@@ -59,6 +75,7 @@ impl View {
             verdict,
             history: Recent::default(),
             rendered: Default::default(),
+            history_rendered: OnceLock::new(),
         }
     }
 
@@ -79,6 +96,14 @@ impl View {
         self.rendered[what as usize]
             .get_or_init(|| Bytes::from(render(self)))
             .clone()
+    }
+
+    /// The history JSON of this view ([`HistoryJson`]), rendered by `render` the first time.
+    pub fn history_rendered(
+        self: &Arc<Self>,
+        render: impl FnOnce(&Arc<View>) -> HistoryJson,
+    ) -> HistoryJson {
+        self.history_rendered.get_or_init(|| render(self)).clone()
     }
 }
 

@@ -1377,7 +1377,7 @@ fn h2_client(pki: &Pki) -> reqwest::Client {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_http2_client_that_grants_no_window_holds_metrics_permits_no_longer_than_the_write_timeout(
+async fn an_http2_client_that_grants_no_window_holds_no_metrics_permit_and_is_closed_after_the_write_timeout(
 ) {
     let pki = tokio::task::block_in_place(pki);
     let fake = FakeMilvus::start(FakeState::new()).await;
@@ -1394,8 +1394,9 @@ async fn an_http2_client_that_grants_no_window_holds_metrics_permits_no_longer_t
     let url = format!("https://127.0.0.1:{}/metrics", s.addr.port());
     let client = h2_client(&pki);
     let t = Instant::now();
-    // Twice max_requests: four answers of 200 that hold a permit each, four of 503; no body
-    // can be sent, so none finishes.
+    // Twice max_requests: each is rendered under a permit and gives it back before it is
+    // written (renders at the same instant may still be refused); no body can be sent, so
+    // none of the answers finishes.
     let stall = stall_h2(s.addr, &pki, "/metrics", 8, Duration::from_secs(30)).await;
     let seen = Arc::clone(&stall);
     support::exporter::eventually(Duration::from_secs(10), "the stalled answers begun", || {
@@ -1408,11 +1409,8 @@ async fn an_http2_client_that_grants_no_window_holds_metrics_permits_no_longer_t
         .send()
         .await
         .expect("/metrics while stalled");
-    // Before the write timeout every permit is the stalling client's (checked only while that
-    // holds: a loaded machine may have taken longer than the timeout to get here).
-    if t.elapsed() < write_timeout {
-        assert_eq!(r.status().as_u16(), 503, "the stall holds every permit");
-    }
+    // The stalled answers hold no permit: another client is answered while they stall.
+    assert_eq!(r.status().as_u16(), 200, "a stalled reader holds no permit");
     let c = client.clone();
     let u = url.clone();
     let took = support::exporter::eventually(

@@ -1,15 +1,32 @@
-//! Text from Milvus or a peer made inert for where it is shown: a terminal (control
-//! characters, escape sequences, bidirectional overrides) and, with [`html`], a page.
+//! Text from Milvus or a peer made inert for where it is shown, one function per medium: a
+//! terminal ([`terminal`]: control characters, escape sequences, bidirectional controls), a
+//! line-oriented answer such as `/readyz?verbose` ([`line`]: the same, so a value can neither
+//! end its line nor start another) and a page ([`html`]). JSON and metric labels have their
+//! own escaping (serde_json, the exposition writer) and need nothing from here.
 //! Names and reasons can hold `<`, `"`, newlines and `ESC [ 2 J`; shown as they are, they
 //! would redraw an operator's terminal or become markup.
 
 use std::borrow::Cow;
 
 /// Whether `c` changes how what follows is shown rather than showing as itself: C0 and C1
-/// controls, DEL, and the Unicode bidirectional embeddings, overrides and isolates.
+/// controls (ESC, so every ANSI and OSC sequence, CR, LF), DEL, and the Unicode bidirectional
+/// embeddings, overrides and isolates and the marks (LRM, RLM, ALM).
 fn is_active(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+        || matches!(
+            c,
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}'
+        )
+}
+
+/// `s` for a terminal (`milvus_exporter check`): see [`inert`].
+pub fn terminal(s: &str) -> Cow<'_, str> {
+    inert(s)
+}
+
+/// `s` for one line of a line-oriented answer (`/readyz?verbose`): see [`inert`].
+pub fn line(s: &str) -> Cow<'_, str> {
+    inert(s)
 }
 
 /// `s` with every active character written as its escape (`\n`, `\u{1b}`), so it shows as
@@ -63,6 +80,7 @@ mod tests {
             ("tab\tand\rcr", "tab\\tand\\rcr"),
             ("c1 \u{9b}31m", "c1 \\u{9b}31m"),
             ("bidi \u{202e}txt.exe", "bidi \\u{202e}txt.exe"),
+            ("alm \u{61c}x \u{2067}y", "alm \\u{61c}x \\u{2067}y"),
             ("del\u{7f}", "del\\u{7f}"),
             ("émoji ✓ 中文", "émoji ✓ 中文"),
         ];

@@ -6,21 +6,54 @@ use std::collections::BTreeMap;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use crate::cache::{Read, Rendering, View};
+use crate::cache::{HistoryJson, Read, Rendering, View};
 use crate::checks::facts::round;
 use crate::checks::Section;
 use crate::history::Entry;
 use crate::readiness::RuleStatus;
+use crate::render::inert;
 use crate::snapshot::Snapshot;
 
 /// Entries of `/health`'s `history` when the request does not say (`?history=N`).
 pub const DEFAULT_HISTORY: usize = 20;
 /// The most `?history=N` may ask for: the largest ring `[history]` allows.
 pub const MAX_HISTORY: usize = crate::config::MAX_HISTORY_ENTRIES as usize;
+
+/// One piece of an answer body: a memoised rendering of the view that every answer shares
+/// (sent up to `upto`), or bytes made for this request alone. The server charges shared
+/// pieces once however many answers hold them, so a body is a list of these, not one copy.
+pub enum Chunk {
+    Shared { whole: Bytes, upto: usize },
+    Own(Vec<u8>),
+}
+
+impl Chunk {
+    fn shared(whole: Bytes) -> Chunk {
+        let upto = whole.len();
+        Chunk::Shared { whole, upto }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Shared { whole, upto } => &whole[..(*upto).min(whole.len())],
+            Chunk::Own(v) => v,
+        }
+    }
+}
+
+/// The chunks as one body (tests, `check`).
+pub fn concat(chunks: &[Chunk]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(chunks.iter().map(|c| c.bytes().len()).sum());
+    for c in chunks {
+        out.extend_from_slice(c.bytes());
+    }
+    out
+}
 
 /// The `/readyz` body but for its two per-request fields, `cached` and `age_seconds`, which
 /// [`ready_json`] appends: everything here depends on the view alone.
@@ -109,8 +142,8 @@ pub fn ready_body(view: &View) -> ReadyBody {
 
 /// The `/readyz` JSON. A probe every few seconds from every kubelet and load balancer reads
 /// the same view, so the view's part is serialised once (the first time it is asked for) and
-/// each answer adds only `cached` and `age_seconds` to it.
-pub fn ready_json(read: &Read, age_seconds: f64) -> Vec<u8> {
+/// shared by every answer, which adds only `cached` and `age_seconds` after it.
+pub fn ready_chunks(read: &Read, age_seconds: f64) -> Vec<Chunk> {
     let fixed = read.view.rendered(Rendering::Ready, |view| {
         match serde_json::to_string(&ready_body(view)) {
             // Drop the closing brace: the per-request fields follow.
@@ -129,18 +162,22 @@ pub fn ready_json(read: &Read, age_seconds: f64) -> Vec<u8> {
             ),
         }
     });
-    let mut out = Vec::with_capacity(fixed.len() + 48);
-    out.extend_from_slice(&fixed);
-    out.extend_from_slice(if read.cached {
+    let mut tail = Vec::with_capacity(48);
+    tail.extend_from_slice(if read.cached {
         b",\"cached\":true,\"age_seconds\":"
     } else {
         b",\"cached\":false,\"age_seconds\":"
     });
-    if serde_json::to_writer(&mut out, &round(age_seconds, 3)).is_err() {
-        out.extend_from_slice(b"null");
+    if serde_json::to_writer(&mut tail, &round(age_seconds, 3)).is_err() {
+        tail.extend_from_slice(b"null");
     }
-    out.push(b'}');
-    out
+    tail.push(b'}');
+    vec![Chunk::shared(fixed), Chunk::Own(tail)]
+}
+
+/// The `/readyz` JSON as one body.
+pub fn ready_json(read: &Read, age_seconds: f64) -> Vec<u8> {
+    concat(&ready_chunks(read, age_seconds))
 }
 
 /// Unix seconds, as `checked_at` is written.
@@ -197,26 +234,52 @@ impl<'a> From<&'a Entry> for HistoryEntry<'a> {
     }
 }
 
-/// The newest `n` entries of the view's history as a JSON array, newest first. The default
-/// length is rendered once per view; any other is rendered for its request alone, and leaves
-/// the rest of the answer as it is.
+/// The view's whole history as JSON, rendered once per view: `[e0,e1,…` and where each
+/// entry ends ([`HistoryJson`]).
+fn history_rendered(view: &Arc<View>) -> HistoryJson {
+    view.history_rendered(|view| {
+        let mut open = String::from("[");
+        let mut ends = Vec::with_capacity(view.history.entries.len());
+        for e in view.history.entries.iter().take(MAX_HISTORY) {
+            let Ok(one) = serde_json::to_string(&HistoryEntry::from(e.as_ref())) else {
+                continue;
+            };
+            if !ends.is_empty() {
+                open.push(',');
+            }
+            open.push_str(&one);
+            ends.push(open.len());
+        }
+        HistoryJson {
+            open: Bytes::from(open),
+            ends,
+        }
+    })
+}
+
+/// The newest `n` entries of the view's history as a JSON array, newest first: a prefix of
+/// the one rendering ([`history_rendered`]) and `]`, whatever `n`.
+fn history_chunks(view: &Arc<View>, n: usize) -> Vec<Chunk> {
+    let h = history_rendered(view);
+    match n
+        .min(h.ends.len())
+        .checked_sub(1)
+        .and_then(|i| h.ends.get(i))
+    {
+        Some(&upto) => vec![
+            Chunk::Shared {
+                whole: h.open,
+                upto,
+            },
+            Chunk::Own(b"]".to_vec()),
+        ],
+        None => vec![Chunk::Own(b"[]".to_vec())],
+    }
+}
+
+/// The newest `n` entries of the view's history as a JSON array, newest first.
 pub fn history_json(view: &Arc<View>, n: usize) -> Box<RawValue> {
-    let render = |view: &View| {
-        let entries: Vec<HistoryEntry<'_>> = view
-            .history
-            .entries
-            .iter()
-            .take(n)
-            .map(|e| HistoryEntry::from(e.as_ref()))
-            .collect();
-        serde_json::to_string(&entries).unwrap_or_else(|_| "[]".to_string())
-    };
-    let text = if n == DEFAULT_HISTORY {
-        let bytes = view.rendered(Rendering::History, |v| render(v));
-        String::from_utf8_lossy(&bytes).into_owned()
-    } else {
-        render(view)
-    };
+    let text = String::from_utf8(concat(&history_chunks(view, n))).unwrap_or_default();
     RawValue::from_string(text).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
@@ -282,6 +345,87 @@ pub fn health_body_with(
             3,
         ),
     }
+}
+
+/// The part of `/health` that depends on the view alone, from `readiness` to `checks`.
+#[derive(Serialize)]
+struct HealthFixed {
+    readiness: bool,
+    status: &'static str,
+    reasons: Vec<String>,
+    rules: BTreeMap<String, &'static str>,
+    dependencies: Sections,
+    #[serde(flatten)]
+    sections: Sections,
+    checks: BTreeMap<&'static str, CheckEntry>,
+}
+
+/// The `/health` JSON, the same bytes as [`health_body_with`] serialised: `{"liveness":…,`,
+/// the view's part (rendered once per view and shared), `"history":` (a prefix of the view's
+/// one rendering of it, whatever `history`), then the per-request fields.
+pub fn health_chunks(
+    read: &Read,
+    age_seconds: f64,
+    liveness: bool,
+    history: usize,
+    now: std::time::SystemTime,
+) -> Vec<Chunk> {
+    let middle = read.view.rendered(Rendering::Health, |view| {
+        let body = health_body_with(
+            &Read {
+                view: Arc::clone(view),
+                cached: false,
+            },
+            0.0,
+            true,
+            0,
+        );
+        let fixed = HealthFixed {
+            readiness: body.readiness,
+            status: body.status,
+            reasons: body.reasons,
+            rules: body.rules,
+            dependencies: body.dependencies,
+            sections: body.sections,
+            checks: body.checks,
+        };
+        match serde_json::to_string(&fixed) {
+            // Without its braces: it sits between the first and the last fields.
+            Ok(json) if json.len() > 2 => json[1..json.len() - 1].to_string(),
+            _ => format!("\"readiness\":{}", view.verdict.ready),
+        }
+    });
+    let mut head = Vec::with_capacity(24);
+    head.extend_from_slice(if liveness {
+        b"{\"liveness\":true,"
+    } else {
+        b"{\"liveness\":false,"
+    });
+    let mut chunks = vec![
+        Chunk::Own(head),
+        Chunk::shared(middle),
+        Chunk::Own(b",\"history\":".to_vec()),
+    ];
+    chunks.extend(history_chunks(&read.view, history));
+    let mut tail = Vec::with_capacity(96);
+    let number = |out: &mut Vec<u8>, v: f64| {
+        if serde_json::to_writer(&mut *out, &v).is_err() {
+            out.extend_from_slice(b"null");
+        }
+    };
+    tail.extend_from_slice(if read.cached {
+        b",\"cached\":true,\"age_seconds\":"
+    } else {
+        b",\"cached\":false,\"age_seconds\":"
+    });
+    number(&mut tail, round(age_seconds, 3));
+    tail.extend_from_slice(b",\"checked_at\":");
+    number(&mut tail, round(read.view.snapshot.unix_seconds(), 3));
+    tail.extend_from_slice(b",\"timestamp\":");
+    number(&mut tail, unix(now));
+    tail.push(b'}');
+    chunks.push(Chunk::Own(tail));
+    chunks
 }
 
 /// The `/health` body indented for people (`check --output json`). The checks' sections are
@@ -350,8 +494,16 @@ fn indent(compact: &str) -> String {
 
 /// When the current readiness began, for people: `ready since 2026-12-03T03:13:10Z, 2h 5m`
 /// or `not ready since 2026-12-03T03:12:08Z, 41s: reason; reason`. UTC, to the second;
-/// `now` is the wall clock of the request.
+/// `now` is the wall clock of the request. The reasons are made inert for a line
+/// ([`inert::line`]): a reason cannot end the line or start another.
 pub fn since_line(view: &View, now: std::time::SystemTime) -> String {
+    let mut out = since_head(view, now);
+    out.push_str(&since_reasons(view));
+    out
+}
+
+/// [`since_line`] up to the reasons: the part that changes with the clock.
+fn since_head(view: &View, now: std::time::SystemTime) -> String {
     let Some(since) = view.history.status_since else {
         return "no verdict recorded yet".to_string();
     };
@@ -361,43 +513,78 @@ pub fn since_line(view: &View, now: std::time::SystemTime) -> String {
     if view.verdict.ready {
         format!("ready since {at}, {lasted}")
     } else {
-        format!(
-            "not ready since {at}, {lasted}: {}",
-            view.verdict.reasons().join("; ")
-        )
+        format!("not ready since {at}, {lasted}")
     }
 }
 
-/// The kube-apiserver `?verbose` style: one `[+]`/`[-]` line per rule, the verdict, then
-/// since when it has held ([`since_line`]).
-pub fn verbose_text(
-    view: &View,
+/// [`since_line`]'s reasons (`: reason; reason`), which depend on the view alone.
+fn since_reasons(view: &View) -> String {
+    if view.verdict.ready || view.history.status_since.is_none() {
+        return String::new();
+    }
+    let reasons: Vec<String> = view
+        .verdict
+        .reasons()
+        .iter()
+        .map(|r| inert::line(r).into_owned())
+        .collect();
+    format!(": {}", reasons.join("; "))
+}
+
+/// The kube-apiserver `?verbose` style: one `[+]`/`[-]` line per rule, the data's age, the
+/// verdict, then since when it has held ([`since_line`]). One line per rule whatever Milvus
+/// sends: names and reasons are made inert for a line ([`inert::line`]), so a collection
+/// named `x\n[+]components ok` cannot forge a line. The rule lines and the reasons are
+/// rendered once per view and shared; the age and the since clause are the request's own.
+pub fn verbose_chunks(
+    view: &Arc<View>,
     cached: bool,
     age_seconds: f64,
     now: std::time::SystemTime,
-) -> String {
-    let mut out = String::new();
-    for r in &view.verdict.rules {
-        let name = r.name.as_str();
-        match &r.status {
-            RuleStatus::Pass => out.push_str(&format!("[+]{name} ok\n")),
-            RuleStatus::Excluded => out.push_str(&format!("[+]{name} excluded: ok\n")),
-            RuleStatus::Fail(reason) => out.push_str(&format!("[-]{name} failed: {reason}\n")),
+) -> Vec<Chunk> {
+    let rules = view.rendered(Rendering::ReadyVerbose, |view| {
+        let mut out = String::new();
+        for r in &view.verdict.rules {
+            let name = inert::line(r.name.as_str());
+            match &r.status {
+                RuleStatus::Pass => out.push_str(&format!("[+]{name} ok\n")),
+                RuleStatus::Excluded => out.push_str(&format!("[+]{name} excluded: ok\n")),
+                RuleStatus::Fail(reason) => {
+                    out.push_str(&format!("[-]{name} failed: {}\n", inert::line(reason)))
+                }
+            }
         }
-    }
-    out.push_str(&format!(
+        out
+    });
+    let mut own = format!(
         "data age {:.1}s ({})\n",
         age_seconds,
         if cached { "cached" } else { "fresh" }
-    ));
-    out.push_str(if view.verdict.ready {
+    );
+    own.push_str(if view.verdict.ready {
         "readyz check passed\n"
     } else {
         "readyz check failed\n"
     });
-    out.push_str(&since_line(view, now));
-    out.push('\n');
-    out
+    own.push_str(&since_head(view, now));
+    let reasons = view.rendered(Rendering::ReadyVerboseReasons, |view| {
+        format!("{}\n", since_reasons(view))
+    });
+    vec![
+        Chunk::shared(rules),
+        Chunk::Own(own.into_bytes()),
+        Chunk::shared(reasons),
+    ]
+}
+
+/// [`verbose_chunks`] as one text.
+pub fn verbose_text(
+    view: &Arc<View>,
+    cached: bool,
+    age_seconds: f64,
+    now: std::time::SystemTime,
+) -> String {
+    String::from_utf8_lossy(&concat(&verbose_chunks(view, cached, age_seconds, now))).into_owned()
 }
 
 #[cfg(test)]
@@ -448,5 +635,65 @@ mod tests {
             parse(&ready_json(&later, 7.0))["dependencies"]["collections"]["total"],
             3
         );
+    }
+
+    #[test]
+    fn health_chunks_are_the_bytes_of_the_health_body_with_the_view_part_rendered_once() {
+        let snapshot = crate::readiness::tests::healthy();
+        let verdict = evaluate(&snapshot, &crate::readiness::tests::cfg(), Scope::Main);
+        let view = Arc::new(View::new(snapshot, verdict));
+        for (cached, age, liveness, n) in [(false, 0.0, true, 20), (true, 3.21, false, 0)] {
+            let read = Read {
+                view: Arc::clone(&view),
+                cached,
+            };
+            let now = std::time::SystemTime::now();
+            let chunks = concat(&health_chunks(&read, age, liveness, n, now));
+            let mut body = health_body_with(&read, age, liveness, n);
+            body.timestamp = unix(now);
+            let whole = serde_json::to_vec(&body).expect("serialises");
+            assert_eq!(
+                String::from_utf8_lossy(&chunks),
+                String::from_utf8_lossy(&whole)
+            );
+        }
+        view.rendered(Rendering::Health, |_| panic!("rendered twice"));
+    }
+
+    #[test]
+    fn verbose_text_has_one_line_per_rule_whatever_the_reason_holds() {
+        let mut snapshot = crate::readiness::tests::healthy();
+        if let Ok(facts) = &mut crate::readiness::tests::milvus(&mut snapshot).outcome {
+            facts.healthy = false;
+            facts.reasons = vec![
+                "x\n[+]components ok\nreadyz check passed\r\u{1b}[2J\u{1b}]0;t\u{7}\u{202e}".into(),
+            ];
+        }
+        let verdict = evaluate(&snapshot, &crate::readiness::tests::cfg(), Scope::Main);
+        let rules = verdict.rules.len();
+        let view = Arc::new(View::new(snapshot, verdict));
+        let text = verbose_text(&view, false, 1.0, std::time::SystemTime::now());
+        let rule_lines = text
+            .lines()
+            .filter(|l| l.starts_with("[+]") || l.starts_with("[-]"))
+            .count();
+        assert_eq!(rule_lines, rules, "{text}");
+        assert_eq!(text.lines().count(), rules + 3, "{text}");
+        assert_eq!(
+            text.matches("[+]components").count(),
+            2,
+            "one real, one escaped: {text}"
+        );
+        assert!(
+            !text
+                .chars()
+                .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
+            "{text:?}"
+        );
+        let verdicts: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("readyz check"))
+            .collect();
+        assert_eq!(verdicts, ["readyz check failed"], "{text}");
     }
 }

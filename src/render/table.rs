@@ -5,18 +5,34 @@
 
 use std::fmt::Write as _;
 
+use super::inert::terminal as t;
 use crate::cache::View;
 use crate::readiness::RuleStatus;
 
 /// The `check` table of one view. Lines end without trailing blanks, so a diff of two runs
-/// shows only what changed.
+/// shows only what changed. Every text from Milvus or a peer is made inert for a terminal
+/// where it is written ([`t`]), so a name holding `ESC [ 2 J`, a CR or a newline followed by
+/// `rule … ok` shows as text on its own line; a last pass escapes any active character that
+/// a check's lines might still carry, whatever wrote them, so none reaches the terminal.
 pub fn render(view: &View) -> String {
+    let out = lines(view);
+    let mut safe = String::with_capacity(out.len());
+    for (i, line) in out.split('\n').enumerate() {
+        if i > 0 {
+            safe.push('\n');
+        }
+        safe.push_str(&t(line));
+    }
+    safe
+}
+
+fn lines(view: &View) -> String {
     let s = &view.snapshot;
     let mut out = String::new();
     let _ = writeln!(
         out,
         "Milvus {}  {}",
-        s.address,
+        t(&s.address),
         if view.verdict.ready {
             "READY"
         } else {
@@ -27,9 +43,9 @@ pub fn render(view: &View) -> String {
         let (mark, detail) = match &r.status {
             RuleStatus::Pass => ("ok", String::new()),
             RuleStatus::Excluded => ("excluded", String::new()),
-            RuleStatus::Fail(reason) => ("FAIL", reason.clone()),
+            RuleStatus::Fail(reason) => ("FAIL", t(reason).into_owned()),
         };
-        let line = format!("  rule {:<12} {:<9} {}", r.name, mark, detail);
+        let line = format!("  rule {:<12} {:<9} {}", t(&r.name), mark, detail);
         let _ = writeln!(out, "{}", line.trim_end());
     }
     let _ = writeln!(out);
@@ -39,7 +55,7 @@ pub fn render(view: &View) -> String {
             c.name,
             if c.success { "ok" } else { "FAIL" },
             c.duration.as_secs_f64() * 1000.0,
-            c.error.unwrap_or_default()
+            t(&c.error.unwrap_or_default())
         );
         let _ = writeln!(out, "{}", line.trim_end());
     }
@@ -86,5 +102,30 @@ mod tests {
             .find(|l| l.starts_with("  rule milvus "))
             .unwrap_or_else(|| panic!("no milvus rule line: {out}"));
         assert!(line.contains(" FAIL "), "{line}");
+    }
+
+    #[test]
+    fn hostile_names_and_reasons_reach_the_terminal_inert_on_one_line_each() {
+        use crate::readiness::tests::collections;
+        let hostile = "x\u{1b}[2J\u{1b}]0;owned\u{7}\r\u{202e}\n  rule milvus       ok";
+        let mut s = healthy();
+        if let Ok(facts) = &mut milvus(&mut s).outcome {
+            facts.healthy = false;
+            facts.version = Some(hostile.into());
+            facts.reasons = vec![hostile.into()];
+        }
+        if let Ok(c) = &mut collections(&mut s).outcome {
+            c.collections[0].name = hostile.into();
+            c.collections[0].db_name = "db\u{9b}31m".into();
+        }
+        let (out, view) = table_of(s);
+        let rules = out.lines().filter(|l| l.starts_with("  rule ")).count();
+        assert_eq!(rules, view.verdict.rules.len(), "{out}");
+        assert!(
+            !out.chars()
+                .any(|c| c != '\n' && super::super::inert::inert(&c.to_string()) != c.to_string()),
+            "{out:?}"
+        );
+        assert!(out.contains("\\u{1b}[2J"), "{out}");
     }
 }

@@ -1,7 +1,7 @@
 //! Per-connection bookkeeping: which connections are idle (and since when) so that, at
 //! `max_connections`, a new client evicts the one idle longest instead of waiting; the write
-//! deadline ([`TimedIo`]); the response body that holds its connection busy (and its
-//! `max_requests` permit) until it has been handed to the socket ([`Tracked`]); and, for
+//! deadline ([`TimedIo`]); the response body that holds its connection busy until it has
+//! been handed to the socket ([`Tracked`]); and, for
 //! HTTP/2, when each answer last made progress ([`Answers`]).
 
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::sync::Notify;
 use tokio::time::Sleep;
 
 /// The open connections, for eviction. One lock, taken once per accepted connection and once
@@ -306,8 +306,9 @@ impl Drop for Progress {
     }
 }
 
-/// A response body that keeps its request counted as in flight, and its `max_requests`
-/// permit taken, until hyper has written it and dropped it. With a [`Progress`] (HTTP/2), it
+/// A response body that keeps its request counted as in flight until hyper has written it
+/// and dropped it. (Its `max_requests` permit, if any, was given back when the handler had
+/// its answer: a slow reader holds memory the body budget bounds, not a render slot.) With a [`Progress`] (HTTP/2), it
 /// hands its data over in pieces of at most [`H2_PIECE`] and stamps each one.
 pub(super) struct Tracked {
     body: Body,
@@ -315,22 +316,15 @@ pub(super) struct Tracked {
     rest: Option<Bytes>,
     progress: Option<Progress>,
     _in_flight: InFlight,
-    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Tracked {
-    pub(super) fn new(
-        body: Body,
-        in_flight: InFlight,
-        permit: Option<OwnedSemaphorePermit>,
-        progress: Option<Progress>,
-    ) -> Self {
+    pub(super) fn new(body: Body, in_flight: InFlight, progress: Option<Progress>) -> Self {
         Tracked {
             body,
             rest: None,
             progress,
             _in_flight: in_flight,
-            _permit: permit,
         }
     }
 
@@ -591,12 +585,7 @@ mod tests {
         let slot = r.admit(Duration::ZERO, None).expect("slot");
         let answers = Answers::new();
         let (body, whole) = two_frames(2 * H2_PIECE + 5, H2_PIECE - 1);
-        let tracked = Tracked::new(
-            body,
-            InFlight::begin(&slot.shared),
-            None,
-            Some(answers.begin()),
-        );
+        let tracked = Tracked::new(body, InFlight::begin(&slot.shared), Some(answers.begin()));
         let (sizes, bytes) = drain(tracked).await;
         assert_eq!(bytes, whole, "the pieces are the answer, in order");
         assert_eq!(sizes, vec![H2_PIECE, H2_PIECE, 5, H2_PIECE - 1]);
@@ -608,7 +597,7 @@ mod tests {
 
         // Without a watch (HTTP/1.1), the frames go as they came.
         let (body, whole) = two_frames(3 * H2_PIECE, 7);
-        let tracked = Tracked::new(body, InFlight::begin(&slot.shared), None, None);
+        let tracked = Tracked::new(body, InFlight::begin(&slot.shared), None);
         let (sizes, bytes) = drain(tracked).await;
         assert_eq!(bytes, whole);
         assert_eq!(sizes, vec![3 * H2_PIECE, 7]);
@@ -624,7 +613,6 @@ mod tests {
         let mut tracked = Tracked::new(
             Body::from(vec![7u8; len]),
             InFlight::begin(&slot.shared),
-            None,
             Some(answers.begin()),
         );
         assert_eq!(tracked.size_hint().exact(), Some(len as u64));

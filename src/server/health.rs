@@ -9,7 +9,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
 
-use super::{json, query_params, raw_json, text, AppState, Disclosure};
+use super::bodies::Part;
+use super::respond::{application_json, text_plain};
+use super::{json, query_params, text, AppState, Disclosure};
 use crate::cache::View;
 use crate::readiness::RuleStatus;
 use crate::render::report;
@@ -93,15 +95,22 @@ pub async fn readyz(
     if disclosure(shown) == Disclosure::StatusOnly {
         return json(status, &status_only(&read.view));
     }
-    if verbose {
+    // Both bodies are the view's shared renderings plus this answer's own few bytes,
+    // under the process-wide budget for unsent answers.
+    let (content_type, chunks) = if verbose {
         let now = std::time::SystemTime::now();
-        text(
-            status,
-            report::verbose_text(&read.view, read.cached, age, now),
+        (
+            text_plain(),
+            report::verbose_chunks(&read.view, read.cached, age, now),
         )
     } else {
-        raw_json(status, report::ready_json(&read, age))
-    }
+        (application_json(), report::ready_chunks(&read, age))
+    };
+    state.bodies.answer(
+        status,
+        content_type,
+        chunks.into_iter().map(Part::from).collect(),
+    )
 }
 
 /// Everything at once, always 200: the status is in the body, for people and dashboards.
@@ -165,8 +174,11 @@ pub async fn health(
         return json(StatusCode::OK, &body);
     }
     let age = read.view.snapshot.age(arrived).as_secs_f64();
-    json(
+    let now = std::time::SystemTime::now();
+    let chunks = report::health_chunks(&read, age, liveness, history, now);
+    state.bodies.answer(
         StatusCode::OK,
-        &report::health_body_with(&read, age, liveness, history),
+        application_json(),
+        chunks.into_iter().map(Part::from).collect(),
     )
 }

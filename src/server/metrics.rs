@@ -1,27 +1,23 @@
 //! `/metrics` (the main target and the host) and `/probe?target=NAME` (one configured target,
 //! blackbox_exporter style). A failing Milvus is a metric value, never an HTTP error.
 
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use axum::response::Response;
 
+use super::bodies::Part;
 use super::{query_params, text, AppState};
 use crate::cache::TargetCache;
-use crate::render::exposition::{Answer, Exposition, Format};
+use crate::render::exposition::{Exposition, Format};
 
 pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let caches = state.caches.load();
     let (cache, offset) = (Arc::clone(&caches.main), caches.scrape_timeout_offset);
     drop(caches);
-    render(&cache, &headers, true, offset).await
+    render(&state, &cache, &headers, true, offset).await
 }
 
 pub async fn probe(
@@ -63,7 +59,7 @@ pub async fn probe(
     };
     let offset = caches.scrape_timeout_offset;
     drop(caches);
-    render(&cache, &headers, false, offset).await
+    render(&state, &cache, &headers, false, offset).await
 }
 
 /// Prometheus says how long it will wait; an answer after that is lost, so the answer must
@@ -84,6 +80,7 @@ fn scrape_deadline(headers: &HeaderMap, offset: Duration) -> Option<Duration> {
 }
 
 async fn render(
+    state: &AppState,
     cache: &Arc<TargetCache>,
     headers: &HeaderMap,
     include_host: bool,
@@ -100,77 +97,18 @@ async fn render(
         include_host,
     }
     .render(format);
-    (
+    // The families are the snapshot's memoised text, shared by every answer (and counted
+    // once in the body budget); the tail is this answer's own.
+    state.bodies.answer(
         StatusCode::OK,
-        [(header::CONTENT_TYPE, format.content_type_header())],
-        Body::new(Frames::new(answer)),
+        format.content_type_header(),
+        vec![Part::shared(answer.families), Part::own(answer.tail)],
     )
-        .into_response()
-}
-
-/// An [`Answer`] as an HTTP body: the shared families, then the tail, as two frames of known
-/// total length (so hyper still sends a Content-Length, not chunks).
-struct Frames {
-    parts: [Option<Bytes>; 2],
-    remaining: u64,
-}
-
-impl Frames {
-    fn new(answer: Answer) -> Self {
-        let remaining = (answer.families.len() + answer.tail.len()) as u64;
-        Frames {
-            parts: [Some(answer.families), Some(answer.tail)],
-            remaining,
-        }
-    }
-}
-
-impl http_body::Body for Frames {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
-        let next = self
-            .parts
-            .iter_mut()
-            .find_map(|p| p.take().filter(|b| !b.is_empty()));
-        if let Some(b) = &next {
-            self.remaining = self.remaining.saturating_sub(b.len() as u64);
-        }
-        Poll::Ready(next.map(|b| Ok(http_body::Frame::data(b))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.remaining)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn frames_send_both_parts_with_an_exact_length() {
-        use http_body::Body as _;
-        use http_body_util::BodyExt;
-        for (families, tail) in [("fam\n", "age 1\n"), ("", "age 1\n"), ("fam\n", "")] {
-            let frames = Frames::new(Answer {
-                families: Bytes::from_static(families.as_bytes()),
-                tail: Bytes::from_static(tail.as_bytes()),
-            });
-            let len = (families.len() + tail.len()) as u64;
-            assert_eq!(frames.size_hint().exact(), Some(len));
-            let body = frames.collect().await.expect("infallible").to_bytes();
-            assert_eq!(body, format!("{families}{tail}").as_bytes());
-        }
-    }
 
     #[test]
     fn scrape_deadline_leaves_the_offset_and_ignores_garbage() {

@@ -9,6 +9,7 @@
 //! ALPN, basic auth, the rate limit, response headers), and on shutdown stops accepting, lets
 //! in-flight requests finish for a bounded grace period, then closes what is left.
 
+mod bodies;
 mod conn;
 mod guard;
 mod health;
@@ -21,13 +22,14 @@ mod serve;
 mod state;
 pub mod web_config;
 
+pub use bodies::{BodyBudget, DEFAULT_MAX_UNSENT_BYTES, SMALL_ANSWER};
 pub use guard::Disclosure;
 pub use options::{
     ServeOptions, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_REQUESTS,
     DEFAULT_SHUTDOWN_GRACE, DEFAULT_WRITE_TIMEOUT, MAX_HEADER_BYTES,
 };
 pub use respond::query_params;
-pub(crate) use respond::{json, raw_json, text};
+pub(crate) use respond::{json, text};
 pub use router::router;
 pub use serve::{serve, serve_with};
 pub use state::{AppState, Reload};

@@ -23,9 +23,13 @@ pub struct ServeOptions {
     /// A response write (or TLS flush) that makes no progress for this long closes the
     /// connection: a client that stops reading cannot hold it.
     pub write_timeout: Duration,
-    /// `/metrics` and `/probe` answers at once, counted until the body is written; more get
-    /// 503 at once. 0 = no limit. `/healthz`, `/readyz` and `/health` are never limited.
+    /// `/metrics` and `/probe` answers rendered at once, counted until the handler has its
+    /// answer, not while it is written (a slow reader holds no permit); more get 503 at once. 0 = no limit. `/healthz`, `/readyz` and `/health` are never limited.
     pub max_requests: usize,
+    /// Bytes held for answers not yet sent, across every connection: an answer that would
+    /// take them past this is refused with 503 (see `bodies.rs`; a rendering shared by many
+    /// answers counts once). `/healthz` is never refused.
+    pub max_unsent_bytes: usize,
     /// Largest request head (request line and headers) in bytes; larger heads get 431.
     pub max_header_bytes: usize,
     /// On shutdown, how long in-flight requests may run before their connections are closed.
@@ -61,6 +65,7 @@ impl Default for ServeOptions {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_requests: DEFAULT_MAX_REQUESTS,
+            max_unsent_bytes: super::bodies::DEFAULT_MAX_UNSENT_BYTES,
             max_header_bytes: MAX_HEADER_BYTES,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             web: Arc::new(ArcSwap::from_pointee(WebConfig::default())),

@@ -4,11 +4,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 // Static header values: from a `&str`, every response would copy and re-validate them.
-fn text_plain() -> HeaderValue {
+pub(crate) fn text_plain() -> HeaderValue {
     HeaderValue::from_static("text/plain; charset=utf-8")
 }
 
-fn application_json() -> HeaderValue {
+pub(crate) fn application_json() -> HeaderValue {
     HeaderValue::from_static("application/json")
 }
 
@@ -24,11 +24,6 @@ pub(crate) fn json(status: StatusCode, body: &impl serde::Serialize) -> Response
             format!("cannot encode JSON: {e}\n"),
         ),
     }
-}
-
-/// A body that is JSON already.
-pub(crate) fn raw_json(status: StatusCode, body: Vec<u8>) -> Response {
-    (status, [(header::CONTENT_TYPE, application_json())], body).into_response()
 }
 
 /// Query parameters, checked against the names an endpoint knows; anything else is a 400

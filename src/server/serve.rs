@@ -33,7 +33,7 @@ const EVICTION_GRACE: Duration = Duration::from_millis(20);
 const BUSY_EVICTION_AGE: Duration = Duration::from_secs(1);
 
 /// Streams one HTTP/2 connection may have open at once (Go's server allows 250; it was 100
-/// here). Each is a request like any other, under `max_requests` for `/metrics` and `/probe`.
+/// here). Each is a request like any other, under `max_requests` for `/metrics` and `/probe` while it renders.
 /// Each open stream pins its answer (a `/readyz` at 10,000 collections is about 1.1 MB) until
 /// it is sent, so this times the largest answer is what one connection can hold, for at most
 /// `write_timeout` without progress. A scraper uses one stream per scrape, and Go's and
@@ -57,6 +57,7 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    state.bodies.set_limit(options.max_unsent_bytes);
     let app = router(state);
     // Logging is up by now (the file was read before it was); after a reload, the first
     // connection that sees the new configuration logs its warnings.
@@ -220,13 +221,11 @@ where
         let requests = requests.clone();
         let watched = watched.clone();
         async move {
-            let (resp, permit) = handle(req, app, &web, requests.as_ref()).await;
+            let resp = handle(req, app, &web, requests.as_ref()).await;
             // The answer's clock starts once it exists: the time a handler takes is not the
             // client's to spend, as with HTTP/1.1's write timeout.
             let progress = watched.as_ref().map(conn::Answers::begin);
-            Ok::<_, Infallible>(
-                resp.map(|body| conn::Tracked::new(body, in_flight, permit, progress)),
-            )
+            Ok::<_, Infallible>(resp.map(|body| conn::Tracked::new(body, in_flight, progress)))
         }
     });
     match proto {
@@ -255,7 +254,7 @@ where
             let idle_limit = Some(options.header_read_timeout);
             // And one with an answer that has made no progress for the write timeout (a
             // client that grants no flow-control window) is closed too, freeing every answer
-            // it holds and their `max_requests` permits.
+            // it holds.
             let stall = answers.map(|a| (a, options.write_timeout));
             run(
                 conn,
@@ -327,7 +326,7 @@ async fn run<C, G>(
         }
         _ = stalled.as_mut() => {
             // Closed at once: dropping the connection fails every stream's send, so hyper
-            // drops their bodies, and with them their permits and buffered answers.
+            // drops their bodies, and with them their buffered answers.
             tracing::debug!("an HTTP/2 answer made no progress for web.write_timeout; closing the connection");
         }
     }

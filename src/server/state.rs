@@ -7,6 +7,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use futures::future::BoxFuture;
 
+use super::BodyBudget;
 use crate::cache::Caches;
 
 /// A configuration reload, as `POST /-/reload` and SIGHUP trigger it. `Ok` carries a one-line
@@ -20,6 +21,8 @@ pub trait Reload: Send + Sync {
 pub struct AppState {
     pub caches: ArcSwap<Caches>,
     pub started: Instant,
+    /// The ceiling on bytes held for unsent answers, for every connection at once.
+    pub bodies: Arc<BodyBudget>,
     pub(super) reloader: OnceLock<Arc<dyn Reload>>,
     /// `--web.enable-lifecycle`: without it `POST /-/reload` answers 403 (SIGHUP still works).
     lifecycle: AtomicBool,
@@ -30,6 +33,7 @@ impl AppState {
         Arc::new(AppState {
             caches: ArcSwap::from_pointee(caches),
             started: Instant::now(),
+            bodies: BodyBudget::new(super::DEFAULT_MAX_UNSENT_BYTES),
             reloader: OnceLock::new(),
             lifecycle: AtomicBool::new(false),
         })

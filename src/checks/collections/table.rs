@@ -2,6 +2,7 @@
 
 use super::CollectionsFacts;
 use crate::model::CheckResult;
+use crate::render::inert::terminal as t;
 
 pub(super) fn write(r: &CheckResult<CollectionsFacts>, out: &mut String) {
     use std::fmt::Write as _;
@@ -15,8 +16,8 @@ pub(super) fn write(r: &CheckResult<CollectionsFacts>, out: &mut String) {
         let _ = writeln!(
             out,
             "  {:<12} {:<32} {:<9} {:>8}% {:>12}{}",
-            col.db_name,
-            col.name,
+            t(&col.db_name),
+            t(&col.name),
             col.load_state.as_str(),
             col.loading_progress
                 .map(|p| p.to_string())
@@ -26,22 +27,22 @@ pub(super) fn write(r: &CheckResult<CollectionsFacts>, out: &mut String) {
                 .unwrap_or_else(|| "-".into()),
             col.error
                 .as_ref()
-                .map(|e| format!("  ({e})"))
+                .map(|e| format!("  ({})", t(e)))
                 .unwrap_or_default()
         );
         for i in &col.indexes {
             let _ = writeln!(
                 out,
                 "    index {} on {}: {} {}/{} rows, {} pending{}",
-                i.name,
-                i.field,
+                t(&i.name),
+                t(&i.field),
                 i.state.as_str(),
                 i.indexed_rows,
                 i.total_rows,
                 i.pending_rows,
                 i.fail_reason
                     .as_ref()
-                    .map(|r| format!(" ({r})"))
+                    .map(|r| format!(" ({})", t(r)))
                     .unwrap_or_default()
             );
         }

@@ -594,7 +594,7 @@ impl Facts for CheckResult<MilvusFacts> {
         let _ = writeln!(
             out,
             "\n  version {}{}  healthy {}{}",
-            m.version.as_deref().unwrap_or("unknown"),
+            crate::render::inert::terminal(m.version.as_deref().unwrap_or("unknown")),
             m.release
                 .map(|r| format!(" (release {r}, line {})", r.line()))
                 .unwrap_or_default(),

@@ -874,8 +874,9 @@ impl Facts for CheckResult<NodesFacts> {
     fn table(&self, out: &mut String) {
         use std::fmt::Write as _;
         let Some(f) = self.ok() else { return };
+        use crate::render::inert::terminal as t;
         if let Some(why) = &f.unavailable {
-            let _ = writeln!(out, "\n  nodes: {why}");
+            let _ = writeln!(out, "\n  nodes: {}", t(why));
             return;
         }
         let _ = writeln!(
@@ -887,7 +888,7 @@ impl Facts for CheckResult<NodesFacts> {
             let _ = writeln!(
                 out,
                 "  {:<14} {:>6} {:<6} {:>7} {:>8}{}",
-                n.role,
+                t(&n.role),
                 n.id_label(),
                 if n.has_error { "yes" } else { "no" },
                 n.memory_percent()
@@ -898,7 +899,7 @@ impl Facts for CheckResult<NodesFacts> {
                     .unwrap_or_else(|| "-".into()),
                 n.error_reason
                     .as_ref()
-                    .map(|e| format!("  ({e})"))
+                    .map(|e| format!("  ({})", t(e)))
                     .unwrap_or_default()
             );
         }
@@ -906,7 +907,7 @@ impl Facts for CheckResult<NodesFacts> {
             let _ = writeln!(
                 out,
                 "  {:<14} {:>6} {:<6} {:>7} {:>8}  (stopped reporting {}s ago)",
-                m.role,
+                t(&m.role),
                 m.node_id,
                 "gone",
                 "-",

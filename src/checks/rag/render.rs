@@ -193,11 +193,12 @@ impl Facts for RagResults {
             d.map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0))
                 .unwrap_or_else(|| "-".into())
         };
+        use crate::render::inert::terminal as t;
         for r in &self.0 {
             let line = format!(
                 "  {:<20} {:<28} {:>6} {:>9} {:>9} {:>9}  {}",
-                r.name,
-                r.collection.to_string(),
+                t(&r.name),
+                t(&r.collection.to_string()),
                 r.dimensions
                     .map(|d| d.to_string())
                     .unwrap_or_else(|| "-".into()),
@@ -206,7 +207,7 @@ impl Facts for RagResults {
                 ms(Some(r.total)),
                 match &r.outcome {
                     Ok(()) => "ok".to_string(),
-                    Err(e) => format!("FAIL at {}: {e}", e.stage().as_str()),
+                    Err(e) => format!("FAIL at {}: {}", e.stage().as_str(), t(&e.to_string())),
                 }
             );
             let _ = writeln!(out, "{}", line.trim_end());

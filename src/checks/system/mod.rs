@@ -410,6 +410,7 @@ impl Facts for CheckResult<SystemFacts> {
     }
 
     fn table(&self, out: &mut String) {
+        use crate::render::inert::terminal as t;
         use std::fmt::Write as _;
         let Some(h) = self.ok() else { return };
         let _ = writeln!(
@@ -432,14 +433,14 @@ impl Facts for CheckResult<SystemFacts> {
                     let _ = writeln!(
                         out,
                         "  disk {} ({}) {:.1}% used, {:.2} GiB free",
-                        d.path,
-                        d.mount_point,
+                        t(&d.path),
+                        t(&d.mount_point),
                         d.percent,
                         d.free_bytes as f64 / (1u64 << 30) as f64
                     );
                 }
                 Some(e) => {
-                    let _ = writeln!(out, "  disk {}: {e}", d.path);
+                    let _ = writeln!(out, "  disk {}: {}", t(&d.path), t(e));
                 }
             }
         }

@@ -49,7 +49,7 @@ use std::sync::Arc;
 use axum::http::{HeaderName, HeaderValue};
 use tokio_rustls::rustls;
 
-pub use auth::BasicAuth;
+pub use auth::{BasicAuth, Outcome, VERIFIED_CACHE_MAX, VERIFIED_CACHE_TTL};
 pub use http::RateLimit;
 
 use crate::config::{io_reason, read_bounded};
