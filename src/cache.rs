@@ -33,6 +33,21 @@ pub struct View {
     /// The target's history as it was when this view was stored, this view's verdict included.
     pub history: Recent,
     rendered: [OnceLock<Bytes>; Rendering::COUNT],
+    /// The same renderings gzipped for the wire, made from the plain ones on first request.
+    gzipped: [OnceLock<OpenGzip>; Rendering::COUNT],
+}
+
+/// A memoised rendering compressed once for the wire: an open gzip member (header and deflate
+/// blocks, none final) and what closing it after a per-request tail needs without reading the
+/// plain bytes again. Made and closed by [`crate::render::gzip`]; kept here beside the plain body
+/// so it lives and dies with the snapshot it was made from.
+#[derive(Clone, Debug)]
+pub struct OpenGzip {
+    pub head: Bytes,
+    /// CRC-32 of the plain bytes in `head`.
+    pub crc32: u32,
+    /// Length of the plain bytes in `head`.
+    pub plain_len: u64,
 }
 
 /// The answers that depend on nothing but the view, so each is rendered once per snapshot
@@ -58,6 +73,7 @@ impl View {
             verdict,
             history: Recent::default(),
             rendered: Default::default(),
+            gzipped: Default::default(),
         }
     }
 
@@ -77,6 +93,20 @@ impl View {
     ) -> Bytes {
         self.rendered[what as usize]
             .get_or_init(|| Bytes::from(render(self)))
+            .clone()
+    }
+
+    /// `what` (rendered as by [`rendered`](Self::rendered)) compressed by `compress` the first
+    /// time anyone asks for it, then shared like the plain body: a thousand gzip scrapes of one
+    /// snapshot compress it once.
+    pub fn gzipped(
+        self: &Arc<Self>,
+        what: Rendering,
+        render: impl FnOnce(&Arc<View>) -> String,
+        compress: impl FnOnce(&[u8]) -> OpenGzip,
+    ) -> OpenGzip {
+        self.gzipped[what as usize]
+            .get_or_init(|| compress(&self.rendered(what, render)))
             .clone()
     }
 }

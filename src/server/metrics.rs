@@ -1,5 +1,6 @@
 //! `/metrics` (the main target and the host) and `/probe?target=NAME` (one configured target,
-//! blackbox_exporter style). A failing Milvus is a metric value, never an HTTP error.
+//! blackbox_exporter style). A failing Milvus is a metric value, never an HTTP error. Both
+//! answer gzip when the client accepts it ([`super::encoding`]), compressed once per snapshot.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -9,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::{query_params, text, AppState};
+use super::{encoding, query_params, text, AppState};
 use crate::cache::TargetCache;
 use crate::render::exposition::{Answer, Exposition, Format};
 
@@ -91,6 +92,7 @@ async fn render(
 ) -> Response {
     let arrived = Instant::now();
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let coding = encoding::negotiate(headers);
     let read = cache.read_by(scrape_deadline(headers, offset)).await;
     let age_seconds = read.view.snapshot.age(arrived).as_secs_f64();
     let answer = Exposition {
@@ -99,13 +101,23 @@ async fn render(
         ttl: cache.ttl(),
         include_host,
     }
-    .render(format);
-    (
+    .render_coded(format, coding);
+    let mut response = (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, format.content_type_header())],
+        [
+            (header::CONTENT_TYPE, format.content_type_header()),
+            // The body depends on Accept-Encoding, whichever coding this one got.
+            (header::VARY, HeaderValue::from_static("accept-encoding")),
+        ],
         Body::new(Frames::new(answer)),
     )
-        .into_response()
+        .into_response();
+    if let Some(value) = coding.content_encoding() {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// An [`Answer`] as an HTTP body: the shared families, then the tail, as two frames of known

@@ -10,6 +10,7 @@
 //! in-flight requests finish for a bounded grace period, then closes what is left.
 
 mod conn;
+mod encoding;
 mod guard;
 mod health;
 mod landing;

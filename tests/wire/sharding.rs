@@ -1,0 +1,1 @@
+//! Sharding targets over two exporters with Prometheus `hashmod` relabelling.
