@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod files;
 mod gzip;
 #[cfg(feature = "live")]
 mod sharding;

@@ -88,7 +88,10 @@ fn start_prometheus(dir: &Path, config: &str) -> Prometheus {
     let out = std::fs::File::create(&log).expect("prometheus log");
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -216,7 +219,10 @@ async fn prometheus_hashmod_sends_each_target_to_exactly_one_of_two_exporters() 
         .iter()
         .map(|t| t.to_string())
         .collect();
-    assert_eq!(shard_of_b, expected_b, "hashmod of the name picks the shard");
+    assert_eq!(
+        shard_of_b, expected_b,
+        "hashmod of the name picks the shard"
+    );
 
     // Each probe answered real data: milvus_up 1 once per target.
     let query = format!(
