@@ -174,6 +174,8 @@ EOF
   wait_http --any "$EXP_URL/healthz" 20 2>/dev/null || die "$EXP_URL/healthz did not answer within 20s"
 }
 
+# CPU time (user + system) of a process so far, milliseconds.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 hwm_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
@@ -575,7 +577,8 @@ start_fleet() {
   wait_http --any "$EXP_URL/healthz" 30 2>/dev/null || die "$EXP_URL/healthz did not answer within 30s: $(tail -3 "$WORK/$name.log")"
 }
 
-# fleet_lua FILE NAMES_FILE: a wrk script cycling /probe over the names (first column).
+# fleet_lua FILE NAMES_FILE [PAUSE_MS]: a wrk script cycling /probe over the targets, each
+# connection pausing PAUSE_MS after every answer (none by default).
 fleet_lua() {
   {
     echo "local paths = {"
@@ -583,6 +586,7 @@ fleet_lua() {
     echo "}"
     echo 'local i = 0'
     echo 'request = function() i = i + 1; return wrk.format("GET", paths[(i % #paths) + 1]) end'
+    if [[ -n "${3:-}" ]]; then echo "delay = function() return $3 end"; fi
   } >"$1"
 }
 
@@ -606,7 +610,7 @@ if ! skipped fleet && fits 240 "fleet"; then
     tr ' ' '\n' <<<"$HUNG_URLS" | awk '{ printf "hung-%04d %s\n", NR - 1, $0 }' >"$WORK/fleet-hung.$N"
     : >"$WORK/fleet-none"
     fleet_lua "$WORK/fleet-healthy.$N.lua" "$WORK/fleet-healthy.$N"
-    fleet_lua "$WORK/fleet-hung.$N.lua" "$WORK/fleet-hung.$N"
+    fleet_lua "$WORK/fleet-hung.$N.lua" "$WORK/fleet-hung.$N" 1000
     for mode in 0 10; do
       if ((mode == 0)); then
         start_fleet "fleet$N-0" "$WORK/fleet-all.$N" "$WORK/fleet-none"
@@ -617,25 +621,40 @@ if ! skipped fleet && fits 240 "fleet"; then
       fi
       curl -s -o /dev/null --max-time 30 "$EXP_URL/metrics"
       RSS0="$(rss_mib "$EXP_PID")"
+      CPU0="$(cpu_ms "$EXP_PID")"
       # Every healthy target once (its first refresh and inventory pass), 8 at a time.
       while read -r n u; do echo "$EXP_URL$(fleet_probe_path "$n" "$u")"; done <"$WARM" \
-        | xargs -P 8 -n 16 curl -s -o /dev/null --max-time 30 || true
+        | xargs -P 8 -n 16 sh -c 'for u; do curl -s -o /dev/null --max-time 30 "$u"; done' warm || true
+      CPU1="$(cpu_ms "$EXP_PID")"
       sleep 1
       RSS1="$(rss_mib "$EXP_PID")"
+      # Past the ttl (2 s; the one sleep here is the ttl, not a readiness wait), every target
+      # once more: what one Prometheus scrape of a target costs once its inventory is taken
+      # (a health refresh, the rendering and the answer).
+      sleep 1.5
+      CPU4="$(cpu_ms "$EXP_PID")"
+      while read -r n u; do echo "$EXP_URL$(fleet_probe_path "$n" "$u")"; done <"$WARM" \
+        | xargs -P 8 -n 16 sh -c 'for u; do curl -s -o /dev/null --max-time 30 "$u"; done' warm || true
+      CPU5="$(cpu_ms "$EXP_PID")"
+      eval "CPU_SCRAPE_$mode=$(awk -v a="$CPU4" -v b="$CPU5" -v n="$LIVE" 'BEGIN { printf "%.2f", (b - a) / n }')"
       PER_KIB="$(awk -v a="$RSS0" -v b="$RSS1" -v n="$LIVE" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')"
       if ((mode == 10)); then
-        # The hung targets, each scraped by its own connection (as Prometheus does) for the
-        # whole window; each answer waits out its refresh's 2 s deadline.
+        # The hung targets, each scraped by its own connection once a second after its last
+        # answer (a short scrape interval): a scrape that finds no fresh snapshot waits out
+        # its refresh's 2 s deadline, one within the ttl gets the failed snapshot at once.
         wrk -t1 -c"$HUNG_N" -d"$((DUR + 2))s" --timeout 10s --latency -s "$WORK/fleet-hung.$N.lua" "$EXP_URL" \
           >"$WORK/wrk.fleet-hung.$N.out" 2>&1 &
         HUNG_WRK=$!
         sleep 1
       fi
+      CPU2="$(cpu_ms "$EXP_PID")"
       wrk -t1 -c1 -d"${DUR}s" --timeout 10s --latency "$EXP_URL/metrics" >"$WORK/wrk.fleet-metrics.$N.$mode.out" 2>&1 &
       MET_WRK=$!
       run_wrk "fleet-probe.$N.$mode" "$EXP_URL" -t1 -c4 -d"${DUR}s" --timeout 10s -s "$WORK/fleet-healthy.$N.lua"
-      eval "PR_P50_$mode=$P50 PR_P99_$mode=$P99 PR_ERR_$mode=$ERRS"
+      eval "PR_P50_$mode=$P50 PR_P99_$mode=$P99 PR_ERR_$mode=$ERRS PR_RPS_$mode=$RPS"
       wait "$MET_WRK" || true
+      CPU3="$(cpu_ms "$EXP_PID")"
+      PR_REQ="$(awk '/requests in/ { print $1 }' "$WORK/wrk.fleet-probe.$N.$mode.out")"
       f="$WORK/wrk.fleet-metrics.$N.$mode.out"
       to_ms='function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /m$/) return v * 60000; if (v ~ /s$/) return v * 1000; return v }'
       eval "MET_P99_$mode=$(awk "$to_ms"' $1 == "99%" { print ms($2) }' "$f")"
@@ -649,6 +668,10 @@ if ! skipped fleet && fits 240 "fleet"; then
         HUNG_NON2XX="$(awk '/Non-2xx or 3xx responses:/ { n += $NF } END { print n + 0 }' "$f")"
       fi
       eval "RSS0_$mode=$RSS0 RSS1_$mode=$RSS1 PER_$mode=$PER_KIB LIVE_$mode=$LIVE"
+      # CPU of one target's first probe (refresh and inventory pass of 100 collections), and
+      # of one cached answer (the probe window's CPU over its /probe and /metrics answers).
+      eval "CPU_FIRST_$mode=$(awk -v a="$CPU0" -v b="$CPU1" -v n="$LIVE" 'BEGIN { printf "%.2f", (b - a) / n }')"
+      eval "CPU_CACHED_$mode=$(awk -v a="$CPU2" -v b="$CPU3" -v n="$PR_REQ" -v m="$(eval echo "\$MET_REQ_$mode")" 'BEGIN { printf "%.3f", (b - a) / (n + m) }')"
       stop_pid "$EXP_PID" 2 || true
     done
     stop_pid "$OK_FAKE" 2 || true
@@ -657,6 +680,7 @@ if ! skipped fleet && fits 240 "fleet"; then
     row "8 /probe p50 of healthy targets, $N targets, 10 % hung (ms)" "$(fmt "$PR_P50_10" 2)" "$(fmt "$PR_P50_0" 2) (0 % hung)" "$(ratio "$PR_P50_10" "$PR_P50_0")" "report" "—"
     row "8 /probe p99 of healthy targets, $N targets, 10 % hung (ms)" "$(fmt "$PR_P99_10" 2)" "$(fmt "$PR_P99_0" 2) (0 % hung)" "$(ratio "$PR_P99_10" "$PR_P99_0")" "report" "—"
     row "8 exporter's own /metrics p99 while 10 % of $N targets hang (ms)" "$(fmt "$MET_P99_10" 2)" "$(fmt "$MET_P99_0" 2) (0 % hung)" "$(ratio "$MET_P99_10" "$MET_P99_0")" "≤ 2×, all 200" "$(awk -v a="$MET_P99_10" -v b="$MET_P99_0" -v e="$MET_ERR_10" 'BEGIN { print ((a <= 2 * b && e == 0) ? "yes" : "**no**") }')"
+    row "8 exporter CPU per scrape of a target, $N targets (ms: health refresh + answer)" "$CPU_SCRAPE_0" "$CPU_FIRST_0 (first probe: + inventory of 100 collections); $CPU_CACHED_0 per cached answer" "—" "report" "—"
     note "8 ($N targets): named [[targets]], each timeout 2s, ttl 2s; fakes of 100 collections, one process for the healthy ports and one for the $HUNG_N hung ones (1 h per RPC). RSS (VmRSS) before the first probe and after every target's first probe: 0 % hung ${RSS0_0} → ${RSS1_0} MiB (${LIVE_0} live), 10 % hung ${RSS0_10} → ${RSS1_10} MiB (${LIVE_10} live, ${PER_10} KiB each). /probe over the healthy targets wrk -t1 -c4 -d${DUR}s (non-2xx: ${PR_ERR_0} / ${PR_ERR_10}); /metrics wrk -t1 -c1 beside it: ${MET_REQ_0} / ${MET_REQ_10} requests, non-2xx ${MET_ERR_0} / ${MET_ERR_10}; the hung targets' own probes (${HUNG_N} connections): ${HUNG_REQ} answers, p50 ${HUNG_P50} ms, non-2xx ${HUNG_NON2XX}."
   done
 fi

@@ -218,8 +218,7 @@ mod tests {
         // Entries past the bound are not read: gzip after 32 others is not seen.
         let many = "br, ".repeat(MAX_ENTRIES) + "gzip";
         assert_eq!(negotiate(&with(&[many.as_bytes()])), Coding::Identity);
-        let lines: Vec<&[u8]> = std::iter::repeat(&b"deflate"[..])
-            .take(MAX_ENTRIES)
+        let lines: Vec<&[u8]> = std::iter::repeat_n(&b"deflate"[..], MAX_ENTRIES)
             .chain([&b"gzip"[..]])
             .collect();
         assert_eq!(negotiate(&with(&lines)), Coding::Identity);
