@@ -22,6 +22,10 @@
 //! json-reasons, repeated-reasons, unhealthy-component; switch them while it runs with
 //! `GET /fault?name=NAME&on=true|false`.
 //!
+//! `--ports N` (at most 2,000, not with `--profile`) serves the same Milvus on N ports and
+//! prints them all on one `milvus-ports URL URL …` line: one process for the many targets of
+//! `scripts/bench.sh`'s fleet scenario (the counters are the sum over the ports).
+//!
 //! Prints `milvus http://127.0.0.1:PORT` and `control http://127.0.0.1:PORT` (both loopback,
 //! ephemeral ports), then serves until SIGTERM/SIGINT, when it prints the final counters as one
 //! JSON line. Control: `GET /calls` (JSON counters, the metrics ports' GETs as `GET /healthz`
@@ -82,6 +86,9 @@ struct Args {
     /// With --profile: faults on from the start (comma-separated).
     #[arg(long, value_delimiter = ',', requires = "profile")]
     fault: Vec<String>,
+    /// Serve the same Milvus on this many ports (each its own listener, one shared state).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=2000), conflicts_with = "profile")]
+    ports: u16,
 }
 
 fn parse_line(s: &str) -> Result<Line, String> {
@@ -255,7 +262,18 @@ async fn main() {
             .await
     });
 
+    let mut more = Vec::with_capacity(usize::from(args.ports) - 1);
+    for _ in 1..args.ports {
+        more.push(FakeMilvus::start(state.clone()).await);
+    }
     println!("milvus {}", fake.url());
+    if args.ports > 1 {
+        let urls: Vec<String> = std::iter::once(&fake)
+            .chain(&more)
+            .map(FakeMilvus::url)
+            .collect();
+        println!("milvus-ports {}", urls.join(" "));
+    }
     if let Some(m) = fake.metrics_url() {
         println!("metrics {m}");
     }
@@ -276,4 +294,7 @@ async fn main() {
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     fake.stop().await;
+    for f in more {
+        f.stop().await;
+    }
 }

@@ -2,7 +2,7 @@
 # Performance benchmarks of milvus_exporter, one command from a fresh clone:
 #
 #   scripts/bench.sh                 # everything, ≤ 15 min on 2 cores (build included)
-#   BENCH_SKIP=lite scripts/bench.sh # skip scenarios by name: http metrics lite profile load cold size
+#   BENCH_SKIP=lite scripts/bench.sh # skip scenarios by name: http metrics lite profile load cold size gzip fleet
 #
 # Installs wrk with apt-get when it is missing, builds the release binary and the helper
 # programs in examples/, runs each scenario against loopback only, and prints ONE table
@@ -18,6 +18,9 @@
 #  4 load    ~5,000 req/s of mixed probes and scrapes for 30 s at ttl 3s: refreshes counted
 #  5 cold    process start → first 200 on /healthz, median of 30
 #  6 size    release binary size
+#  7 gzip    /metrics with 10,000 collections: bytes on the wire and p50, gzip vs identity
+#  8 fleet   100 and 1,000 targets of 100 collections: RSS per live target, /probe p50/p99 of
+#            the healthy ones and the exporter's own /metrics p99, with 0 % and 10 % hung
 #
 # Environment: BENCH_OUT (table path), BENCH_DURATION (wrk seconds, default 10),
 # BENCH_STANDALONE=1 (also refresh Milvus standalone 2.3.5, scenario 3d),
@@ -171,6 +174,8 @@ EOF
   wait_http --any "$EXP_URL/healthz" 20 2>/dev/null || die "$EXP_URL/healthz did not answer within 20s"
 }
 
+# CPU time (user + system) of a process so far, milliseconds.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
 rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 hwm_mib() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
@@ -503,6 +508,181 @@ EOF
   row "5 cold start → first 200 on /healthz (ms, median of 30)" "$(fmt "$C_MED" 1)" "—" "—" "≤ 50 ms" "$(cmp "$C_MED" '<=' 50)"
   note "5: $(sed 's/^coldstart: //' "$WORK/cold.err" | tail -1)."
   stop_pid "$FAKE_PID" 2 || true
+fi
+
+# ------------------------------------------------------------------------------------------
+# 7. gzip: /metrics at 10,000 collections, bytes on the wire and p50, gzip against identity
+# ------------------------------------------------------------------------------------------
+# What Prometheus sends on every scrape.
+PROM_ACCEPT='Accept: application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4,*/*;q=0.1'
+if ! skipped gzip && fits $((2 * DUR + 40)) "gzip"; then
+  log "scenario 7: /metrics with 10,000 collections, gzip against identity"
+  start_fake 10000
+  start_exporter gzip10k "$FAKE_URL" 1h 60s
+  # The refresh and the plain rendering, then the first gzip scrape (which compresses), then
+  # a second (memoised). Both bodies are checked: the gzip one must decode to the plain one.
+  curl -s --max-time 60 -o "$WORK/gz-plain.txt" -H "$PROM_ACCEPT" "$EXP_URL/metrics"
+  GZ_FIRST="$(curl -s --max-time 60 -o "$WORK/gz-first.bin" -w '%{time_total}' -H "$PROM_ACCEPT" -H 'Accept-Encoding: gzip' "$EXP_URL/metrics")"
+  GZ_SECOND="$(curl -s --max-time 60 -o "$WORK/gz.bin" -w '%{time_total}' -H "$PROM_ACCEPT" -H 'Accept-Encoding: gzip' "$EXP_URL/metrics")"
+  ID_BYTES="$(stat -c %s "$WORK/gz-plain.txt")"
+  GZ_BYTES="$(stat -c %s "$WORK/gz.bin")"
+  gzip -dc <"$WORK/gz.bin" >"$WORK/gz-decoded.txt" || die "the gzip /metrics answer does not decode"
+  if ! diff -q <(grep -v '^milvus_exporter_cache_age_seconds ' "$WORK/gz-plain.txt") \
+    <(grep -v '^milvus_exporter_cache_age_seconds ' "$WORK/gz-decoded.txt") >/dev/null; then
+    die "the gzip /metrics answer does not decode to the identity one"
+  fi
+  for h in identity gzip; do
+    wrk -t1 -c1 -d1s -H "$PROM_ACCEPT" -H "Accept-Encoding: $h" "$EXP_URL/metrics" >/dev/null 2>&1 || true
+  done
+  run_wrk metrics_identity "$EXP_URL/metrics" -t1 -c1 -d"${DUR}s" --timeout 10s -H "$PROM_ACCEPT"
+  ID_P50=$P50 ID_P99=$P99
+  run_wrk metrics_gzip "$EXP_URL/metrics" -t1 -c1 -d"${DUR}s" --timeout 10s -H "$PROM_ACCEPT" -H 'Accept-Encoding: gzip'
+  GZ_P50=$P50 GZ_P99=$P99 GZ_ERR=$ERRS
+  row "7 /metrics 10k collections, bytes on the wire (gzip, OpenMetrics)" "$GZ_BYTES" "$ID_BYTES (identity)" "$(ratio "$ID_BYTES" "$GZ_BYTES") fewer" "≥ 8× fewer" "$(cmp "$(awk -v a="$ID_BYTES" -v b="$GZ_BYTES" 'BEGIN{print a/b}')" '>=' 8)"
+  row "7 /metrics 10k p50, gzip memoised (ms, one scraper)" "$(fmt "$GZ_P50" 2)" "$(fmt "$ID_P50" 2) (identity)" "$(ratio "$GZ_P50" "$ID_P50")" "≤ 1.5×" "$(cmp "$GZ_P50" '<=' "$(awk -v b="$ID_P50" 'BEGIN{print 1.5*b}')")"
+  note "7: wrk -t1 -c1 -d${DUR}s with Prometheus's Accept header; p99 gzip ${GZ_P99} ms, identity ${ID_P99} ms; errors $GZ_ERR. The first gzip scrape of a snapshot compresses it (flate2 level 1): $(fmt "$(awk -v t="$GZ_FIRST" 'BEGIN{print t*1000}')" 1) ms in all, the next one $(fmt "$(awk -v t="$GZ_SECOND" 'BEGIN{print t*1000}')" 1) ms (curl, plain body already rendered)."
+  stop_pid "$EXP_PID" 2 || true
+  stop_pid "$FAKE_PID" 2 || true
+fi
+
+# ------------------------------------------------------------------------------------------
+# 8. fleet: 100 and 1,000 targets of 100 collections each, 0 % and 10 % of them hung
+# ------------------------------------------------------------------------------------------
+# Targets are named [[targets]] (/probe?target=NAME) on fake Milvus processes serving many
+# ports each: one for the healthy targets, one for the hung ones (every RPC delayed an hour).
+# fleet_target NAME URL: one [[targets]] entry; fleet_probe_path NAME URL: how that target is
+# probed. To probe discovered targets (`/probe?target=ADDRESS&module=M`) instead, the second
+# prints the address and module (and the first a module rather than a target): the warm-up and
+# the wrk scripts take every path from it.
+fleet_target() { printf '[[targets]]\nname = "%s"\naddress = "%s"\ntimeout = "2s"\n' "$1" "$2"; }
+fleet_probe_path() { printf '/probe?target=%s' "$1"; }
+
+# start_fleet NAME HEALTHY_FILE HUNG_FILE: an exporter for the targets listed (one
+# "name url" a line) in the two files; sets EXP_PID EXP_URL.
+start_fleet() {
+  local name="$1" port cfg first
+  port="$(free_port)"
+  cfg="$WORK/$name.toml"
+  first="$(awk 'NR == 1 { print $2 }' "$2")"
+  {
+    printf '[web]\nlisten_address = "127.0.0.1:%s"\n[log]\nlevel = "error"\n' "$port"
+    printf '[milvus]\naddress = "%s"\ntimeout = "2s"\n[cache]\nttl = "2s"\nrefresh_interval = "0s"\n' "$first"
+    printf '[readiness]\ndisabled_rules = ["memory", "disk"]\n'
+    cat "$2" "$3" | while read -r n u; do fleet_target "$n" "$u"; done
+  } >"$cfg"
+  "$EXPORTER" --config "$cfg" >"$WORK/$name.log" 2>&1 &
+  EXP_PID=$!
+  PIDS+=("$EXP_PID")
+  EXP_URL="http://127.0.0.1:$port"
+  wait_http --any "$EXP_URL/healthz" 30 2>/dev/null || die "$EXP_URL/healthz did not answer within 30s: $(tail -3 "$WORK/$name.log")"
+}
+
+# fleet_lua FILE NAMES_FILE [PAUSE_MS]: a wrk script cycling /probe over the targets, each
+# connection pausing PAUSE_MS after every answer (none by default).
+fleet_lua() {
+  {
+    echo "local paths = {"
+    while read -r n u; do printf '  "%s",\n' "$(fleet_probe_path "$n" "$u")"; done <"$2"
+    echo "}"
+    echo 'local i = 0'
+    echo 'request = function() i = i + 1; return wrk.format("GET", paths[(i % #paths) + 1]) end'
+    if [[ -n "${3:-}" ]]; then echo "delay = function() return $3 end"; fi
+  } >"$1"
+}
+
+if ! skipped fleet && fits 240 "fleet"; then
+  for N in 100 1000; do
+    if ! fits 90 "fleet $N"; then continue; fi
+    HUNG_N=$((N / 10))
+    log "scenario 8: fleet of $N targets (100 collections each), 0 % and 10 % ($HUNG_N) hung"
+    out="$WORK/fleet-ok.$N.out"
+    "$EX/fake_milvus_server" --collections 100 --ports "$N" >"$out" 2>"$out.err" &
+    PIDS+=("$!")
+    OK_FAKE=$!
+    hout="$WORK/fleet-hung.$N.out"
+    "$EX/fake_milvus_server" --collections 100 --delay-ms 3600000 --ports "$HUNG_N" >"$hout" 2>"$hout.err" &
+    PIDS+=("$!")
+    HUNG_FAKE=$!
+    OK_URLS="$(wait_line "$out" milvus-ports 60)" || die "fleet fake did not start"
+    HUNG_URLS="$(wait_line "$hout" milvus-ports 60)" || die "hung fleet fake did not start"
+    tr ' ' '\n' <<<"$OK_URLS" | awk '{ printf "ok-%04d %s\n", NR - 1, $0 }' >"$WORK/fleet-all.$N"
+    head -n $((N - HUNG_N)) "$WORK/fleet-all.$N" >"$WORK/fleet-healthy.$N"
+    tr ' ' '\n' <<<"$HUNG_URLS" | awk '{ printf "hung-%04d %s\n", NR - 1, $0 }' >"$WORK/fleet-hung.$N"
+    : >"$WORK/fleet-none"
+    fleet_lua "$WORK/fleet-healthy.$N.lua" "$WORK/fleet-healthy.$N"
+    fleet_lua "$WORK/fleet-hung.$N.lua" "$WORK/fleet-hung.$N" 1000
+    for mode in 0 10; do
+      if ((mode == 0)); then
+        start_fleet "fleet$N-0" "$WORK/fleet-all.$N" "$WORK/fleet-none"
+        LIVE=$N WARM="$WORK/fleet-all.$N"
+      else
+        start_fleet "fleet$N-10" "$WORK/fleet-healthy.$N" "$WORK/fleet-hung.$N"
+        LIVE=$((N - HUNG_N)) WARM="$WORK/fleet-healthy.$N"
+      fi
+      curl -s -o /dev/null --max-time 30 "$EXP_URL/metrics"
+      RSS0="$(rss_mib "$EXP_PID")"
+      CPU0="$(cpu_ms "$EXP_PID")"
+      # Every healthy target once (its first refresh and inventory pass), 8 at a time.
+      while read -r n u; do echo "$EXP_URL$(fleet_probe_path "$n" "$u")"; done <"$WARM" \
+        | xargs -P 8 -n 16 sh -c 'for u; do curl -s -o /dev/null --max-time 30 "$u"; done' warm || true
+      CPU1="$(cpu_ms "$EXP_PID")"
+      sleep 1
+      RSS1="$(rss_mib "$EXP_PID")"
+      # Past the ttl (2 s; the one sleep here is the ttl, not a readiness wait), every target
+      # once more: what one Prometheus scrape of a target costs once its inventory is taken
+      # (a health refresh, the rendering and the answer).
+      sleep 1.5
+      CPU4="$(cpu_ms "$EXP_PID")"
+      while read -r n u; do echo "$EXP_URL$(fleet_probe_path "$n" "$u")"; done <"$WARM" \
+        | xargs -P 8 -n 16 sh -c 'for u; do curl -s -o /dev/null --max-time 30 "$u"; done' warm || true
+      CPU5="$(cpu_ms "$EXP_PID")"
+      eval "CPU_SCRAPE_$mode=$(awk -v a="$CPU4" -v b="$CPU5" -v n="$LIVE" 'BEGIN { printf "%.2f", (b - a) / n }')"
+      PER_KIB="$(awk -v a="$RSS0" -v b="$RSS1" -v n="$LIVE" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')"
+      if ((mode == 10)); then
+        # The hung targets, each scraped by its own connection once a second after its last
+        # answer (a short scrape interval): a scrape that finds no fresh snapshot waits out
+        # its refresh's 2 s deadline, one within the ttl gets the failed snapshot at once.
+        wrk -t1 -c"$HUNG_N" -d"$((DUR + 2))s" --timeout 10s --latency -s "$WORK/fleet-hung.$N.lua" "$EXP_URL" \
+          >"$WORK/wrk.fleet-hung.$N.out" 2>&1 &
+        HUNG_WRK=$!
+        sleep 1
+      fi
+      CPU2="$(cpu_ms "$EXP_PID")"
+      wrk -t1 -c1 -d"${DUR}s" --timeout 10s --latency "$EXP_URL/metrics" >"$WORK/wrk.fleet-metrics.$N.$mode.out" 2>&1 &
+      MET_WRK=$!
+      run_wrk "fleet-probe.$N.$mode" "$EXP_URL" -t1 -c4 -d"${DUR}s" --timeout 10s -s "$WORK/fleet-healthy.$N.lua"
+      eval "PR_P50_$mode=$P50 PR_P99_$mode=$P99 PR_ERR_$mode=$ERRS PR_RPS_$mode=$RPS"
+      wait "$MET_WRK" || true
+      CPU3="$(cpu_ms "$EXP_PID")"
+      PR_REQ="$(awk '/requests in/ { print $1 }' "$WORK/wrk.fleet-probe.$N.$mode.out")"
+      f="$WORK/wrk.fleet-metrics.$N.$mode.out"
+      to_ms='function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /m$/) return v * 60000; if (v ~ /s$/) return v * 1000; return v }'
+      eval "MET_P99_$mode=$(awk "$to_ms"' $1 == "99%" { print ms($2) }' "$f")"
+      eval "MET_ERR_$mode=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } END { print n + 0 }' "$f")"
+      eval "MET_REQ_$mode=$(awk '/requests in/ { print $1 }' "$f")"
+      if ((mode == 10)); then
+        wait "$HUNG_WRK" || true
+        f="$WORK/wrk.fleet-hung.$N.out"
+        HUNG_P50="$(awk "$to_ms"' $1 == "50%" { print ms($2) }' "$f")"
+        HUNG_REQ="$(awk '/requests in/ { print $1 }' "$f")"
+        HUNG_NON2XX="$(awk '/Non-2xx or 3xx responses:/ { n += $NF } END { print n + 0 }' "$f")"
+      fi
+      eval "RSS0_$mode=$RSS0 RSS1_$mode=$RSS1 PER_$mode=$PER_KIB LIVE_$mode=$LIVE"
+      # CPU of one target's first probe (refresh and inventory pass of 100 collections), and
+      # of one cached answer (the probe window's CPU over its /probe and /metrics answers).
+      eval "CPU_FIRST_$mode=$(awk -v a="$CPU0" -v b="$CPU1" -v n="$LIVE" 'BEGIN { printf "%.2f", (b - a) / n }')"
+      eval "CPU_CACHED_$mode=$(awk -v a="$CPU2" -v b="$CPU3" -v n="$PR_REQ" -v m="$(eval echo "\$MET_REQ_$mode")" 'BEGIN { printf "%.3f", (b - a) / (n + m) }')"
+      stop_pid "$EXP_PID" 2 || true
+    done
+    stop_pid "$OK_FAKE" 2 || true
+    stop_pid "$HUNG_FAKE" 2 || true
+    row "8 RSS per live target, $N targets of 100 collections (KiB)" "$PER_0" "$RSS0_0 MiB before the first probe, $RSS1_0 MiB after" "—" "report" "—"
+    row "8 /probe p50 of healthy targets, $N targets, 10 % hung (ms)" "$(fmt "$PR_P50_10" 2)" "$(fmt "$PR_P50_0" 2) (0 % hung)" "$(ratio "$PR_P50_10" "$PR_P50_0")" "report" "—"
+    row "8 /probe p99 of healthy targets, $N targets, 10 % hung (ms)" "$(fmt "$PR_P99_10" 2)" "$(fmt "$PR_P99_0" 2) (0 % hung)" "$(ratio "$PR_P99_10" "$PR_P99_0")" "report" "—"
+    row "8 exporter's own /metrics p99 while 10 % of $N targets hang (ms)" "$(fmt "$MET_P99_10" 2)" "$(fmt "$MET_P99_0" 2) (0 % hung)" "$(ratio "$MET_P99_10" "$MET_P99_0")" "≤ 2×, all 200" "$(awk -v a="$MET_P99_10" -v b="$MET_P99_0" -v e="$MET_ERR_10" 'BEGIN { print ((a <= 2 * b && e == 0) ? "yes" : "**no**") }')"
+    row "8 exporter CPU per scrape of a target, $N targets (ms: health refresh + answer)" "$CPU_SCRAPE_0" "$CPU_FIRST_0 (first probe: + inventory of 100 collections); $CPU_CACHED_0 per cached answer" "—" "report" "—"
+    note "8 ($N targets): named [[targets]], each timeout 2s, ttl 2s; fakes of 100 collections, one process for the healthy ports and one for the $HUNG_N hung ones (1 h per RPC). RSS (VmRSS) before the first probe and after every target's first probe: 0 % hung ${RSS0_0} → ${RSS1_0} MiB (${LIVE_0} live), 10 % hung ${RSS0_10} → ${RSS1_10} MiB (${LIVE_10} live, ${PER_10} KiB each). /probe over the healthy targets wrk -t1 -c4 -d${DUR}s (non-2xx: ${PR_ERR_0} / ${PR_ERR_10}); /metrics wrk -t1 -c1 beside it: ${MET_REQ_0} / ${MET_REQ_10} requests, non-2xx ${MET_ERR_0} / ${MET_ERR_10}; the hung targets' own probes (${HUNG_N} connections): ${HUNG_REQ} answers, p50 ${HUNG_P50} ms, non-2xx ${HUNG_NON2XX}."
+  done
 fi
 
 # ------------------------------------------------------------------------------------------

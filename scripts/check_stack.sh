@@ -9,7 +9,7 @@
 #              and every PromQL expression of the Grafana dashboards
 #   amtool / alertmanager   alertmanager/alertmanager.yml: syntax, routing, and inhibition on a
 #              real Alertmanager started on 127.0.0.1
-#   docker-compose   docker-compose.yml
+#   docker-compose   docker-compose.yml, and with docker-compose.sharding.yml over it
 #   python     dashboards (panel ids, datasource, metric names), runbook anchors,
 #              every relative link and anchor of README.md and docs/
 # deploy/kubernetes and the Helm chart (with their copies of the rules): scripts/check_k8s.sh.
@@ -125,6 +125,7 @@ check "markdown links and anchors resolve (README.md, docs/; scripts/py/md_links
 
 # ------------------------------------------------------------------------------ Prometheus
 check "promtool check config prometheus/prometheus.yml" promtool check config prometheus/prometheus.yml
+check "promtool check config prometheus/sharding.yml" promtool check config prometheus/sharding.yml
 check "promtool check rules prometheus/rules" promtool check rules prometheus/rules/*.yml
 check "promtool test rules prometheus/tests/*.test.yml" promtool test rules prometheus/tests/*.test.yml
 check "rule conventions (metric names, severity, annotations, runbook anchors, tests)" py rule-conventions
@@ -163,6 +164,13 @@ compose_mounts() {
     py compose-mounts "$TMP/compose.yml"
 }
 check "docker-compose rendered config (mounts, loopback ports, healthchecks)" compose_mounts
+SHARDED=(-f docker-compose.yml -f docker-compose.sharding.yml)
+check "docker-compose ${SHARDED[*]} config -q" docker-compose "${SHARDED[@]}" config -q
+compose_sharded_mounts() {
+    docker-compose "${SHARDED[@]}" config >"$TMP/compose-sharded.yml"
+    py compose-mounts "$TMP/compose-sharded.yml"
+}
+check "docker-compose sharded stack rendered config (mounts, loopback ports, healthchecks)" compose_sharded_mounts
 
 # ------------------------------------------------------------------------------ Dockerfile
 check "hadolint Dockerfile" "$(dirname "$PYTHON")/hadolint" --no-color Dockerfile

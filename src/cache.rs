@@ -37,6 +37,8 @@ pub struct View {
     /// [`View::history_rendered`]); what the answers share.
     rendered: [OnceLock<Bytes>; Rendering::COUNT],
     history_rendered: OnceLock<HistoryJson>,
+    /// The same renderings gzipped for the wire, made from the plain ones on first request.
+    gzipped: [OnceLock<OpenGzip>; Rendering::COUNT],
 }
 
 /// `/health`'s `history` at the full length the view holds, as `[e0,e1,…` without the
@@ -46,6 +48,19 @@ pub struct View {
 pub struct HistoryJson {
     pub open: Bytes,
     pub ends: Vec<usize>,
+}
+
+/// A memoised rendering compressed once for the wire: an open gzip member (header and deflate
+/// blocks, none final) and what closing it after a per-request tail needs without reading the
+/// plain bytes again. Made and closed by [`crate::render::gzip`]; kept here beside the plain body
+/// so it lives and dies with the snapshot it was made from.
+#[derive(Clone, Debug)]
+pub struct OpenGzip {
+    pub head: Bytes,
+    /// CRC-32 of the plain bytes in `head`.
+    pub crc32: u32,
+    /// Length of the plain bytes in `head`.
+    pub plain_len: u64,
 }
 
 /// The answers that depend on nothing but the view, so each is rendered once per snapshot
@@ -76,6 +91,7 @@ impl View {
             history: Recent::default(),
             rendered: Default::default(),
             history_rendered: OnceLock::new(),
+            gzipped: Default::default(),
         }
     }
 
@@ -104,6 +120,20 @@ impl View {
         render: impl FnOnce(&Arc<View>) -> HistoryJson,
     ) -> HistoryJson {
         self.history_rendered.get_or_init(|| render(self)).clone()
+    }
+
+    /// `what` (rendered as by [`rendered`](Self::rendered)) compressed by `compress` the first
+    /// time anyone asks for it, then shared like the plain body: a thousand gzip scrapes of one
+    /// snapshot compress it once.
+    pub fn gzipped(
+        self: &Arc<Self>,
+        what: Rendering,
+        render: impl FnOnce(&Arc<View>) -> String,
+        compress: impl FnOnce(&[u8]) -> OpenGzip,
+    ) -> OpenGzip {
+        self.gzipped[what as usize]
+            .get_or_init(|| compress(&self.rendered(what, render)))
+            .clone()
     }
 }
 

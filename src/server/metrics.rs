@@ -1,15 +1,16 @@
 //! `/metrics` (the main target and the host) and `/probe?target=NAME` (one configured target,
-//! blackbox_exporter style). A failing Milvus is a metric value, never an HTTP error.
+//! blackbox_exporter style). A failing Milvus is a metric value, never an HTTP error. Both
+//! answer gzip when the client accepts it ([`super::encoding`]), compressed once per snapshot.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use super::bodies::Part;
-use super::{query_params, text, AppState};
+use super::{encoding, query_params, text, AppState};
 use crate::cache::TargetCache;
 use crate::render::exposition::{Exposition, Format};
 
@@ -88,6 +89,7 @@ async fn render(
 ) -> Response {
     let arrived = Instant::now();
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let coding = encoding::negotiate(headers);
     let read = cache.read_by(scrape_deadline(headers, offset)).await;
     let age_seconds = read.view.snapshot.age(arrived).as_secs_f64();
     let answer = Exposition {
@@ -96,14 +98,23 @@ async fn render(
         ttl: cache.ttl(),
         include_host,
     }
-    .render(format);
-    // The families are the snapshot's memoised text, shared by every answer (and counted
-    // once in the body budget); the tail is this answer's own.
-    state.bodies.answer(
+    .render_coded(format, coding);
+    // The families (plain or gzipped) are the snapshot's memoised bytes, shared by every
+    // answer (and counted once in the body budget); the tail is this answer's own.
+    let mut response = state.bodies.answer(
         StatusCode::OK,
         format.content_type_header(),
         vec![Part::shared(answer.families), Part::own(answer.tail)],
-    )
+    );
+    if response.status() == StatusCode::OK {
+        // The body depends on Accept-Encoding, whichever coding this one got.
+        let h = response.headers_mut();
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        if let Some(value) = coding.content_encoding() {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(value));
+        }
+    }
+    response
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 
 mod bodies;
 mod conn;
+mod encoding;
 mod guard;
 mod health;
 mod landing;
