@@ -1320,7 +1320,12 @@ async fn a_flood_of_bad_logins_does_not_stall_healthz() {
     println!(
         "40 bad logins (bcrypt cost 10): worst /healthz {worst:?}, worst cached right login {worst_cached:?}"
     );
-    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    // A guess is refused (401) or, when every password worker is busy, told to retry (503):
+    // nothing queues behind bcrypt.
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 503) && statuses.contains(&401),
+        "{statuses:?}"
+    );
     assert!(
         worst < Duration::from_millis(200),
         "/healthz took {worst:?}"
