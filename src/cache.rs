@@ -133,6 +133,18 @@ pub struct TargetCache {
     counters: Mutex<Counters>,
     /// The verdict history, kept with the cache so a reload that keeps the cache keeps it.
     history: Mutex<History>,
+    /// Requests waiting on this target's refresh now, and how many may (`fleet.max_waiters`).
+    waiters: std::sync::atomic::AtomicUsize,
+    max_waiters: usize,
+}
+
+/// A waiter counted in [`TargetCache::waiters`] until it stops waiting (or is cancelled).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl TargetCache {
@@ -158,6 +170,16 @@ impl TargetCache {
             inflight: Mutex::new(None),
             counters: Mutex::new(counters),
             history: Mutex::new(History::new(Limits::default())),
+            waiters: std::sync::atomic::AtomicUsize::new(0),
+            max_waiters: usize::MAX,
+        }
+    }
+
+    /// This cache letting at most `max` requests wait on its refresh at once (`fleet.max_waiters`).
+    pub fn with_max_waiters(self, max: usize) -> Self {
+        TargetCache {
+            max_waiters: max.max(1),
+            ..self
         }
     }
 
@@ -199,13 +221,36 @@ impl TargetCache {
     /// is not done in time, this reader gets the newest complete snapshot, marked cached (its
     /// age says how old), and the refresh goes on for everyone else.
     pub async fn read_by(self: &Arc<Self>, answer_within: Option<Duration>) -> Read {
+        match self.read_within(answer_within).await {
+            Some(read) => read,
+            None => Read {
+                view: self.placeholder(),
+                cached: true,
+            },
+        }
+    }
+
+    /// [`read_by`](Self::read_by), with the target's waiters bounded: when `max_waiters`
+    /// requests already wait on its refresh, this one gets the newest complete snapshot
+    /// without waiting, or `None` when there is none yet (the caller answers 503 for this
+    /// target alone). A hung Milvus thus holds at most `max_waiters` requests, never the
+    /// exporter's capacity to answer for the others.
+    pub async fn read_within(self: &Arc<Self>, answer_within: Option<Duration>) -> Option<Read> {
+        use std::sync::atomic::Ordering;
         if let Some(view) = self.peek() {
             if view.snapshot.age(now()) < self.ttl {
-                return Read { view, cached: true };
+                return Some(Read { view, cached: true });
             }
         }
+        if self.waiters.fetch_add(1, Ordering::SeqCst) >= self.max_waiters {
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+            // Starting (or joining) the refresh costs nothing and keeps the target warm.
+            drop(self.refresh());
+            return self.peek().map(|view| Read { view, cached: true });
+        }
+        let _waiting = Waiting(&self.waiters);
         let wait = answer_within.map_or(self.wait_limit(), |d| d.min(self.wait_limit()));
-        match tokio::time::timeout(wait, self.refresh()).await {
+        Some(match tokio::time::timeout(wait, self.refresh()).await {
             Ok(Some(view)) => Read {
                 view,
                 cached: false,
@@ -214,7 +259,7 @@ impl TargetCache {
                 view: self.peek().unwrap_or_else(|| self.placeholder()),
                 cached: true,
             },
-        }
+        })
     }
 
     /// Starts a refresh under the full deadline, or joins the one already running (two
@@ -372,10 +417,13 @@ impl Collect for crate::checks::Checker {
 pub struct Caches {
     pub main: Arc<TargetCache>,
     pub targets: BTreeMap<String, Arc<TargetCache>>,
+    /// Targets admitted by `/probe?target=<address>&module=`, bounded and evicted when idle.
+    pub fleet: Arc<crate::fleet::Fleet>,
     /// Subtracted from a scrape's timeout header (`web.scrape_timeout_offset`).
     pub scrape_timeout_offset: Duration,
     refresher: Option<tokio::task::JoinHandle<()>>,
     sampler: Option<tokio::task::JoinHandle<()>>,
+    sweeper: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Caches {
@@ -384,12 +432,24 @@ impl Caches {
         targets: BTreeMap<String, Arc<TargetCache>>,
         sampler: Option<tokio::task::JoinHandle<()>>,
     ) -> Self {
+        let fleet = crate::fleet::Fleet::new(
+            Vec::new(),
+            crate::config::FleetConfig {
+                max_targets: 1,
+                idle_timeout: Duration::from_secs(600),
+                max_waiters: usize::MAX,
+            },
+            main.ttl(),
+            Limits::default(),
+        );
         Caches {
             main,
             targets,
+            fleet: Arc::new(fleet),
             scrape_timeout_offset: Duration::from_millis(100),
             refresher: None,
             sampler,
+            sweeper: None,
         }
     }
 
@@ -398,6 +458,18 @@ impl Caches {
         let main = Arc::clone(&self.main);
         // The first refresh starts at once, so the first probe finds data or a refresh under way.
         drop(main.refresh());
+        // Idle discovered targets go with their channels even when nobody probes any more.
+        let fleet = Arc::clone(&self.fleet);
+        let every = (fleet.limits().idle_timeout / 4)
+            .clamp(Duration::from_millis(250), Duration::from_secs(60));
+        self.sweeper = Some(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                fleet.sweep();
+            }
+        }));
         if interval.is_zero() {
             return;
         }
@@ -425,8 +497,10 @@ impl Caches {
         if self.sampler.as_ref().is_some_and(|h| h.is_finished()) {
             return Some("the CPU sampler has stopped".into());
         }
+        let discovered = self.fleet.caches();
         std::iter::once(&self.main)
             .chain(self.targets.values())
+            .chain(discovered.iter())
             .find_map(|c| c.wedged())
     }
 
@@ -444,6 +518,9 @@ impl Caches {
             h.abort();
         }
         if let Some(h) = self.sampler.take() {
+            h.abort();
+        }
+        if let Some(h) = self.sweeper.take() {
             h.abort();
         }
     }
@@ -478,27 +555,42 @@ impl Caches {
             entries: config.history.max_entries,
             bytes: config.history.max_bytes,
         };
+        let module = |name: &str| {
+            config
+                .module(name)
+                .ok_or_else(|| ConfigError::invalid("targets", format!("no module {name:?}")))
+        };
+        let default = module(crate::config::DEFAULT_MODULE)?;
         let main = Arc::new(
             TargetCache::new(
-                crate::checks::Checker::new(config.milvus.clone(), Some(sampler), Some(config))?,
-                config.readiness.clone(),
+                crate::checks::Checker::new(config.milvus.clone(), Some(sampler), default)?,
+                default.readiness.clone(),
                 Scope::Main,
                 config.cache.ttl,
             )
-            .with_history_limits(limits),
+            .with_history_limits(limits)
+            .with_max_waiters(config.fleet.max_waiters),
         );
         let mut targets = BTreeMap::new();
         for t in &config.targets {
+            let m = module(&t.module)?;
             let cache = TargetCache::new(
-                crate::checks::Checker::new(t.clone(), None, None)?,
-                config.readiness.clone(),
+                crate::checks::Checker::new(t.clone(), None, m)?,
+                m.readiness.clone(),
                 Scope::ProbeTarget,
                 config.cache.ttl,
             )
-            .with_history_limits(limits);
+            .with_history_limits(limits)
+            .with_max_waiters(config.fleet.max_waiters);
             targets.insert(t.name.clone(), Arc::new(cache));
         }
         let mut caches = Caches::new(main, targets, Some(sampler_task));
+        caches.fleet = Arc::new(crate::fleet::Fleet::new(
+            config.modules.clone(),
+            config.fleet.clone(),
+            config.cache.ttl,
+            limits,
+        ));
         caches.scrape_timeout_offset = config.scrape_timeout_offset;
         Ok(caches)
     }

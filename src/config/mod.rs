@@ -19,6 +19,7 @@ mod env;
 mod history;
 mod log;
 mod milvus;
+mod modules;
 mod rag;
 mod readiness;
 mod system;
@@ -40,9 +41,14 @@ use log::RawLog;
 pub use log::{LogFormat, LogLevel};
 use milvus::RawMilvus;
 pub use milvus::{
-    CollectionFilter, Credentials, MilvusTarget, TlsConfig, DEFAULT_MAX_COLLECTIONS,
-    MAX_MAX_COLLECTIONS,
+    CollectionFilter, Credentials, MilvusTarget, TlsConfig, DEFAULT_ADDRESS,
+    DEFAULT_MAX_COLLECTIONS, MAX_MAX_COLLECTIONS,
 };
+pub use modules::{
+    canonical, Allowlist, FleetConfig, Module, DEFAULT_MODULE, MAX_ALLOWED_TARGETS,
+    MAX_MAX_TARGETS, MAX_MAX_WAITERS,
+};
+use modules::{RawFleet, RawModule};
 use rag::RawRagProbe;
 pub use rag::{
     EmbeddingEndpoint, RagProbeConfig, MAX_EMBEDDING_DIMENSIONS, MAX_RAG_NAME_BYTES,
@@ -93,6 +99,8 @@ struct RawConfig {
     log: RawLog,
     milvus: RawMilvus,
     targets: Vec<RawMilvus>,
+    modules: Vec<RawModule>,
+    fleet: RawFleet,
     dependencies: Vec<RawDependency>,
     rag_probes: Vec<RawRagProbe>,
     cache: RawCache,
@@ -128,6 +136,10 @@ pub struct Config {
     pub milvus: MilvusTarget,
     /// Extra Milvus instances reachable only through `/probe?target=NAME`.
     pub targets: Vec<MilvusTarget>,
+    /// Every module, `default` (the top-level sections) first.
+    pub modules: Vec<Module>,
+    /// The bounds on discovered targets.
+    pub fleet: FleetConfig,
     pub cache: CacheConfig,
     /// How much verdict history each target keeps in memory.
     pub history: HistoryConfig,
@@ -238,6 +250,12 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let web = WebConfig::from_raw(raw.web)?;
         let (log_level, log_format) = log::from_raw(&raw.log)?;
+        if raw.milvus.module.is_some() {
+            return Err(ConfigError::invalid(
+                "milvus.module",
+                "the main target always uses the module \"default\" (the top-level sections)",
+            ));
+        }
         let milvus = MilvusTarget::from_raw(raw.milvus, "milvus", "default")?;
         // Targets, dependencies and RAG probes share one namespace (a `/probe?target=` name,
         // a readiness rule, a metric label), and each entry carries settings of its own, so a
@@ -284,6 +302,37 @@ impl Config {
             rag_probes.push(probe);
         }
 
+        // Module names are a namespace of their own (`/probe?module=`).
+        let fleet = FleetConfig::from_raw(&raw.fleet)?;
+        let mut modules = vec![Module::default_module(
+            &milvus,
+            &readiness,
+            &dependencies,
+            &rag_probes,
+            &raw.fleet,
+        )?];
+        let mut module_names = Names::default();
+        module_names.claim(DEFAULT_MODULE, "the top-level sections".into(), "")?;
+        for (i, m) in raw.modules.into_iter().enumerate() {
+            let mut module = Module::from_raw(m, i, &env_lookup)?;
+            module_names.claim(&module.name, format!("modules[{i}].name"), "")?;
+            module.milvus.inventory_interval = cache.inventory_interval;
+            modules.push(module);
+        }
+        for (i, t) in targets.iter().enumerate() {
+            if !modules.iter().any(|m| m.name == t.module) {
+                let known: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+                return Err(ConfigError::invalid(
+                    format!("targets[{i}].module"),
+                    format!(
+                        "no module {} (modules: {})",
+                        shown(&t.module),
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+
         Ok(Config {
             listen_address: web.listen_address,
             scrape_timeout_offset: web.scrape_timeout_offset,
@@ -297,6 +346,8 @@ impl Config {
             log_format,
             milvus,
             targets,
+            modules,
+            fleet,
             cache,
             history,
             readiness,
@@ -310,22 +361,38 @@ impl Config {
         std::iter::once(&self.milvus).chain(self.targets.iter())
     }
 
+    /// The module called `name`.
+    pub fn module(&self, name: &str) -> Option<&Module> {
+        self.modules.iter().find(|m| m.name == name)
+    }
+
     /// Every secret value in the configuration, for redaction checks.
     pub fn secrets(&self) -> Vec<&str> {
-        let headers = self.dependencies.iter().flat_map(|d| match &d.kind {
-            DependencyKind::Http(h) => h.headers.iter().map(|(_, v)| v.expose()).collect(),
-            DependencyKind::Tcp { .. } => Vec::new(),
-        });
-        let rag = self
-            .rag_probes
+        // The default module repeats the top-level sections; every module is looked through.
+        let headers = self
+            .modules
             .iter()
+            .flat_map(|m| m.dependencies.iter())
+            .flat_map(|d| match &d.kind {
+                DependencyKind::Http(h) => h.headers.iter().map(|(_, v)| v.expose()).collect(),
+                DependencyKind::Tcp { .. } => Vec::new(),
+            });
+        let rag = self
+            .modules
+            .iter()
+            .flat_map(|m| m.rag_probes.iter())
             .flat_map(|r| r.embedding.headers.iter().map(|(_, v)| v.expose()));
-        self.all_targets()
+        let mut all: Vec<&str> = self
+            .all_targets()
+            .chain(self.modules.iter().map(|m| &m.milvus))
             .flat_map(|t| t.credentials.secrets())
             .chain(headers)
             .chain(rag)
             .filter(|s| !s.is_empty())
-            .collect()
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 }
 

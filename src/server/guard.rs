@@ -72,24 +72,21 @@ async fn guard(
             return (resp, None);
         }
     }
-    let permit = match (requests, matches!(req.uri().path(), "/metrics" | "/probe")) {
-        (Some(limit), true) => match Arc::clone(limit).try_acquire_owned() {
-            Ok(p) => Some(p),
-            Err(_) => {
-                return (
-                    text(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "too many concurrent /metrics and /probe requests (web.max_requests); retry later\n",
-                    ),
-                    None,
-                )
-            }
-        },
-        _ => None,
-    };
+    // The handlers of `/metrics` and `/probe` take the permit themselves, once the snapshot
+    // is in hand (super::metrics::RenderPermits): waiting on a refresh holds none.
+    if let (Some(limit), true) = (requests, matches!(req.uri().path(), "/metrics" | "/probe")) {
+        req.extensions_mut()
+            .insert(super::metrics::RenderPermits(Arc::clone(limit)));
+    }
     req.extensions_mut().insert(disclosure);
     match app.oneshot(req.map(Body::new)).await {
-        Ok(resp) => (resp, permit),
+        Ok(mut resp) => {
+            let permit = resp
+                .extensions_mut()
+                .remove::<super::metrics::RenderPermit>()
+                .and_then(|p| p.take());
+            (resp, permit)
+        }
         Err(never) => match never {},
     }
 }

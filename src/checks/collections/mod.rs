@@ -49,7 +49,7 @@ pub static CHECK: Registration = Registration {
     rules: &[Rule {
         name: "collections",
         rank: 40,
-        probe_targets: false,
+        probe_targets: true,
         eval: collections_rule,
     }],
     build: |setup: &Setup<'_>| {
