@@ -16,7 +16,12 @@ async fn settle() {
 fn one_line_400(r: &crate::support::exporter::Reply, needle: &str) {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains(needle), "wanted {needle:?} in {:?}", r.body);
-    assert_eq!(r.body.trim_end().lines().count(), 1, "one line: {:?}", r.body);
+    assert_eq!(
+        r.body.trim_end().lines().count(),
+        1,
+        "one line: {:?}",
+        r.body
+    );
 }
 
 #[tokio::test]
@@ -36,7 +41,10 @@ async fn an_allowed_address_is_probed_with_its_module() {
     assert_eq!(r.metrics().value("milvus_up", &[]), 1.0, "{}", r.body);
     // A URL names the same target.
     let r = ex
-        .get(&format!("/probe?target=http://{}/&module=prod", milvus.addr()))
+        .get(&format!(
+            "/probe?target=http://{}/&module=prod",
+            milvus.addr()
+        ))
         .await;
     assert_eq!(r.metrics().value("milvus_up", &[]), 1.0);
     assert!(milvus.state().calls("CheckHealth") >= 1);
@@ -63,15 +71,27 @@ async fn refused_targets_get_a_clear_400_and_nothing_is_dialled() {
         ("169.254.169.254:80&module=wide".into(), "link-local"),
         // A name that matches its pattern but resolves to a refused address.
         (format!("localhost:{port}&module=names"), "resolves to"),
-        (format!("other.example:{port}&module=names"), "matches no allowed_targets"),
+        (
+            format!("other.example:{port}&module=names"),
+            "matches no allowed_targets",
+        ),
         // The metrics port must pass the same allowlist.
         (format!("127.0.0.1:{port}&module=metrics"), "127.0.0.1:9091"),
         // Discovered targets are off for a module with no allowlist, and the default's.
-        (format!("127.0.0.1:{port}&module=closed"), "allows no discovered targets"),
-        (format!("127.0.0.1:{port}"), "fleet.allowed_targets is empty"),
+        (
+            format!("127.0.0.1:{port}&module=closed"),
+            "allows no discovered targets",
+        ),
+        (
+            format!("127.0.0.1:{port}"),
+            "fleet.allowed_targets is empty",
+        ),
         ("127.0.0.1:1&module=nope".into(), "unknown module"),
         // What could lead elsewhere.
-        (format!("http://u:p@127.0.0.1:{port}&module=wide"), "credentials"),
+        (
+            format!("http://u:p@127.0.0.1:{port}&module=wide"),
+            "credentials",
+        ),
         (
             format!("http://10.0.0.1:{port}/redirect%3Fto%3Dx&module=wide"),
             "has a path",

@@ -52,14 +52,29 @@ async fn past_max_targets_a_new_target_gets_503_and_the_live_ones_still_answer()
     )
     .await;
     for m in &milvus[..2] {
-        assert_eq!(ex.get(&format!("/probe?target={}", m.addr())).await.status, 200);
+        assert_eq!(
+            ex.get(&format!("/probe?target={}", m.addr())).await.status,
+            200
+        );
     }
     let r = ex.get(&format!("/probe?target={}", milvus[2].addr())).await;
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.body.contains("fleet.max_targets"), "{}", r.body);
-    assert_eq!(milvus[2].state().total_calls(), 0, "the refused target was not dialled");
-    assert_eq!(ex.get(&format!("/probe?target={}", milvus[0].addr())).await.status, 200);
+    assert_eq!(
+        milvus[2].state().total_calls(),
+        0,
+        "the refused target was not dialled"
+    );
+    assert_eq!(
+        ex.get(&format!("/probe?target={}", milvus[0].addr()))
+            .await
+            .status,
+        200
+    );
     let m = ex.get("/metrics").await.metrics();
-    assert_eq!(m.value("milvus_exporter_probe_targets_refused_full_total", &[]), 1.0);
+    assert_eq!(
+        m.value("milvus_exporter_probe_targets_refused_full_total", &[]),
+        1.0
+    );
     ex.stop().await;
 }

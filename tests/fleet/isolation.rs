@@ -43,11 +43,19 @@ async fn while_they_hang(hung: &[Silent]) {
 }
 
 async fn check_the_others_answer(ex: &Exporter, healthy: &str) {
-    for path in ["/metrics".to_string(), healthy.to_string(), "/healthz".into()] {
+    for path in [
+        "/metrics".to_string(),
+        healthy.to_string(),
+        "/healthz".into(),
+    ] {
         let start = Instant::now();
         let r = ex.get(&path).await;
         let took = start.elapsed();
-        assert_eq!(r.status, 200, "{path} while {HUNG} targets hang: {}", r.body);
+        assert_eq!(
+            r.status, 200,
+            "{path} while {HUNG} targets hang: {}",
+            r.body
+        );
         assert!(
             took < Duration::from_secs(3),
             "{path} took {took:?} while targets hang"
@@ -80,11 +88,21 @@ async fn hung_named_targets_leave_metrics_and_healthy_targets_answering() {
     // Warm the main target and the healthy one, as Prometheus's earlier scrapes would.
     assert_eq!(ex.get("/metrics").await.status, 200);
     assert_eq!(ex.get("/probe?target=healthy").await.status, 200);
-    let waiting = all_at_once(&ex, (0..HUNG).map(|i| format!("/probe?target=hung{i}")).collect()).await;
+    let waiting = all_at_once(
+        &ex,
+        (0..HUNG)
+            .map(|i| format!("/probe?target=hung{i}"))
+            .collect(),
+    )
+    .await;
     while_they_hang(&hung).await;
     check_the_others_answer(&ex, "/probe?target=healthy").await;
     for w in waiting {
-        assert_eq!(w.await.expect("probe"), 200, "a hung target still answers, milvus_up 0");
+        assert_eq!(
+            w.await.expect("probe"),
+            200,
+            "a hung target still answers, milvus_up 0"
+        );
     }
     ex.stop().await;
 }
@@ -147,7 +165,11 @@ async fn a_targets_waiters_are_bounded_and_the_rest_get_its_newest_snapshot_or_5
     statuses.sort_unstable();
     assert_eq!(statuses, vec![200, 200, 503, 503, 503], "{statuses:?}");
     let turned_away = ex.get(&path).await;
-    assert_eq!(turned_away.status, 200, "the first refresh's snapshot: {}", turned_away.body);
+    assert_eq!(
+        turned_away.status, 200,
+        "the first refresh's snapshot: {}",
+        turned_away.body
+    );
     // Once a refresh has completed, the waiters past the bound get that snapshot, not 503.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let again = all_at_once(&ex, vec![path.clone(); 5]).await;
