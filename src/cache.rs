@@ -11,6 +11,8 @@
 //! other clients read, so no client can change the verdict another one sees. A refresh that
 //! panics is contained: the panic becomes a failed snapshot and the next refresh runs.
 
+pub mod fleet;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -220,8 +222,11 @@ impl TargetCache {
     /// wait: the refresh it starts or joins runs under the full deadline and is shared. If it
     /// is not done in time, this reader gets the newest complete snapshot, marked cached (its
     /// age says how old), and the refresh goes on for everyone else.
+    ///
+    /// Its waiters are not bounded: `/readyz` and `/health` hold no permit and are asked by a
+    /// kubelet, not by whoever can reach `/probe`.
     pub async fn read_by(self: &Arc<Self>, answer_within: Option<Duration>) -> Read {
-        match self.read_within(answer_within).await {
+        match self.read_bounded(answer_within, usize::MAX).await {
             Some(read) => read,
             None => Read {
                 view: self.placeholder(),
@@ -236,13 +241,21 @@ impl TargetCache {
     /// target alone). A hung Milvus thus holds at most `max_waiters` requests, never the
     /// exporter's capacity to answer for the others.
     pub async fn read_within(self: &Arc<Self>, answer_within: Option<Duration>) -> Option<Read> {
+        self.read_bounded(answer_within, self.max_waiters).await
+    }
+
+    async fn read_bounded(
+        self: &Arc<Self>,
+        answer_within: Option<Duration>,
+        max_waiters: usize,
+    ) -> Option<Read> {
         use std::sync::atomic::Ordering;
         if let Some(view) = self.peek() {
             if view.snapshot.age(now()) < self.ttl {
                 return Some(Read { view, cached: true });
             }
         }
-        if self.waiters.fetch_add(1, Ordering::SeqCst) >= self.max_waiters {
+        if self.waiters.fetch_add(1, Ordering::SeqCst) >= max_waiters {
             self.waiters.fetch_sub(1, Ordering::SeqCst);
             // Starting (or joining) the refresh costs nothing and keeps the target warm.
             drop(self.refresh());
@@ -418,7 +431,7 @@ pub struct Caches {
     pub main: Arc<TargetCache>,
     pub targets: BTreeMap<String, Arc<TargetCache>>,
     /// Targets admitted by `/probe?target=<address>&module=`, bounded and evicted when idle.
-    pub fleet: Arc<crate::fleet::Fleet>,
+    pub fleet: Arc<fleet::Fleet>,
     /// Subtracted from a scrape's timeout header (`web.scrape_timeout_offset`).
     pub scrape_timeout_offset: Duration,
     refresher: Option<tokio::task::JoinHandle<()>>,
@@ -432,7 +445,7 @@ impl Caches {
         targets: BTreeMap<String, Arc<TargetCache>>,
         sampler: Option<tokio::task::JoinHandle<()>>,
     ) -> Self {
-        let fleet = crate::fleet::Fleet::new(
+        let fleet = fleet::Fleet::new(
             Vec::new(),
             crate::config::FleetConfig {
                 max_targets: 1,
@@ -585,7 +598,7 @@ impl Caches {
             targets.insert(t.name.clone(), Arc::new(cache));
         }
         let mut caches = Caches::new(main, targets, Some(sampler_task));
-        caches.fleet = Arc::new(crate::fleet::Fleet::new(
+        caches.fleet = Arc::new(fleet::Fleet::new(
             config.modules.clone(),
             config.fleet.clone(),
             config.cache.ttl,

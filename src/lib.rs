@@ -13,7 +13,6 @@ pub mod cache;
 pub mod checks;
 pub mod cli;
 pub mod config;
-pub mod fleet;
 pub mod history;
 pub mod limits;
 pub mod model;

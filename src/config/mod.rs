@@ -528,6 +528,7 @@ mod tests {
         assert_eq!(sample.history, defaults.history);
         assert_eq!(sample.readiness, defaults.readiness);
         assert_eq!(sample.system, defaults.system);
+        assert_eq!(sample.fleet, defaults.fleet);
         assert_eq!(sample.listen_address, defaults.listen_address);
         assert_eq!(sample.header_read_timeout, defaults.header_read_timeout);
         assert_eq!(sample.max_connections, defaults.max_connections);
@@ -642,6 +643,70 @@ mod tests {
                 "targets[1].name",
             ),
             ("[cache]\nbogus = 1\n", "bogus"),
+        ];
+        for (toml, key) in cases {
+            let err = load_toml(toml, &[]).expect_err(toml).to_string();
+            assert!(err.contains(key), "{toml:?} gave {err:?}, wanted key {key}");
+            assert!(!err.contains('\n'), "one line: {err:?}");
+        }
+    }
+
+    #[test]
+    fn modules_load_and_their_errors_name_the_key() {
+        let c = load_toml(
+            "[[targets]]\nname = \"t\"\naddress = \"10.0.0.1:1\"\nmodule = \"prod\"\n\
+             [[modules]]\nname = \"prod\"\nallowed_targets = [\"10.0.0.0/8\", \"m-*.svc:*\"]\n\
+             metrics_port = 9091\n[modules.milvus]\ntimeout = \"1s\"\ntoken = \"tok\"\n\
+             [modules.readiness]\nrequired_collections = [\"docs\"]\n",
+            &[],
+        )
+        .expect("loads");
+        let prod = c.module("prod").expect("prod");
+        assert_eq!(prod.milvus.timeout, Duration::from_secs(1));
+        assert_eq!(prod.metrics_port, Some(9091));
+        assert_eq!(prod.readiness.required_collections.len(), 1);
+        assert!(prod.allowed.admits_name("m-a.svc", 5));
+        assert_eq!(c.targets[0].module, "prod");
+        assert_eq!(
+            c.module("default").map(|m| m.allowed.is_empty()),
+            Some(true)
+        );
+        assert!(c.secrets().contains(&"tok"));
+        let cases: &[(&str, &str)] = &[
+            ("[[modules]]\nname = \"\"\n", "modules[0].name"),
+            ("[[modules]]\nname = \"default\"\n", "modules[0].name"),
+            (
+                "[[modules]]\nname = \"a\"\n[[modules]]\nname = \"a\"\n",
+                "modules[1].name",
+            ),
+            (
+                "[[modules]]\nname = \"a\"\n[modules.milvus]\naddress = \"x:1\"\n",
+                "modules[0].milvus.address",
+            ),
+            (
+                "[[modules]]\nname = \"a\"\nallowed_targets = [\"10.0.0.0/40\"]\n",
+                "modules[0].allowed_targets[0]",
+            ),
+            (
+                "[[modules]]\nname = \"a\"\nmetrics_port = 70000\n",
+                "modules[0].metrics_port",
+            ),
+            (
+                "[[modules]]\nname = \"a\"\n[modules.readiness]\nmemory_percent_max = 200\n",
+                "modules[0].readiness.memory_percent_max",
+            ),
+            (
+                "[[targets]]\nname = \"t\"\nmodule = \"nope\"\n",
+                "targets[0].module",
+            ),
+            ("[milvus]\nmodule = \"x\"\n", "milvus.module"),
+            ("[fleet]\nmax_targets = 0\n", "fleet.max_targets"),
+            ("[fleet]\nmax_waiters = 0\n", "fleet.max_waiters"),
+            ("[fleet]\nidle_timeout = \"0s\"\n", "fleet.idle_timeout"),
+            (
+                "[fleet]\nallowed_targets = [\"nohost\"]\n",
+                "fleet.allowed_targets[0]",
+            ),
         ];
         for (toml, key) in cases {
             let err = load_toml(toml, &[]).expect_err(toml).to_string();

@@ -57,7 +57,7 @@ impl Default for RawFleet {
             metrics_port: None,
             max_targets: 1000,
             idle_timeout: HumanDuration(Duration::from_secs(600)),
-            max_waiters: 16,
+            max_waiters: 256,
         }
     }
 }

@@ -102,7 +102,7 @@ pub struct Exposition {
     /// Host gauges and build info belong to `/metrics`, not to `/probe`.
     pub include_host: bool,
     /// The discovered targets live and evicted, on `/metrics` only (per request, in the tail).
-    pub fleet: Option<crate::fleet::FleetCounts>,
+    pub fleet: Option<crate::cache::fleet::FleetCounts>,
 }
 
 impl Exposition {
@@ -213,7 +213,7 @@ impl Collector for Age {
 
 /// The discovered targets, counted when the answer is made.
 #[derive(Debug)]
-struct FleetFamilies(crate::fleet::FleetCounts);
+struct FleetFamilies(crate::cache::fleet::FleetCounts);
 
 impl Collector for FleetFamilies {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {

@@ -16,8 +16,8 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{query_params, text, AppState};
+use crate::cache::fleet::{FleetCounts, Refused};
 use crate::cache::TargetCache;
-use crate::fleet::{FleetCounts, Refused};
 use crate::render::exposition::{Answer, Exposition, Format};
 
 pub async fn metrics(

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, FutureExt};
 
-use crate::cache::{now, TargetCache};
+use super::{now, TargetCache};
 use crate::checks::Checker;
 use crate::config::{canonical, FleetConfig, Module, TlsConfig};
 use crate::history::Limits;
