@@ -227,7 +227,17 @@ impl Fleet {
                 shown(&m.name)
             )));
         }
-        let address = TargetAddress::parse(target).map_err(Refused::Invalid)?;
+        let mut address = TargetAddress::parse(target).map_err(Refused::Invalid)?;
+        // `host:port` takes the module's TLS setting, so it and the URL that says the same
+        // are one target with one cache.
+        let module_tls = m.milvus.tls.is_some();
+        if address.tls == Some(false) && module_tls {
+            return Err(Refused::Invalid(format!(
+                "module {} uses TLS; give https:// or host:port",
+                shown(&m.name)
+            )));
+        }
+        address.tls = Some(address.tls.unwrap_or(module_tls));
         let key = (m.name.clone(), address.to_string());
         if let Some(e) = self.entries().get(&key) {
             *e.last_used.lock().unwrap_or_else(|p| p.into_inner()) = now();
@@ -313,22 +323,7 @@ impl Fleet {
         address: &TargetAddress,
         dial: IpAddr,
     ) -> Result<Arc<TargetCache>, Refused> {
-        let module_tls = m.milvus.tls.is_some();
-        let tls = match address.tls {
-            Some(false) if module_tls => {
-                return Err(Refused::Invalid(format!(
-                    "module {} uses TLS; give https://{}:{} or host:port",
-                    shown(&m.name),
-                    match &address.host {
-                        Host::Name(n) => n.clone(),
-                        Host::Ip(ip) => ip.to_string(),
-                    },
-                    address.port
-                )))
-            }
-            Some(t) => t,
-            None => module_tls,
-        };
+        let tls = address.tls == Some(true);
         let host = match dial {
             IpAddr::V6(v6) => format!("[{v6}]"),
             v4 => v4.to_string(),
@@ -402,6 +397,58 @@ impl Fleet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fleet(resolves_to: &'static [&'static str]) -> Fleet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[[modules]]\nname = \"prod\"\nallowed_targets = [\"milvus-*.svc:19530\"]\n",
+        )
+        .expect("write");
+        let c =
+            crate::config::Config::load_from(Some(&path), &[], &Default::default()).expect("loads");
+        let resolver: Resolver = Arc::new(move |_, _| {
+            let ips = resolves_to.iter().map(|s| s.parse().expect("ip")).collect();
+            async move { Ok(ips) }.boxed()
+        });
+        Fleet::new(
+            c.modules,
+            c.fleet,
+            Duration::from_secs(10),
+            Limits::default(),
+        )
+        .with_resolver(resolver)
+    }
+
+    #[tokio::test]
+    async fn a_name_is_admitted_only_when_every_address_it_resolves_to_is() {
+        let ok = fleet(&["10.0.0.1", "10.0.0.2"]);
+        let cache = ok
+            .admit("prod", "milvus-a.svc:19530")
+            .await
+            .expect("admitted");
+        assert_eq!(cache.name(), "http://milvus-a.svc:19530");
+        // The same target by URL is the same cache.
+        let again = ok
+            .admit("prod", "http://milvus-a.svc:19530")
+            .await
+            .expect("same");
+        assert!(Arc::ptr_eq(&cache, &again));
+        assert_eq!(ok.counts().live, 1);
+        let bad = fleet(&["10.0.0.1", "127.0.0.1"]);
+        let why = match bad.admit("prod", "milvus-a.svc:19530").await {
+            Ok(_) => panic!("one address is loopback, yet admitted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            why.contains("resolves to 127.0.0.1:19530 is a loopback"),
+            "{why}"
+        );
+        assert_eq!(bad.counts().live, 0);
+        let meta = fleet(&["169.254.169.254"]);
+        assert!(meta.admit("prod", "milvus-a.svc:19530").await.is_err());
+    }
 
     #[test]
     fn targets_parse_and_refuse_what_could_lead_elsewhere() {
