@@ -308,29 +308,28 @@ async fn a_required_released_collection_is_not_ready_with_a_reason() {
     exporter.stop().await;
 
     // `check`: 0 ready, 1 not ready, 2 bad config; the table names what it saw.
-    let bin = env!("CARGO_BIN_EXE_milvus_exporter");
-    let ok = Command::new(bin)
+    let ok = support::binary::command(None)
         .args(["check", "--milvus.address", &lite.url])
         .output()
         .expect("run check");
     let out = String::from_utf8_lossy(&ok.stdout);
     assert_eq!(ok.status.code(), Some(0), "{out}");
     assert!(out.contains("READY") && out.contains("docs") && out.contains("archive"));
-    let not_ready = Command::new(bin)
+    let not_ready = support::binary::command(None)
         .args(["check", "--milvus.address", &lite.url])
         .env("MILVUS_EXPORTER_READINESS__REQUIRED_COLLECTIONS", "archive")
         .output()
         .expect("run check");
     assert_eq!(not_ready.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&not_ready.stdout).contains("NOT READY"));
-    let json = Command::new(bin)
+    let json = support::binary::command(None)
         .args(["check", "--output", "json", "--milvus.address", &lite.url])
         .output()
         .expect("run check");
     let parsed: serde_json::Value =
         serde_json::from_slice(&json.stdout).expect("check --output json is JSON");
     assert_eq!(parsed["readiness"], true);
-    let bad = Command::new(bin)
+    let bad = support::binary::command(None)
         .args(["check", "--milvus.address", "ftp://nowhere"])
         .output()
         .expect("run check");

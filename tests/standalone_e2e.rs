@@ -35,7 +35,8 @@ impl CheckRun {
 /// `milvus_exporter check --milvus.address URL` with `envs`; credentials from the caller's
 /// environment are removed first so that only `envs` decides.
 fn run_check(url: &str, envs: &[(&str, &str)]) -> CheckRun {
-    let mut cmd = Command::new(BIN);
+    // The host's disk and memory are not what these runs are about.
+    let mut cmd = support::binary::command(None);
     cmd.args(["check", "--milvus.address", url])
         .env_remove("MILVUS_EXPORTER_MILVUS__USERNAME")
         .env_remove("MILVUS_EXPORTER_MILVUS__PASSWORD")
@@ -207,7 +208,7 @@ required = false
         ),
     )
     .expect("write config");
-    let out = Command::new(BIN)
+    let out = support::binary::command(None)
         .args(["check", "--output", "json", "--config"])
         .arg(&config)
         .output()
@@ -421,7 +422,7 @@ fn the_documented_least_privilege_role_is_enough_for_every_check() {
         ),
     )
     .expect("write config");
-    let out = Command::new(BIN)
+    let out = support::binary::command(None)
         .args(["check", "--output", "json", "--config"])
         .arg(&config)
         .env_remove("MILVUS_EXPORTER_MILVUS__USERNAME")

@@ -44,6 +44,9 @@ impl Binary {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        for (k, v) in super::host_neutral_env(Some(toml), env) {
+            cmd.env(k, v);
+        }
         let mut child = cmd.spawn().expect("spawn milvus_exporter");
         let stderr = Arc::new(Mutex::new(String::new()));
         let pipe = child.stderr.take().expect("stderr pipe");
@@ -170,6 +173,16 @@ fn listen_addr(stderr: &str) -> Option<String> {
     (!addr.is_empty()).then_some(addr)
 }
 
+/// `milvus_exporter` as a command for a test to build on, its environment the test's own plus
+/// the host thresholds that `toml` (the configuration it will be given, if any) does not set.
+pub fn command(toml: Option<&str>) -> Command {
+    let mut cmd = Command::new(BIN);
+    for (k, v) in super::host_neutral_env(toml, &[]) {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
 /// Runs the binary to completion with a time limit: (exit code, stdout, stderr).
 pub fn run(args: &[&str], env: &[(&str, &str)], limit: Duration) -> (Option<i32>, String, String) {
     let mut cmd = Command::new(BIN);
@@ -180,6 +193,15 @@ pub fn run(args: &[&str], env: &[(&str, &str)], limit: Duration) -> (Option<i32>
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
+        cmd.env(k, v);
+    }
+    // The configuration file after `--config`, when there is one, says which host
+    // thresholds the test set itself.
+    let file = args
+        .windows(2)
+        .find(|w| w[0] == "--config")
+        .and_then(|w| std::fs::read_to_string(w[1]).ok());
+    for (k, v) in super::host_neutral_env(file.as_deref(), env) {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn milvus_exporter");

@@ -1,6 +1,6 @@
 //! The one in-process harness: the real app (`milvus_exporter::app`, what the binary runs)
 //! on a free loopback port, built from a TOML configuration, and small helpers to read its
-//! answers. `Exporter::start` serves with the limits of the TOML's `[web]` section, as the
+//! answers. The host's disk and memory thresholds are 100 % unless the TOML sets them. `Exporter::start` serves with the limits of the TOML's `[web]` section, as the
 //! binary does; `Exporter::start_with` takes the server's limits and web configuration (TLS,
 //! basic auth) from the test.
 
@@ -26,8 +26,9 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// Starts the exporter with `toml` as its configuration file (no environment layer) and
-    /// the connection limits of its `[web]` section, as the binary would.
+    /// Starts the exporter with `toml` as its configuration file (no environment layer but
+    /// the host thresholds it does not set) and the connection limits of its `[web]`
+    /// section, as the binary would.
     pub async fn start(toml: &str) -> Exporter {
         Exporter::launch(toml, None).await
     }
@@ -44,7 +45,8 @@ impl Exporter {
         // As `--web.listen-address 127.0.0.1:0`: a flag, so a reload keeps it.
         let layers = Layers {
             file: Some(path),
-            env: Vec::new(),
+            // Only the host thresholds a test did not set (see `host_neutral_env`).
+            env: super::host_neutral_env(Some(toml), &[]),
             overrides: Overrides {
                 listen_address: Some("127.0.0.1:0".into()),
                 ..Overrides::default()
