@@ -25,6 +25,7 @@ fn answer(view: &Arc<View>, format: Format) -> milvus_exporter::render::expositi
         age_seconds: 1.5,
         ttl: TTL,
         include_host: true,
+        fleet: None,
     }
     .render(format)
 }

@@ -11,6 +11,8 @@
 //! other clients read, so no client can change the verdict another one sees. A refresh that
 //! panics is contained: the panic becomes a failed snapshot and the next refresh runs.
 
+pub mod fleet;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -203,6 +205,18 @@ pub struct TargetCache {
     /// Set when a reload replaced this cache: it starts no refresh any more, and the one it
     /// had under way was cut. A request that still holds it reads its last view.
     retired: AtomicBool,
+    /// Requests waiting on this target's refresh now, and how many may (`fleet.max_waiters`).
+    waiters: std::sync::atomic::AtomicUsize,
+    max_waiters: usize,
+}
+
+/// A waiter counted in [`TargetCache::waiters`] until it stops waiting (or is cancelled).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl TargetCache {
@@ -229,6 +243,16 @@ impl TargetCache {
             counters: Mutex::new(counters),
             history: Arc::new(Mutex::new(History::new(Limits::default()))),
             retired: AtomicBool::new(false),
+            waiters: std::sync::atomic::AtomicUsize::new(0),
+            max_waiters: usize::MAX,
+        }
+    }
+
+    /// This cache letting at most `max` requests wait on its refresh at once (`fleet.max_waiters`).
+    pub fn with_max_waiters(self, max: usize) -> Self {
+        TargetCache {
+            max_waiters: max.max(1),
+            ..self
         }
     }
 
@@ -311,14 +335,48 @@ impl TargetCache {
     /// wait: the refresh it starts or joins runs under the full deadline and is shared. If it
     /// is not done in time, this reader gets the newest complete snapshot, marked cached (its
     /// age says how old), and the refresh goes on for everyone else.
+    ///
+    /// Its waiters are not bounded: `/readyz` and `/health` hold no permit and are asked by a
+    /// kubelet, not by whoever can reach `/probe`.
     pub async fn read_by(self: &Arc<Self>, answer_within: Option<Duration>) -> Read {
+        match self.read_bounded(answer_within, usize::MAX).await {
+            Some(read) => read,
+            None => Read {
+                view: self.placeholder(),
+                cached: true,
+            },
+        }
+    }
+
+    /// [`read_by`](Self::read_by), with the target's waiters bounded: when `max_waiters`
+    /// requests already wait on its refresh, this one gets the newest complete snapshot
+    /// without waiting, or `None` when there is none yet (the caller answers 503 for this
+    /// target alone). A hung Milvus thus holds at most `max_waiters` requests, never the
+    /// exporter's capacity to answer for the others.
+    pub async fn read_within(self: &Arc<Self>, answer_within: Option<Duration>) -> Option<Read> {
+        self.read_bounded(answer_within, self.max_waiters).await
+    }
+
+    async fn read_bounded(
+        self: &Arc<Self>,
+        answer_within: Option<Duration>,
+        max_waiters: usize,
+    ) -> Option<Read> {
+        use std::sync::atomic::Ordering;
         if let Some(view) = self.peek() {
             if view.snapshot.age(now()) < self.ttl {
-                return Read { view, cached: true };
+                return Some(Read { view, cached: true });
             }
         }
+        if self.waiters.fetch_add(1, Ordering::SeqCst) >= max_waiters {
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+            // Starting (or joining) the refresh costs nothing and keeps the target warm.
+            drop(self.refresh());
+            return self.peek().map(|view| Read { view, cached: true });
+        }
+        let _waiting = Waiting(&self.waiters);
         let wait = answer_within.map_or(self.wait_limit(), |d| d.min(self.wait_limit()));
-        match tokio::time::timeout(wait, self.refresh()).await {
+        Some(match tokio::time::timeout(wait, self.refresh()).await {
             Ok(Some(view)) => Read {
                 view,
                 cached: false,
@@ -327,7 +385,7 @@ impl TargetCache {
                 view: self.peek().unwrap_or_else(|| self.placeholder()),
                 cached: true,
             },
-        }
+        })
     }
 
     /// Starts a refresh under the full deadline, or joins the one already running (two
@@ -499,12 +557,16 @@ impl Collect for crate::checks::Checker {
 pub struct Caches {
     pub main: Arc<TargetCache>,
     pub targets: BTreeMap<String, Arc<TargetCache>>,
+    /// Targets admitted by `/probe?target=<address>&module=`, bounded and evicted when idle.
+    pub fleet: Arc<fleet::Fleet>,
     /// Subtracted from a scrape's timeout header (`web.scrape_timeout_offset`).
     pub scrape_timeout_offset: Duration,
     /// Behind locks so a reload can stop them (and hand the sampler on) while requests still
     /// hold these caches.
     refresher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     sampler: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Evicts idle discovered targets (started with the refresher).
+    sweeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -520,12 +582,24 @@ impl Caches {
         targets: BTreeMap<String, Arc<TargetCache>>,
         sampler: Option<tokio::task::JoinHandle<()>>,
     ) -> Self {
+        let fleet = fleet::Fleet::new(
+            Vec::new(),
+            crate::config::FleetConfig {
+                max_targets: 1,
+                idle_timeout: Duration::from_secs(600),
+                max_waiters: usize::MAX,
+            },
+            main.ttl(),
+            Limits::default(),
+        );
         Caches {
             main,
             targets,
+            fleet: Arc::new(fleet),
             scrape_timeout_offset: Duration::from_millis(100),
             refresher: Mutex::new(None),
             sampler: Mutex::new(sampler),
+            sweeper: Mutex::new(None),
         }
     }
 
@@ -541,6 +615,18 @@ impl Caches {
         if !fresh {
             drop(main.refresh());
         }
+        // Idle discovered targets go with their channels even when nobody probes any more.
+        let fleet = Arc::clone(&self.fleet);
+        let every = (fleet.limits().idle_timeout / 4)
+            .clamp(Duration::from_millis(250), Duration::from_secs(60));
+        *locked(&self.sweeper) = Some(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                fleet.sweep();
+            }
+        }));
         if interval.is_zero() {
             return;
         }
@@ -574,8 +660,10 @@ impl Caches {
         {
             return Some("the CPU sampler has stopped".into());
         }
+        let discovered = self.fleet.caches();
         std::iter::once(&self.main)
             .chain(self.targets.values())
+            .chain(discovered.iter())
             .find_map(|c| c.wedged())
     }
 
@@ -596,6 +684,9 @@ impl Caches {
         if let Some(h) = locked(&self.sampler).take() {
             h.abort();
         }
+        if let Some(h) = locked(&self.sweeper).take() {
+            h.abort();
+        }
     }
 
     /// After a reload swapped `new` in for these caches: every cache of these that `new` did
@@ -607,6 +698,11 @@ impl Caches {
         }
         for (name, c) in &self.targets {
             if !new.targets.get(name).is_some_and(|n| Arc::ptr_eq(c, n)) {
+                c.retire();
+            }
+        }
+        if !Arc::ptr_eq(&self.fleet, &new.fleet) {
+            for c in self.fleet.caches() {
                 c.retire();
             }
         }
@@ -647,12 +743,36 @@ fn main_unchanged(a: &Config, b: &Config) -> bool {
         && a.system == b.system
         && a.history == b.history
         && a.cache.ttl == b.cache.ttl
+        && a.fleet.max_waiters == b.fleet.max_waiters
+        && same_module(
+            a,
+            b,
+            crate::config::DEFAULT_MODULE,
+            crate::config::DEFAULT_MODULE,
+        )
 }
 
 /// Whether a `/probe` target's cache would come out the same.
 fn target_unchanged(old: &Config, new: &Config, a: &MilvusTarget, b: &MilvusTarget) -> bool {
     a == b
-        && old.readiness == new.readiness
+        && same_module(old, new, &a.module, &b.module)
+        && old.history == new.history
+        && old.cache.ttl == new.cache.ttl
+        && old.fleet.max_waiters == new.fleet.max_waiters
+}
+
+/// Whether module `a` of `old` and module `b` of `new` give a configured target the same checks.
+fn same_module(old: &Config, new: &Config, a: &str, b: &str) -> bool {
+    match (old.module(a), new.module(b)) {
+        (Some(a), Some(b)) => a.same_checks(b),
+        _ => false,
+    }
+}
+
+/// Whether the discovered targets would be probed the same way, within the same bounds.
+fn fleet_unchanged(old: &Config, new: &Config) -> bool {
+    old.modules == new.modules
+        && old.fleet == new.fleet
         && old.history == new.history
         && old.cache.ttl == new.cache.ttl
 }
@@ -680,6 +800,12 @@ impl Caches {
             entries: config.history.max_entries,
             bytes: config.history.max_bytes,
         };
+        let module = |name: &str| {
+            config
+                .module(name)
+                .ok_or_else(|| ConfigError::invalid("targets", format!("no module {name:?}")))
+        };
+        let default = module(crate::config::DEFAULT_MODULE)?;
         // A successor on the same connection keeps the channel and carries the view over.
         let successor = |old: Option<&Arc<TargetCache>>,
                          old_target: Option<&MilvusTarget>,
@@ -712,15 +838,16 @@ impl Caches {
                     config.milvus.clone(),
                     client,
                     Some(sampler),
-                    Some(config),
+                    default,
                 )?;
                 let cache = TargetCache::new(
                     checker,
-                    config.readiness.clone(),
+                    default.readiness.clone(),
                     Scope::Main,
                     config.cache.ttl,
                 )
-                .with_history_limits(limits);
+                .with_history_limits(limits)
+                .with_max_waiters(config.fleet.max_waiters);
                 let cache = match old {
                     Some(old)
                         if previous
@@ -748,6 +875,7 @@ impl Caches {
             .unwrap_or_default();
         let mut targets = BTreeMap::new();
         for t in &config.targets {
+            let m = module(&t.module)?;
             let old = previous.as_ref().and_then(|p| {
                 let cache = p.caches.targets.get(&t.name)?;
                 let target = *running.get(t.name.as_str())?;
@@ -762,12 +890,13 @@ impl Caches {
             let (client, predecessor) =
                 successor(old.map(|(_, c, _)| c), old.map(|(_, _, t)| t), t);
             let cache = TargetCache::new(
-                crate::checks::Checker::with_client(t.clone(), client, None, None)?,
-                config.readiness.clone(),
+                crate::checks::Checker::with_client(t.clone(), client, None, m)?,
+                m.readiness.clone(),
                 Scope::ProbeTarget,
                 config.cache.ttl,
             )
-            .with_history_limits(limits);
+            .with_history_limits(limits)
+            .with_max_waiters(config.fleet.max_waiters);
             let cache = match (predecessor, old) {
                 (Some(pred), Some((p, _, _))) if p.config.history == config.history => {
                     cache.succeeding(&pred)
@@ -782,6 +911,17 @@ impl Caches {
             (None, None) => None,
         };
         let mut caches = Caches::new(main, targets, sampler_task);
+        // Discovered targets stay with their caches and channels unless how they are probed,
+        // or the bounds on them, changed.
+        caches.fleet = match &previous {
+            Some(p) if fleet_unchanged(p.config, config) => Arc::clone(&p.caches.fleet),
+            _ => Arc::new(fleet::Fleet::new(
+                config.modules.clone(),
+                config.fleet.clone(),
+                config.cache.ttl,
+                limits,
+            )),
+        };
         caches.scrape_timeout_offset = config.scrape_timeout_offset;
         Ok(caches)
     }

@@ -43,7 +43,8 @@ impl Verdict {
 }
 
 /// Which rules make sense: the main target shares the exporter's host; a `/probe` target is
-/// somewhere else, so the host rules and the main target's required collections do not apply.
+/// somewhere else, so the host rules (memory, disk) do not apply to it. Everything else comes
+/// from the target's module and applies to every target alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
     Main,
@@ -371,16 +372,21 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn probe_targets_ignore_host_and_required_collections() {
+    fn probe_targets_ignore_the_host_rules_only() {
         let mut s = healthy();
         s.results.remove::<CheckResult<SystemFacts>>();
-        let v = evaluate(&s, &require(&["missing"]), Scope::ProbeTarget);
+        let v = evaluate(&s, &cfg(), Scope::ProbeTarget);
         assert!(v.ready);
-        assert!(v
-            .rules
-            .iter()
-            .filter(|r| !["milvus", "quota", "components"].contains(&r.name.as_str()))
-            .all(|r| r.status == RuleStatus::Excluded));
+        let excluded = |name: &str| {
+            v.rules
+                .iter()
+                .any(|r| r.name == name && r.status == RuleStatus::Excluded)
+        };
+        assert!(excluded("memory") && excluded("disk"));
+        assert!(!excluded("collections") && !excluded("milvus"));
+        // The module's required collections apply to a probe target as to the main one.
+        let v = evaluate(&s, &require(&["missing"]), Scope::ProbeTarget);
+        assert!(!v.ready);
     }
 
     #[test]

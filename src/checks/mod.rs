@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 
 use crate::config::{
-    Config, ConfigError, DependencyConfig, MilvusTarget, ProbeConfig, RagProbeConfig,
+    Config, ConfigError, DependencyConfig, MilvusTarget, Module, ProbeConfig, RagProbeConfig,
 };
 use crate::model::{CheckResult, CollectionRef, RuleStatus};
 
@@ -129,31 +129,37 @@ pub struct Setup<'a> {
     pub target: &'a MilvusTarget,
     /// One gRPC client per target, shared by every check that speaks Milvus's protocol.
     pub milvus: &'a Arc<MilvusClient>,
-    /// The exporter's host sampler; only the main target has one.
+    /// The exporter's host sampler; only the main target has one (the host is the exporter's,
+    /// not any Milvus's).
     pub system: Option<&'a Arc<SystemSampler>>,
-    /// The whole configuration, for the main target; `None` for a `/probe` target. A check
-    /// reads its own section from here, so a new check with a new config section adds nothing
-    /// to this struct, to [`Checker::new`] or to its callers.
-    pub main: Option<&'a Config>,
+    /// The target's module: its readiness section, read probes, dependencies and RAG probes.
+    /// Every target has one (the main target's is `default`, the top-level sections), so
+    /// every target takes the same path; a check with a new per-module section reads it from
+    /// here and adds nothing to this struct, to [`Checker::new`] or to its callers.
+    pub module: &'a Module,
 }
 
 impl<'a> Setup<'a> {
-    /// `readiness.probes`; only the main target has them.
+    /// The module's `readiness.probes`.
     pub fn probes(&self) -> &'a [ProbeConfig] {
-        self.main.map_or(&[], |c| c.readiness.probes.as_slice())
+        &self.module.readiness.probes
     }
-    /// `readiness.required_collections`; the collections check never filters them away.
+    /// The module's `readiness.required_collections`; the collections check never filters
+    /// them away.
     pub fn required(&self) -> &'a [CollectionRef] {
-        self.main
-            .map_or(&[], |c| c.readiness.required_collections.as_slice())
+        &self.module.readiness.required_collections
     }
-    /// `[[dependencies]]`.
+    /// The module's `[[dependencies]]`.
     pub fn dependencies(&self) -> &'a [DependencyConfig] {
-        self.main.map_or(&[], |c| c.dependencies.as_slice())
+        &self.module.dependencies
     }
-    /// `[[rag_probes]]` (embed, then search).
+    /// The module's `[[rag_probes]]` (embed, then search).
     pub fn rag_probes(&self) -> &'a [RagProbeConfig] {
-        self.main.map_or(&[], |c| c.rag_probes.as_slice())
+        &self.module.rag_probes
+    }
+    /// The module's `[readiness]`.
+    pub fn readiness(&self) -> &'a crate::config::ReadinessConfig {
+        &self.module.readiness
     }
 }
 
@@ -208,31 +214,44 @@ pub fn rules() -> Vec<&'static Rule> {
 /// built from a configuration (start-up, `check`, reload), and its errors are config errors
 /// naming the key, exactly as config's own.
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    for (i, module) in config.modules.iter().enumerate() {
+        // The default module is the top-level sections; the others are `[[modules]]` entries.
+        let prefix = match i {
+            0 => String::new(),
+            n => format!("modules[{}].", n - 1),
+        };
+        validate_module(module, &prefix)?;
+    }
+    Ok(())
+}
+
+/// [`validate`] for one module, its keys under `prefix`.
+fn validate_module(module: &Module, prefix: &str) -> Result<(), ConfigError> {
     let rules = rules();
     let known = || rules.iter().map(|r| r.name).collect::<Vec<_>>().join(", ");
     let is_rule = |name: &str| rules.iter().any(|r| r.name == name);
-    for (i, dep) in config.dependencies.iter().enumerate() {
+    for (i, dep) in module.dependencies.iter().enumerate() {
         if is_rule(&dep.name) {
             return Err(ConfigError::invalid(
-                format!("dependencies[{i}].name"),
+                format!("{prefix}dependencies[{i}].name"),
                 format!("{:?} is already the name of a rule or target", dep.name),
             ));
         }
     }
-    for (i, probe) in config.rag_probes.iter().enumerate() {
+    for (i, probe) in module.rag_probes.iter().enumerate() {
         if is_rule(&probe.name) {
             return Err(ConfigError::invalid(
-                format!("rag_probes[{i}].name"),
+                format!("{prefix}rag_probes[{i}].name"),
                 format!("{:?} is already the name of a rule", probe.name),
             ));
         }
     }
-    for (i, r) in config.readiness.disabled_rules.iter().enumerate() {
-        let named = config.dependencies.iter().any(|d| &d.name == r)
-            || config.rag_probes.iter().any(|p| &p.name == r);
+    for (i, r) in module.readiness.disabled_rules.iter().enumerate() {
+        let named = module.dependencies.iter().any(|d| &d.name == r)
+            || module.rag_probes.iter().any(|p| &p.name == r);
         if !is_rule(r) && !named {
             return Err(ConfigError::invalid(
-                format!("readiness.disabled_rules[{i}]"),
+                format!("{prefix}readiness.disabled_rules[{i}]"),
                 format!(
                     "unknown rule {r:?} (known: {}, or a dependency or rag probe name)",
                     known()
@@ -252,14 +271,14 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// A checker for `target`. The main target passes the host sampler, read probes,
-    /// dependencies and RAG probes; a `/probe` target passes none of them.
+    /// A checker for `target`, probed with `module`. Only the main target passes the host
+    /// sampler.
     pub fn new(
         target: MilvusTarget,
         system: Option<Arc<SystemSampler>>,
-        main: Option<&Config>,
+        module: &Module,
     ) -> Result<Self, ClientError> {
-        Self::with_client(target, None, system, main)
+        Self::with_client(target, None, system, module)
     }
 
     /// [`Checker::new`] on `client` when one is given (the channel of a predecessor with the
@@ -268,7 +287,7 @@ impl Checker {
         target: MilvusTarget,
         client: Option<Arc<MilvusClient>>,
         system: Option<Arc<SystemSampler>>,
-        main: Option<&Config>,
+        module: &Module,
     ) -> Result<Self, ClientError> {
         let milvus = match client {
             Some(c) => c,
@@ -278,7 +297,7 @@ impl Checker {
             target: &target,
             milvus: &milvus,
             system: system.as_ref(),
-            main,
+            module,
         };
         let mut checks = Vec::new();
         for registration in REGISTRY {

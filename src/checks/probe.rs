@@ -35,7 +35,7 @@ pub static CHECK: Registration = Registration {
     rules: &[Rule {
         name: "probe",
         rank: 50,
-        probe_targets: false,
+        probe_targets: true,
         eval: probe_rule,
     }],
     build: |setup: &Setup<'_>| {

@@ -6,7 +6,10 @@ use super::*;
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawMilvus {
     pub(super) name: Option<String>,
-    pub(super) address: String,
+    pub(super) address: Option<String>,
+    /// `[[targets]]` only: the module whose readiness, probes, dependencies and RAG probes
+    /// the target gets (`default`: the top-level sections).
+    pub(super) module: Option<String>,
     pub(super) username: Option<String>,
     pub(super) password: Option<Secret>,
     pub(super) password_file: Option<PathBuf>,
@@ -36,7 +39,8 @@ impl Default for RawMilvus {
     fn default() -> Self {
         RawMilvus {
             name: None,
-            address: "http://localhost:19530".into(),
+            address: None,
+            module: None,
             username: None,
             password: None,
             password_file: None,
@@ -68,6 +72,8 @@ pub(super) struct RawTls {
 #[derive(Clone, Debug, PartialEq)]
 pub struct MilvusTarget {
     pub name: String,
+    /// The module this target is probed with (`default` for the main target).
+    pub module: String,
     /// Normalised `http://host:port` or `https://host:port`.
     pub address: String,
     pub credentials: Credentials,
@@ -113,6 +119,9 @@ pub const DEFAULT_MAX_LISTED_COLLECTIONS: usize = 65_536;
 /// The largest `milvus.max_listed_collections` accepted; the reply's byte bound (64 MiB) is
 /// reached long before this many names of any real length.
 pub const MAX_MAX_LISTED_COLLECTIONS: usize = 1_000_000;
+
+/// Where the main target is when nothing says otherwise.
+pub const DEFAULT_ADDRESS: &str = "http://localhost:19530";
 
 /// The default `milvus.max_collections`: past it a database is too big to export one series
 /// per collection without the operator saying so.
@@ -240,7 +249,7 @@ impl MilvusTarget {
                 "must not be empty",
             ));
         }
-        let address = normalize_address(&raw.address)
+        let address = normalize_address(raw.address.as_deref().unwrap_or(DEFAULT_ADDRESS))
             .map_err(|p| ConfigError::invalid(format!("{key}.address"), p))?;
         bounded(
             &format!("{key}.timeout"),
@@ -355,6 +364,10 @@ impl MilvusTarget {
             metrics_address,
             quota_metrics_address,
             replicas: raw.replicas,
+            module: raw
+                .module
+                .clone()
+                .unwrap_or_else(|| DEFAULT_MODULE.to_string()),
             name,
             address,
             credentials,

@@ -19,6 +19,7 @@ mod env;
 mod history;
 mod log;
 mod milvus;
+mod modules;
 mod rag;
 mod readiness;
 mod system;
@@ -40,9 +41,14 @@ use log::RawLog;
 pub use log::{LogFormat, LogLevel};
 use milvus::RawMilvus;
 pub use milvus::{
-    CollectionFilter, Credentials, MilvusTarget, TlsConfig, DEFAULT_MAX_COLLECTIONS,
-    MAX_MAX_COLLECTIONS,
+    CollectionFilter, Credentials, MilvusTarget, TlsConfig, DEFAULT_ADDRESS,
+    DEFAULT_MAX_COLLECTIONS, MAX_MAX_COLLECTIONS,
 };
+pub use modules::{
+    canonical, Allowlist, FleetConfig, Module, DEFAULT_MODULE, MAX_ALLOWED_TARGETS,
+    MAX_MAX_TARGETS, MAX_MAX_WAITERS,
+};
+use modules::{RawFleet, RawModule};
 use rag::RawRagProbe;
 pub use rag::{
     EmbeddingEndpoint, RagProbeConfig, MAX_EMBEDDING_DIMENSIONS, MAX_RAG_NAME_BYTES,
@@ -93,6 +99,8 @@ struct RawConfig {
     log: RawLog,
     milvus: RawMilvus,
     targets: Vec<RawMilvus>,
+    modules: Vec<RawModule>,
+    fleet: RawFleet,
     dependencies: Vec<RawDependency>,
     rag_probes: Vec<RawRagProbe>,
     cache: RawCache,
@@ -128,6 +136,10 @@ pub struct Config {
     pub milvus: MilvusTarget,
     /// Extra Milvus instances reachable only through `/probe?target=NAME`.
     pub targets: Vec<MilvusTarget>,
+    /// Every module, `default` (the top-level sections) first.
+    pub modules: Vec<Module>,
+    /// The bounds on discovered targets.
+    pub fleet: FleetConfig,
     pub cache: CacheConfig,
     /// How much verdict history each target keeps in memory.
     pub history: HistoryConfig,
@@ -248,6 +260,12 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let web = WebConfig::from_raw(raw.web)?;
         let (log_level, log_format) = log::from_raw(&raw.log)?;
+        if raw.milvus.module.is_some() {
+            return Err(ConfigError::invalid(
+                "milvus.module",
+                "the main target always uses the module \"default\" (the top-level sections)",
+            ));
+        }
         let milvus = MilvusTarget::from_raw(raw.milvus, "milvus", "default")?;
         // Targets, dependencies and RAG probes share one namespace (a `/probe?target=` name,
         // a readiness rule, a metric label), and each entry carries settings of its own, so a
@@ -294,6 +312,37 @@ impl Config {
             rag_probes.push(probe);
         }
 
+        // Module names are a namespace of their own (`/probe?module=`).
+        let fleet = FleetConfig::from_raw(&raw.fleet)?;
+        let mut modules = vec![Module::default_module(
+            &milvus,
+            &readiness,
+            &dependencies,
+            &rag_probes,
+            &raw.fleet,
+        )?];
+        let mut module_names = Names::default();
+        module_names.claim(DEFAULT_MODULE, "the top-level sections".into(), "")?;
+        for (i, m) in raw.modules.into_iter().enumerate() {
+            let mut module = Module::from_raw(m, i, &env_lookup)?;
+            module_names.claim(&module.name, format!("modules[{i}].name"), "")?;
+            module.milvus.inventory_interval = cache.inventory_interval;
+            modules.push(module);
+        }
+        for (i, t) in targets.iter().enumerate() {
+            if !modules.iter().any(|m| m.name == t.module) {
+                let known: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+                return Err(ConfigError::invalid(
+                    format!("targets[{i}].module"),
+                    format!(
+                        "no module {} (modules: {})",
+                        shown(&t.module),
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+
         Ok(Config {
             listen_address: web.listen_address,
             scrape_timeout_offset: web.scrape_timeout_offset,
@@ -307,6 +356,8 @@ impl Config {
             log_format,
             milvus,
             targets,
+            modules,
+            fleet,
             cache,
             history,
             readiness,
@@ -320,22 +371,38 @@ impl Config {
         std::iter::once(&self.milvus).chain(self.targets.iter())
     }
 
+    /// The module called `name`.
+    pub fn module(&self, name: &str) -> Option<&Module> {
+        self.modules.iter().find(|m| m.name == name)
+    }
+
     /// Every secret value in the configuration, for redaction checks.
     pub fn secrets(&self) -> Vec<&str> {
-        let headers = self.dependencies.iter().flat_map(|d| match &d.kind {
-            DependencyKind::Http(h) => h.headers.iter().map(|(_, v)| v.expose()).collect(),
-            DependencyKind::Tcp { .. } => Vec::new(),
-        });
-        let rag = self
-            .rag_probes
+        // The default module repeats the top-level sections; every module is looked through.
+        let headers = self
+            .modules
             .iter()
+            .flat_map(|m| m.dependencies.iter())
+            .flat_map(|d| match &d.kind {
+                DependencyKind::Http(h) => h.headers.iter().map(|(_, v)| v.expose()).collect(),
+                DependencyKind::Tcp { .. } => Vec::new(),
+            });
+        let rag = self
+            .modules
+            .iter()
+            .flat_map(|m| m.rag_probes.iter())
             .flat_map(|r| r.embedding.headers.iter().map(|(_, v)| v.expose()));
-        self.all_targets()
+        let mut all: Vec<&str> = self
+            .all_targets()
+            .chain(self.modules.iter().map(|m| &m.milvus))
             .flat_map(|t| t.credentials.secrets())
             .chain(headers)
             .chain(rag)
             .filter(|s| !s.is_empty())
-            .collect()
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 }
 
@@ -471,6 +538,7 @@ mod tests {
         assert_eq!(sample.history, defaults.history);
         assert_eq!(sample.readiness, defaults.readiness);
         assert_eq!(sample.system, defaults.system);
+        assert_eq!(sample.fleet, defaults.fleet);
         assert_eq!(sample.listen_address, defaults.listen_address);
         assert_eq!(sample.header_read_timeout, defaults.header_read_timeout);
         assert_eq!(sample.max_connections, defaults.max_connections);
@@ -585,6 +653,70 @@ mod tests {
                 "targets[1].name",
             ),
             ("[cache]\nbogus = 1\n", "bogus"),
+        ];
+        for (toml, key) in cases {
+            let err = load_toml(toml, &[]).expect_err(toml).to_string();
+            assert!(err.contains(key), "{toml:?} gave {err:?}, wanted key {key}");
+            assert!(!err.contains('\n'), "one line: {err:?}");
+        }
+    }
+
+    #[test]
+    fn modules_load_and_their_errors_name_the_key() {
+        let c = load_toml(
+            "[[targets]]\nname = \"t\"\naddress = \"10.0.0.1:1\"\nmodule = \"prod\"\n\
+             [[modules]]\nname = \"prod\"\nallowed_targets = [\"10.0.0.0/8\", \"m-*.svc:*\"]\n\
+             metrics_port = 9091\n[modules.milvus]\ntimeout = \"1s\"\ntoken = \"tok\"\n\
+             [modules.readiness]\nrequired_collections = [\"docs\"]\n",
+            &[],
+        )
+        .expect("loads");
+        let prod = c.module("prod").expect("prod");
+        assert_eq!(prod.milvus.timeout, Duration::from_secs(1));
+        assert_eq!(prod.metrics_port, Some(9091));
+        assert_eq!(prod.readiness.required_collections.len(), 1);
+        assert!(prod.allowed.admits_name("m-a.svc", 5));
+        assert_eq!(c.targets[0].module, "prod");
+        assert_eq!(
+            c.module("default").map(|m| m.allowed.is_empty()),
+            Some(true)
+        );
+        assert!(c.secrets().contains(&"tok"));
+        let cases: &[(&str, &str)] = &[
+            ("[[modules]]\nname = \"\"\n", "modules[0].name"),
+            ("[[modules]]\nname = \"default\"\n", "modules[0].name"),
+            (
+                "[[modules]]\nname = \"a\"\n[[modules]]\nname = \"a\"\n",
+                "modules[1].name",
+            ),
+            (
+                "[[modules]]\nname = \"a\"\n[modules.milvus]\naddress = \"x:1\"\n",
+                "modules[0].milvus.address",
+            ),
+            (
+                "[[modules]]\nname = \"a\"\nallowed_targets = [\"10.0.0.0/40\"]\n",
+                "modules[0].allowed_targets[0]",
+            ),
+            (
+                "[[modules]]\nname = \"a\"\nmetrics_port = 70000\n",
+                "modules[0].metrics_port",
+            ),
+            (
+                "[[modules]]\nname = \"a\"\n[modules.readiness]\nmemory_percent_max = 200\n",
+                "modules[0].readiness.memory_percent_max",
+            ),
+            (
+                "[[targets]]\nname = \"t\"\nmodule = \"nope\"\n",
+                "targets[0].module",
+            ),
+            ("[milvus]\nmodule = \"x\"\n", "milvus.module"),
+            ("[fleet]\nmax_targets = 0\n", "fleet.max_targets"),
+            ("[fleet]\nmax_waiters = 0\n", "fleet.max_waiters"),
+            ("[fleet]\nidle_timeout = \"0s\"\n", "fleet.idle_timeout"),
+            (
+                "[fleet]\nallowed_targets = [\"nohost\"]\n",
+                "fleet.allowed_targets[0]",
+            ),
         ];
         for (toml, key) in cases {
             let err = load_toml(toml, &[]).expect_err(toml).to_string();

@@ -119,6 +119,8 @@ pub struct Exposition {
     pub ttl: Duration,
     /// Host gauges and build info belong to `/metrics`, not to `/probe`.
     pub include_host: bool,
+    /// The discovered targets live and evicted, on `/metrics` only (per request, in the tail).
+    pub fleet: Option<crate::cache::fleet::FleetCounts>,
 }
 
 impl Exposition {
@@ -141,10 +143,17 @@ impl Exposition {
         let mut tail = String::with_capacity(256);
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Age(self.age_seconds)));
+        if let Some(counts) = self.fleet {
+            registry.register_collector(Box::new(FleetFamilies(counts)));
+        }
         // A gauge is written the same way in both formats, so no 0.0.4 rewrite is needed.
         if prometheus_client::encoding::text::encode_registry(&mut tail, &registry).is_err() {
             // Writing to a String cannot fail; keep the answer well-formed regardless.
             tail.clear();
+        }
+        // The fleet's counters are named with `_total` in 0.0.4 (the age gauge is the same).
+        if format == Format::Text004 && self.fleet.is_some() {
+            tail = to_text_004(&tail);
         }
         if format == Format::OpenMetrics {
             tail.push_str("# EOF\n");
@@ -232,6 +241,31 @@ impl Collector for Age {
             "milvus_exporter_cache_age_seconds",
             "Age of the data in this answer, seconds.",
             Some(self.0),
+        )
+    }
+}
+
+/// The discovered targets, counted when the answer is made.
+#[derive(Debug)]
+struct FleetFamilies(crate::cache::fleet::FleetCounts);
+
+impl Collector for FleetFamilies {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut f = Family::new(&mut encoder);
+        f.gauge(
+            "milvus_exporter_probe_targets",
+            "Discovered /probe targets (address and module) held now, each with its cache and gRPC channel; at most fleet.max_targets.",
+            [([("state", "live")], self.0.live as f64)],
+        )?;
+        f.counter1(
+            "milvus_exporter_probe_targets_evicted",
+            "Discovered /probe targets dropped after fleet.idle_timeout without a probe.",
+            self.0.evicted,
+        )?;
+        f.counter1(
+            "milvus_exporter_probe_targets_refused_full",
+            "New discovered /probe targets answered 503 because fleet.max_targets were live.",
+            self.0.refused_full,
         )
     }
 }
@@ -422,6 +456,7 @@ mod tests {
             age_seconds,
             ttl: Duration::from_secs(10),
             include_host: true,
+            fleet: None,
         }
         .render(format)
         .to_text()
@@ -474,6 +509,7 @@ mod tests {
                 age_seconds: age,
                 ttl: Duration::from_secs(10),
                 include_host: true,
+                fleet: None,
             }
             .render_coded(format, coding)
         };

@@ -100,19 +100,13 @@ async fn guard(
             }
         }
     }
-    // Held while the handler renders, and given back before the answer is written.
-    let _permit = match (requests, matches!(req.uri().path(), "/metrics" | "/probe")) {
-        (Some(limit), true) => match Arc::clone(limit).try_acquire_owned() {
-            Ok(p) => Some(p),
-            Err(_) => {
-                return text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "too many concurrent /metrics and /probe requests (web.max_requests); retry later\n",
-                )
-            }
-        },
-        _ => None,
-    };
+    // The handlers of `/metrics` and `/probe` take the permit themselves, once the snapshot
+    // is in hand (super::metrics::RenderPermits), and give it back when they have their
+    // answer: neither waiting on a refresh nor writing to a slow reader holds one.
+    if let (Some(limit), true) = (requests, matches!(req.uri().path(), "/metrics" | "/probe")) {
+        req.extensions_mut()
+            .insert(super::metrics::RenderPermits(Arc::clone(limit)));
+    }
     req.extensions_mut().insert(disclosure);
     match app.oneshot(req.map(Body::new)).await {
         Ok(resp) => resp,

@@ -1,6 +1,7 @@
-//! `/metrics` (the main target and the host) and `/probe?target=NAME` (one configured target,
-//! blackbox_exporter style). A failing Milvus is a metric value, never an HTTP error. Both
-//! answer gzip when the client accepts it ([`super::encoding`]), compressed once per snapshot.
+//! `/metrics` (the main target and the host) and `/probe` (a configured target by name, or
+//! an address Prometheus discovered, with a module: blackbox_exporter style). A failing
+//! Milvus is a metric value, never an HTTP error. Both answer gzip when the client accepts it
+//! ([`super::encoding`]), compressed once per snapshot.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,60 +9,108 @@ use std::time::{Duration, Instant};
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use axum::Extension;
+use tokio::sync::Semaphore;
 
 use super::bodies::Part;
 use super::{encoding, query_params, text, AppState};
+use crate::cache::fleet::{FleetCounts, Refused};
 use crate::cache::TargetCache;
 use crate::render::exposition::{Exposition, Format};
 
-pub async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    permits: Option<Extension<RenderPermits>>,
+    headers: HeaderMap,
+) -> Response {
     let caches = state.caches.load();
     let (cache, offset) = (Arc::clone(&caches.main), caches.scrape_timeout_offset);
+    let fleet = caches.fleet.counts();
     drop(caches);
-    render(&state, &cache, &headers, true, offset).await
+    render(&state, &cache, &headers, Some(fleet), offset, permits).await
 }
 
+/// `/probe?target=NAME` for a configured target, or `/probe?target=ADDRESS&module=NAME` for a
+/// discovered one (`module` defaults to `default`). Without `module=`, a configured target's
+/// name is looked up first; with it, the target is always an address.
 pub async fn probe(
     State(state): State<Arc<AppState>>,
+    permits: Option<Extension<RenderPermits>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let params = match query_params(q.as_deref(), &["target"]) {
+    let params = match query_params(q.as_deref(), &["target", "module"]) {
         Ok(p) => p,
         Err(msg) => return text(StatusCode::BAD_REQUEST, msg),
     };
-    let targets: Vec<&str> = params
-        .iter()
-        .filter(|(k, _)| k == "target")
-        .map(|(_, v)| v.as_str())
-        .collect();
-    let name = match targets.as_slice() {
+    let values = |key: &str| -> Vec<&str> {
+        params
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let name = match values("target").as_slice() {
         [one] if !one.is_empty() => *one,
-        [] | [_] => return text(StatusCode::BAD_REQUEST, "missing ?target=NAME\n"),
+        [] | [_] => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "missing ?target=NAME or ?target=ADDRESS&module=NAME\n",
+            )
+        }
         _ => return text(StatusCode::BAD_REQUEST, "give ?target= once\n"),
     };
-    let caches = state.caches.load();
-    let Some(cache) = caches.target(name).cloned() else {
-        let shown: String = name
-            .chars()
-            .take(64)
-            .flat_map(char::escape_default)
-            .collect();
-        let known: Vec<&str> = std::iter::once(caches.main.name())
-            .chain(caches.targets.keys().map(String::as_str))
-            .collect();
-        return text(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "unknown target \"{shown}\": only configured targets can be probed (known: {})\n",
-                known.join(", ")
-            ),
-        );
+    let module = match values("module").as_slice() {
+        [] => None,
+        [one] if !one.is_empty() => Some(*one),
+        [_] => return text(StatusCode::BAD_REQUEST, "?module= is empty\n"),
+        _ => return text(StatusCode::BAD_REQUEST, "give ?module= once\n"),
     };
+    let caches = state.caches.load();
     let offset = caches.scrape_timeout_offset;
+    let configured = module
+        .is_none()
+        .then(|| caches.target(name).cloned())
+        .flatten();
+    let fleet = Arc::clone(&caches.fleet);
     drop(caches);
-    render(&state, &cache, &headers, false, offset).await
+    let cache = match configured {
+        Some(cache) => cache,
+        // A bare word is a name that is not configured; the answer names no other target,
+        // so a caller cannot list what this exporter watches.
+        None if module.is_none() && !name.contains([':', '.']) => {
+            let shown: String = name
+                .chars()
+                .take(64)
+                .flat_map(char::escape_default)
+                .collect();
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "unknown target \"{shown}\": not a configured target, nor an address \
+                     (host:port, with ?module=)\n"
+                ),
+            );
+        }
+        None => match fleet
+            .admit(module.unwrap_or(crate::config::DEFAULT_MODULE), name)
+            .await
+        {
+            Ok(cache) => cache,
+            Err(Refused::Invalid(why)) => return text(StatusCode::BAD_REQUEST, format!("{why}\n")),
+            Err(Refused::Full(why)) => {
+                return text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n"))
+            }
+        },
+    };
+    render(&state, &cache, &headers, None, offset, permits).await
 }
+
+/// The `web.max_requests` permits, handed by the guard to `/metrics` and `/probe`, which take
+/// one only once the snapshot is in hand: a request waiting on a target's refresh holds none,
+/// so hung targets cannot starve the exporter's own `/metrics` or the healthy targets.
+#[derive(Clone)]
+pub struct RenderPermits(pub Arc<Semaphore>);
 
 /// Prometheus says how long it will wait; an answer after that is lost, so the answer must
 /// be ready `offset` before it. Unparseable or non-positive values are ignored.
@@ -84,19 +133,44 @@ async fn render(
     state: &AppState,
     cache: &Arc<TargetCache>,
     headers: &HeaderMap,
-    include_host: bool,
+    fleet: Option<FleetCounts>,
     offset: Duration,
+    permits: Option<Extension<RenderPermits>>,
 ) -> Response {
     let arrived = Instant::now();
     let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let coding = encoding::negotiate(headers);
-    let read = cache.read_by(scrape_deadline(headers, offset)).await;
+    let Some(read) = cache.read_within(scrape_deadline(headers, offset)).await else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "target {} has no complete snapshot yet and fleet.max_waiters requests already \
+                 wait on its refresh; retry later\n",
+                cache.name()
+            ),
+        );
+    };
+    // Taken once the snapshot is in hand, given back when this returns: the render holds it,
+    // neither the wait above nor the write to the reader.
+    let _permit = match permits {
+        None => None,
+        Some(Extension(RenderPermits(limit))) => match limit.try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many concurrent /metrics and /probe requests (web.max_requests); retry later\n",
+                )
+            }
+        },
+    };
     let age_seconds = read.view.snapshot.age(arrived).as_secs_f64();
     let answer = Exposition {
         view: read.view,
         age_seconds,
         ttl: cache.ttl(),
-        include_host,
+        include_host: fleet.is_some(),
+        fleet,
     }
     .render_coded(format, coding);
     // The families (plain or gzipped) are the snapshot's memoised bytes, shared by every

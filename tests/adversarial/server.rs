@@ -326,8 +326,13 @@ async fn a_client_that_stops_reading_a_large_metrics_body_is_cut_off_after_the_w
     s.stop().await;
 }
 
+/// `web.max_requests` bounds the answers being written, not the requests waiting on a
+/// refresh: a permit is taken once the snapshot is in hand, so requests waiting on a slow (or
+/// hung) Milvus cannot turn the others away. (Answers that hold their permits while a client
+/// stalls their body, and the one-line 503 beyond the limit, are pinned in tests/web_config.rs
+/// with stalled HTTP/2 streams; hung targets beside healthy ones in tests/fleet/isolation.rs.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn beyond_max_requests_metrics_and_probe_get_503_while_healthz_answers() {
+async fn requests_waiting_on_a_slow_refresh_hold_no_max_requests_permit() {
     let fake = FakeMilvus::start(FakeState::new().with(|b| {
         b.delay = Duration::from_millis(1500);
     }))
@@ -341,9 +346,14 @@ async fn beyond_max_requests_metrics_and_probe_get_503_while_healthz_answers() {
         .timeout(Duration::from_secs(15))
         .build()
         .expect("client");
-    // Two answers waiting on a slow refresh take both places.
+    // Twice max_requests, all waiting on one slow refresh.
     let mut slow = Vec::new();
-    for path in ["/metrics", "/probe?target=default"] {
+    for path in [
+        "/metrics",
+        "/probe?target=default",
+        "/metrics",
+        "/probe?target=default",
+    ] {
         let (c, url) = (client.clone(), s.url_of(path));
         slow.push(tokio::spawn(async move {
             let r = c.get(&url).send().await.expect("send");
@@ -356,31 +366,14 @@ async fn beyond_max_requests_metrics_and_probe_get_503_while_healthz_answers() {
         || async { fake.state().in_flight() > 0 },
     )
     .await;
-    for path in ["/metrics", "/probe?target=default"] {
-        let t = Instant::now();
-        let r = client.get(s.url_of(path)).send().await.expect("send");
-        let status = r.status().as_u16();
-        let body = r.text().await.unwrap_or_default();
-        println!(
-            "{path} beyond max_requests: {status} in {:?}: {body:?}",
-            t.elapsed()
-        );
-        assert_eq!(status, 503, "{path}: {body}");
-        assert_eq!(body.trim_end().lines().count(), 1, "one line: {body:?}");
-        assert!(body.contains("web.max_requests"), "{body}");
-        assert!(t.elapsed() < Duration::from_millis(500), "answered at once");
-    }
-    let worst = worst_healthz(s.addr, 5, "max_requests reached").await;
+    let worst = worst_healthz(s.addr, 5, "requests waiting on a refresh").await;
     assert!(
         worst < Duration::from_millis(100),
         "/healthz took {worst:?}"
     );
     for t in slow {
         let (status, body) = t.await.expect("task");
-        assert_eq!(
-            status, 200,
-            "the requests within the limit are answered: {body:.200}"
-        );
+        assert_eq!(status, 200, "no waiter was turned away: {body:.200}");
     }
     // The places are free again.
     let r = client.get(s.url_of("/metrics")).send().await.expect("send");

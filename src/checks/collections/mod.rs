@@ -49,7 +49,7 @@ pub static CHECK: Registration = Registration {
     rules: &[Rule {
         name: "collections",
         rank: 40,
-        probe_targets: false,
+        probe_targets: true,
         eval: collections_rule,
     }],
     build: |setup: &Setup<'_>| {
@@ -69,7 +69,8 @@ pub static CHECK: Registration = Registration {
             rpc_timeout: t.timeout,
             listing_bound: listing::ListingBound {
                 names: t.max_listed_collections,
-                key: if setup.main.is_some() {
+                // Only the main target is given the host sampler.
+                key: if setup.system.is_some() {
                     "milvus.max_listed_collections".to_string()
                 } else {
                     format!("max_listed_collections of target {:?}", t.name)

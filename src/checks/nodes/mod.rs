@@ -55,13 +55,11 @@ pub static CHECK: Registration = Registration {
         eval: nodes_rule,
     }],
     build: |setup: &Setup<'_>| {
-        // A `/probe` target has no readiness section of its own: the default grace, no
-        // minimum.
-        let readiness = setup.main.map(|c| &c.readiness);
+        let readiness = setup.readiness();
         Ok(Some(Box::new(NodesCheck {
             client: Arc::clone(setup.milvus),
-            grace: readiness.map_or(crate::config::DEFAULT_NODE_GRACE, |r| r.node_grace),
-            min_nodes: readiness.map_or_else(Vec::new, |r| r.min_nodes.clone()),
+            grace: readiness.node_grace,
+            min_nodes: readiness.min_nodes.clone(),
             memory: Mutex::new(Memory::default()),
         })))
     },
