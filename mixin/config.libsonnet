@@ -89,6 +89,8 @@
     exporterAbsentFor: '2m',
     cacheStaleSeconds: 120,
     cacheStaleFor: '2m',
+    // MilvusExporterProbeTargetsFull: new discovered targets refused (fleet.max_targets live).
+    probeTargetsFullFor: '5m',
     collectionsSkippedFor: '15m',
 
     // Evaluation interval of the recording-rule group (the rate()s in it use 5m, which the

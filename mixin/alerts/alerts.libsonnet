@@ -340,6 +340,18 @@ local withRunbooks(cfg, groups) = [
             },
           },
           {
+            // The counter grows only when a new discovered /probe target was answered 503
+            // because fleet.max_targets targets were live: that Milvus is not monitored.
+            alert: 'MilvusExporterProbeTargetsFull',
+            expr: fmt('increase(milvus_exporter_probe_targets_refused_full_total{%(sel)s}[10m]) > 0'),
+            'for': cfg.probeTargetsFullFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: fmt('The exporter {{ $labels.instance }} turns discovered Milvus targets away: fleet.max_targets are live.'),
+              description: fmt('For %(probeTargetsFullFor)s the exporter on %(where)s has answered new discovered /probe targets with 503 because fleet.max_targets targets are live: those Milvus are not monitored (their probe scrapes fail). Raise fleet.max_targets (about 200 KiB each), shorten fleet.idle_timeout, or add a shard.'),
+            },
+          },
+          {
             alert: 'MilvusCollectionsSkipped',
             // reason="filtered" is the operator's own include/exclude choice and never
             // alerts; reason="limit" means milvus.max_collections cut collections the

@@ -108,6 +108,12 @@ local common = import 'common.libsonnet';
                 ], 'none',
                 rename={ namespace: 'Namespace', job: 'Job', instance: 'Instance', version: 'Version', revision: 'Revision', rustc: 'rustc' },
                 hide=['Value #A', 'Value #B'], w=8),
+        g.timeseries('Discovered probe targets',
+                     'milvus_exporter_probe_targets{state="live"}: discovered /probe?target=ADDRESS targets held, each with its cache and gRPC channel (at most fleet.max_targets); per second, those evicted after fleet.idle_timeout without a probe and new ones refused because fleet.max_targets were live (MilvusExporterProbeTargetsFull). 0 without [fleet] or [[modules]] allowed_targets.', [
+                       t('max by (%s) (milvus_exporter_probe_targets{%s, state="live"})' % [c.by(), f], 'live ' + c.legend()),
+                       t('sum by (%s) (rate(milvus_exporter_probe_targets_evicted_total{%s}[$__rate_interval]))' % [c.by(), f], 'evicted/s ' + c.legend()),
+                       t('sum by (%s) (rate(milvus_exporter_probe_targets_refused_full_total{%s}[$__rate_interval]))' % [c.by(), f], 'refused/s ' + c.legend()),
+                     ], 'short', min=null, w=24, h=7),
 
         g.stat('RAG dependencies',
                'milvus_dependency_up per [[dependencies]] entry (embedding API, LLM gateway, ...): UP when it answered as expected (alert MilvusDependencyDown). Empty without [[dependencies]].',

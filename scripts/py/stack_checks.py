@@ -193,7 +193,7 @@ def cmd_rule_conventions():
                 "MilvusProbeFailing", "MilvusProbeSlow", "MilvusDependencyDown", "MilvusComponentUnhealthy",
                 "MilvusNodeError", "MilvusNodeMemoryHigh", "MilvusIndexBuildFailed", "MilvusIndexPendingHigh",
                 "MilvusCollectionsSkipped", "MilvusRagProbeFailing", "MilvusRagProbeSlow",
-                "MilvusReadinessFlapping"}
+                "MilvusReadinessFlapping", "MilvusExporterProbeTargetsFull"}
     for n in sorted(required - names):
         errors.append(f"required alert {n} is missing")
     print("\n".join(errors) or f"{len(names)} alerts follow the conventions")
