@@ -79,6 +79,10 @@ EXPORTER_ONLY = {
     "milvus_exporter_cache_age_seconds",
     "milvus_exporter_refreshes_total",
     "milvus_exporter_build_info",
+    # The discovered /probe targets this exporter holds: a fact of the exporter, not of a target.
+    "milvus_exporter_probe_targets",
+    "milvus_exporter_probe_targets_evicted_total",
+    "milvus_exporter_probe_targets_refused_full_total",
     "milvus_probe_success",
     "milvus_probe_duration_seconds",
     "milvus_dependency_up",
